@@ -1,0 +1,24 @@
+"""doppelab: an open deepfake lab — extract, create (always labelled), protect, detect.
+
+The Python API mirrors the CLI and returns typed results; it never prints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from doppelab.extract.pipeline import extract as extract
+
+__all__ = ["__version__", "extract"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing doppelab must stay cheap (mediapipe and torch load only when used).
+    if name == "extract":
+        from doppelab.extract.pipeline import extract
+
+        return extract
+    raise AttributeError(name)

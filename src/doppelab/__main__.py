@@ -1,0 +1,5 @@
+import sys
+
+from doppelab.cli.main import main
+
+sys.exit(main())

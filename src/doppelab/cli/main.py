@@ -1,0 +1,70 @@
+"""The ``doppelab`` entry point: one command with subcommands.
+
+Each subcommand lives in its own module under :mod:`doppelab.cli` and exposes
+``register(subparsers) -> None`` (adds its parser and sets ``func``) and a ``run(args) -> int``.
+The library raises typed errors; this module turns them into one-line messages on stderr and
+the documented exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from doppelab import __version__
+from doppelab.core.errors import DoppelabError
+
+SUBCOMMANDS = ("extract", "faces", "keys", "verify")
+
+EPILOG = """\
+exit codes: 0 done, 1 internal error, 2 usage, 3 bad input, 4 nothing found (e.g. no face),
+5 cannot write output, 130 interrupted.
+
+Use doppelab only on people who gave their consent; outputs of creation are always labelled."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="doppelab",
+        description="An open deepfake lab: extract faces, create labelled fakes, verify, detect.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"doppelab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"doppelab.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"doppelab.cli.{name}":
+                continue  # subcommand not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except DoppelabError as exc:
+        print(f"doppelab {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"doppelab {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
