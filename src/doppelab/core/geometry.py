@@ -1,0 +1,109 @@
+"""Similarity transforms between frames and aligned crops.
+
+Convention: points are ``(x, y)`` pixels; an affine is a ``(2, 3)`` float32 matrix ``A`` mapping
+``p -> A[:, :2] @ p + A[:, 2]``. Names say the direction (``crop_from_frame``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.types import Affine, ImageU8, MaskF32
+
+FloatArray = npt.NDArray[np.floating]
+
+
+def estimate_similarity(
+    src: FloatArray, dst: FloatArray, weights: FloatArray | None = None
+) -> Affine:
+    """Least-squares similarity (rotation, uniform scale, translation) mapping ``src`` to ``dst``.
+
+    Closed form (Umeyama 1991) with optional per-point weights; no reflection.
+
+    Shape: ``src`` and ``dst`` are ``(N, 2)`` with N >= 2; returns ``(2, 3)`` float32.
+    """
+    src64 = np.asarray(src, dtype=np.float64)[:, :2]
+    dst64 = np.asarray(dst, dtype=np.float64)[:, :2]
+    if src64.shape != dst64.shape or src64.shape[0] < 2:
+        raise ValueError(f"need two (N>=2, 2) point sets, got {src64.shape} and {dst64.shape}")
+    w = np.ones(len(src64)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mu_s = w @ src64
+    mu_d = w @ dst64
+    s_c = src64 - mu_s
+    d_c = dst64 - mu_d
+    cov = (d_c * w[:, None]).T @ s_c
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.ones(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[-1] = -1.0
+    rot = u @ np.diag(d) @ vt
+    var_s = float(w @ (s_c**2).sum(axis=1))
+    if var_s <= 0.0:
+        raise ValueError("source points are all identical")
+    scale = float((sig * d).sum() / var_s)
+    out = np.empty((2, 3), dtype=np.float64)
+    out[:, :2] = scale * rot
+    out[:, 2] = mu_d - scale * rot @ mu_s
+    return out.astype(np.float32)
+
+
+def invert_affine(m: Affine) -> Affine:
+    """Exact inverse of a ``(2, 3)`` affine (computed in float64)."""
+    full = np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2].astype(np.float32)
+
+
+def compose(a_from_b: Affine, b_from_c: Affine) -> Affine:
+    """``a_from_c = a_from_b ∘ b_from_c``."""
+    a = np.vstack([np.asarray(a_from_b, dtype=np.float64), [0.0, 0.0, 1.0]])
+    b = np.vstack([np.asarray(b_from_c, dtype=np.float64), [0.0, 0.0, 1.0]])
+    return (a @ b)[:2].astype(np.float32)
+
+
+def transform_points(m: Affine, points: FloatArray) -> npt.NDArray[np.float32]:
+    """Apply ``m`` to ``(N, 2)`` or ``(N, 3)`` points; a z column is scaled by the transform's scale."""
+    pts = np.asarray(points, dtype=np.float64)
+    m64 = np.asarray(m, dtype=np.float64)
+    out = pts.copy()
+    out[:, :2] = pts[:, :2] @ m64[:, :2].T + m64[:, 2]
+    if pts.shape[1] == 3:
+        out[:, 2] = pts[:, 2] * affine_scale(m)
+    return out.astype(np.float32)
+
+
+def affine_scale(m: Affine) -> float:
+    """Uniform scale of a similarity (square root of the determinant of its linear part)."""
+    lin = np.asarray(m, dtype=np.float64)[:, :2]
+    return float(np.sqrt(abs(np.linalg.det(lin))))
+
+
+def warp_to_crop(frame: ImageU8, crop_from_frame: Affine, size: int) -> ImageU8:
+    """Cut the aligned ``(size, size, 3)`` crop out of ``frame`` (bilinear, reflected border)."""
+    out = cv2.warpAffine(
+        frame, np.asarray(crop_from_frame, dtype=np.float64), (size, size),
+        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101,
+    )
+    return np.asarray(out, dtype=np.uint8)
+
+
+def paste_back(
+    frame: ImageU8, crop: ImageU8, mask: MaskF32, crop_from_frame: Affine
+) -> ImageU8:
+    """Blend ``crop`` into a copy of ``frame`` through ``mask`` using the exact inverse transform.
+
+    Shape: ``frame`` (H, W, 3) uint8, ``crop`` (S, S, 3) uint8, ``mask`` (S, S) float32 in [0, 1].
+    """
+    h, w = frame.shape[:2]
+    m64 = np.asarray(crop_from_frame, dtype=np.float64)
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(crop, m64, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(
+        np.asarray(mask, dtype=np.float32), m64, (w, h), flags=flags,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+    )
+    a = np.clip(alpha, 0.0, 1.0)[..., None]
+    out = frame.astype(np.float32) * (1.0 - a) + warped.astype(np.float32) * a
+    return np.asarray(np.clip(out + 0.5, 0, 255), dtype=np.uint8)
