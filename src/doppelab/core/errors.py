@@ -74,3 +74,7 @@ class OutputError(DoppelabError):
     """The output cannot be written (permissions, disk full, target is a directory, ...)."""
 
     exit_code = 5
+
+
+class ManyFacesError(InputError):
+    """An input that must show exactly one face (a reference photo) shows several."""

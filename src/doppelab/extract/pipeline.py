@@ -1,0 +1,298 @@
+"""The extraction pipeline: media in, FaceSet out (``doppelab extract``).
+
+For each input: decode frames, track faces (BlazeFace + FaceMesh), align each face to the
+template, build masks, score quality, embed identity on a subsample of each track, and commit
+shards as it goes (so an interrupted run resumes where it stopped). At the end, tracks are
+clustered into people, optionally filtered to the person in a reference photo, and the FaceSet's
+index is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from doppelab import __version__
+from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
+from doppelab.core.media import DEFAULT_MAX_PIXELS, iter_frames, media_id, probe, read_image
+from doppelab.core.types import Embedding, Face, Frame, FrameRef, MediaInfo
+from doppelab.extract.align import AlignConfig, align
+from doppelab.extract.faceset import (
+    FaceSet,
+    ShardBuffer,
+    check_compatible,
+    new_shard_name,
+    read_json,
+    remove_faceset,
+    write_json,
+)
+from doppelab.extract.finalize import finalize
+from doppelab.extract.identity import SAME_PERSON, IdentityEmbedder
+from doppelab.extract.landmarks import FaceTracker, TrackedFace, TrackerConfig
+from doppelab.extract.masks import face_mask, parts_map
+from doppelab.extract.quality import QualityFilter, measure
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractConfig:
+    """Settings of ``doppelab extract`` (the CLI flags map one to one)."""
+
+    size: int = 256
+    coverage: float = 0.75
+    min_face: float = 32.0
+    max_faces: int = 4
+    every: int = 1
+    workers: int = 1
+    identity: Path | None = None
+    identity_threshold: float = SAME_PERSON
+    embed_every: int = 25
+    feather: float = 0.04
+    shard_faces: int = 256
+    quality: QualityFilter = field(default_factory=QualityFilter)
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        AlignConfig(size=self.size, coverage=self.coverage)  # validates
+        if self.every < 1 or self.workers < 1 or self.max_faces < 1 or self.min_face < 0:
+            raise UsageError("--every, --workers and --max-faces must be >= 1, --min-face >= 0")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaSummary:
+    """What extraction did with one input."""
+
+    path: str
+    media_id: str
+    kind: str
+    frames: int
+    frames_with_face: int
+    faces: int
+    tracks: int
+    dropped: dict[str, int]
+    seconds: float
+    resumed_from: int = 0
+    processed: int = 0  # frames decoded and tracked by this run (0 when the input was finished)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractResult:
+    """The outcome of :func:`extract`."""
+
+    path: Path
+    faces: int
+    people: int
+    media: list[MediaSummary]
+    dropped: dict[str, int]
+    seconds: float
+
+    @property
+    def frames(self) -> int:
+        return sum(m.frames for m in self.media)
+
+    @property
+    def frames_with_face(self) -> int:
+        return sum(m.frames_with_face for m in self.media)
+
+    @property
+    def processed(self) -> int:
+        return sum(m.processed for m in self.media)
+
+
+def embed_reference(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Embedding:
+    """Identity embedding of the one face in a reference photo."""
+    image = read_image(path, max_pixels=max_pixels)
+    with FaceTracker(TrackerConfig(static=True, max_faces=8, min_face=24)) as tracker:
+        faces = tracker.process(image)
+    if not faces:
+        raise NoFaceError(f"no face found in the reference photo {path}")
+    if len(faces) > 1:
+        raise ManyFacesError(f"the reference photo {path} shows {len(faces)} faces; crop it to one")
+    return IdentityEmbedder().embed(image, faces[0].landmarks)
+
+
+def _journal(root: Path, mid: str) -> dict[str, Any]:
+    path = root / "journal" / f"{mid}.json"
+    return read_json(path) if path.exists() else {}
+
+
+def _new_job(path: Path, mid: str, kind: str) -> dict[str, Any]:
+    return {"path": str(path), "media_id": mid, "kind": kind, "next_frame": 0, "next_track": 0,
+            "done": False, "shards": [],
+            "stats": {"frames": 0, "frames_with_face": 0, "faces": 0, "dropped": {}}}
+
+
+@dataclass(slots=True)
+class _FaceMaker:
+    """Per-face work after landmarks (align, masks, quality, identity): runs on a second thread
+    so it overlaps with decoding and FaceMesh on the first (both release the GIL in C++)."""
+
+    cfg: ExtractConfig
+    static: bool
+    base: int
+    embedder: IdentityEmbedder = field(default_factory=IdentityEmbedder)
+    seen: Counter[int] = field(default_factory=Counter)
+    n_static: int = 0
+
+    def __call__(self, frame: Frame, found: list[TrackedFace]) -> list[tuple[Any, ...]]:
+        acfg = AlignConfig(size=self.cfg.size, coverage=self.cfg.coverage)
+        out: list[tuple[Any, ...]] = []
+        for tf in found:
+            track = self.base + (self.n_static if self.static else tf.track_id)
+            self.n_static += 1
+            crop, m, lm_crop = align(frame.image, tf.landmarks, acfg)
+            quality = measure(crop, tf.landmarks, tf.bbox)
+            why = self.cfg.quality.reason(quality)
+            if why:
+                out.append((why,))
+                continue
+            face = Face(source=frame.ref, bbox=tf.bbox, landmarks=tf.landmarks,
+                        crop_from_frame=m, crop=crop, quality=quality, track_id=track,
+                        mask=face_mask(lm_crop, self.cfg.size, self.cfg.feather))
+            sample = None
+            if self.seen[track] % self.cfg.embed_every == 0:
+                sample = self.embedder.embed(frame.image, tf.landmarks)
+            self.seen[track] += 1
+            out.append((face, parts_map(lm_crop, self.cfg.size), sample))
+        return out
+
+    @property
+    def next_track(self) -> int:
+        return max(self.seen) + 1 if self.seen else self.base
+
+
+def _extract_media(path: Path, info: MediaInfo, root: Path, cfg: ExtractConfig,
+                   progress: Progress | None = None) -> MediaSummary:
+    """Process one input into committed shards, resuming from its journal."""
+    t0 = time.perf_counter()
+    mid = media_id(path)
+    jpath = root / "journal" / f"{mid}.json"
+    job = _journal(root, mid) or _new_job(path, mid, info.kind)
+    resumed = int(job["next_frame"])
+    if job["done"]:
+        return _summary(job, time.perf_counter() - t0, resumed, 0)
+    static = info.kind == "image" or path.is_dir()
+    tcfg = TrackerConfig(max_faces=cfg.max_faces, min_face=cfg.min_face, static=static)
+    stats, buf = job["stats"], ShardBuffer()
+    frames_before = int(stats["frames"])
+    dropped: Counter[str] = Counter(stats["dropped"])
+    maker = _FaceMaker(cfg, static, int(job["next_track"]))
+    pending: deque[tuple[FrameRef, bool, Future[list[tuple[Any, ...]]]]] = deque()
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            ref, had_face, fut = pending.popleft()
+            stats["frames"] += 1
+            stats["frames_with_face"] += had_face
+            for item in fut.result():
+                if len(item) == 1:
+                    dropped[item[0]] += 1
+                else:
+                    buf.add(*item)
+            if progress:
+                progress(1)
+            job["next_track"] = maker.next_track
+            if len(buf) >= cfg.shard_faces:
+                _commit(buf, root, job, stats, dropped, jpath, ref)
+
+    with FaceTracker(tcfg) as tracker, ThreadPoolExecutor(max_workers=1) as pool:
+        for frame in iter_frames(path, every=cfg.every, start=resumed, max_pixels=cfg.max_pixels):
+            found = tracker.process(frame.image)
+            pending.append((frame.ref, bool(found), pool.submit(maker, frame, found)))
+            drain(4)
+        drain(0)
+    job["done"] = True
+    _commit(buf, root, job, stats, dropped, jpath, None)
+    return _summary(job, time.perf_counter() - t0, resumed, int(stats["frames"]) - frames_before)
+
+
+def _commit(buf: ShardBuffer, root: Path, job: dict[str, Any], stats: dict[str, Any],
+            dropped: Counter[str], jpath: Path, last: FrameRef | None) -> None:
+    stats["faces"] += len(buf)
+    stats["dropped"] = dict(dropped)
+    if len(buf):
+        job["shards"].append(buf.commit(root, new_shard_name(job["media_id"])))
+    if last is not None:
+        job["next_frame"] = last.index + 1
+    write_json(jpath, job)
+
+
+def _summary(job: dict[str, Any], seconds: float, resumed: int, processed: int) -> MediaSummary:
+    s = job["stats"]
+    tracks = int(job["next_track"])
+    return MediaSummary(path=job["path"], media_id=job["media_id"], kind=job["kind"],
+                        frames=s["frames"], frames_with_face=s["frames_with_face"],
+                        faces=s["faces"], tracks=tracks, dropped=dict(s["dropped"]),
+                        seconds=seconds, resumed_from=resumed, processed=processed)
+
+
+def _run_one(args: tuple[Path, MediaInfo, Path, ExtractConfig]) -> MediaSummary:
+    return _extract_media(*args)
+
+
+def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig | None = None,
+            *, progress: Progress | None = None) -> ExtractResult:
+    """Extract every face of ``inputs`` (images, image folders, videos) into the FaceSet ``output``.
+
+    Re-running with the same output resumes: finished inputs and frames are skipped.
+    Raises :class:`NoFaceError` (and removes the output it created) when no face was kept.
+    """
+    cfg = config or ExtractConfig()
+    t0 = time.perf_counter()
+    if not inputs:
+        raise UsageError("no input given")
+    paths = [Path(p) for p in inputs]
+    infos = [probe(p, max_pixels=cfg.max_pixels) for p in paths]  # fail fast on bad input
+    reference = embed_reference(cfg.identity, cfg.max_pixels) if cfg.identity else None
+    root = Path(output)
+    created = not root.exists()
+    meta_config = {"size": cfg.size, "coverage": cfg.coverage, "feather": cfg.feather,
+                   "template": "doppelab mean face v1", "version": __version__}
+    check_compatible(root, meta_config)
+    (root / "journal").mkdir(parents=True, exist_ok=True)
+    jobs = [(p, i, root, cfg) for p, i in zip(paths, infos, strict=True)]
+    if cfg.workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs))) as pool:
+            summaries = []
+            for s in pool.map(_run_one, jobs):
+                summaries.append(s)
+                if progress:
+                    progress(s.frames)
+    else:
+        summaries = [_extract_media(*job, progress=progress) for job in jobs]
+    faces, people = finalize(root, meta_config, reference, cfg.identity_threshold,
+                             {"quality_filter": asdict(cfg.quality)})
+    dropped: Counter[str] = Counter()
+    for s in summaries:
+        dropped.update(s.dropped)
+    if faces == 0:
+        if created:
+            remove_faceset(root)
+        raise NoFaceError(_nothing_message(summaries, cfg, reference is not None))
+    return ExtractResult(path=root, faces=faces, people=people, media=summaries,
+                         dropped=dict(dropped), seconds=time.perf_counter() - t0)
+
+
+def _nothing_message(summaries: list[MediaSummary], cfg: ExtractConfig, ref: bool) -> str:
+    frames = sum(s.frames for s in summaries)
+    found = sum(s.faces for s in summaries)
+    if ref and found:
+        return f"no face of the reference person in {frames} frames ({found} other faces)"
+    dropped = sum(sum(s.dropped.values()) for s in summaries)
+    if dropped:
+        return f"no face passed the quality filters in {frames} frames ({dropped} dropped)"
+    return f"no face found in {frames} frames (faces under {cfg.min_face:g} px are ignored)"
+
+
+def open_faceset(path: str | Path) -> FaceSet:
+    """Open a finished FaceSet (see :class:`doppelab.extract.faceset.FaceSet`)."""
+    return FaceSet.open(path)
