@@ -78,3 +78,15 @@ class OutputError(DoppelabError):
 
 class ManyFacesError(InputError):
     """An input that must show exactly one face (a reference photo) shows several."""
+
+
+class KeysMissingError(UsageError):
+    """The lab signing keys are missing or unreadable (run ``doppelab keys init``)."""
+
+
+class KeysExistError(UsageError):
+    """``keys init`` would overwrite existing lab keys (use ``--force``)."""
+
+
+class SigningError(OutputError):
+    """A C2PA manifest could not be built or signed into the output."""

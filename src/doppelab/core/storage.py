@@ -97,3 +97,15 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and parents) as a folder, or raise :class:`OutputError` saying why."""
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {p}: {_describe(exc)}") from exc
+    if not os.access(p, os.W_OK):
+        raise OutputError(f"folder is not writable: {p}")
+    return p

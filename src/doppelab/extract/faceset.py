@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.errors import FaceSetError, UsageError
+from doppelab.core.errors import FaceSetError, OutputError, UsageError
 from doppelab.core.storage import atomic_dir, atomic_path, atomic_write_text
 from doppelab.core.types import BBox, Face, FrameRef, Quality
 
@@ -98,7 +98,11 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 def check_compatible(root: Path, config: dict[str, Any]) -> None:
     """Refuse to resume into a FaceSet made with other crop settings."""
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"output {root} exists and is not a folder")
     meta_path = root / "faceset.json"
+    if root.is_dir() and any(root.iterdir()) and not (meta_path.exists() or (root / "journal").is_dir()):
+        raise UsageError(f"output {root} exists and is not a FaceSet: choose a new path")
     if not meta_path.exists():
         return
     meta = read_json(meta_path)

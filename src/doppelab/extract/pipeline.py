@@ -23,6 +23,7 @@ import numpy as np
 from doppelab import __version__
 from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
 from doppelab.core.media import DEFAULT_MAX_PIXELS, iter_frames, media_id, probe, read_image
+from doppelab.core.storage import ensure_dir
 from doppelab.core.types import Embedding, Face, Frame, FrameRef, MediaInfo
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import (
@@ -258,7 +259,7 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
     meta_config = {"size": cfg.size, "coverage": cfg.coverage, "feather": cfg.feather,
                    "template": "doppelab mean face v1", "version": __version__}
     check_compatible(root, meta_config)
-    (root / "journal").mkdir(parents=True, exist_ok=True)
+    ensure_dir(root / "journal")
     jobs = [(p, i, root, cfg) for p, i in zip(paths, infos, strict=True)]
     if cfg.workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs))) as pool:

@@ -1,0 +1,54 @@
+"""``doppelab verify FILE``: the layered provenance verdict (manifest, watermark, registry)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from doppelab.provenance.verify import Verdict, verify
+
+EPILOG = """\
+examples:
+  doppelab verify suspect.jpg
+  doppelab verify --json clip.mp4 > verdict.json
+
+Exit code 0 whether or not provenance was found; read the summary (or "provenance_found")."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "verify", help="check a file's C2PA manifest, doppelab watermark and registry match",
+        description="Layered verdict for an image or video: C2PA manifest (none / invalid / "
+                    "valid-untrusted / trusted), invisible watermark, fingerprint registry.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", help="image or video to check")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--keys-dir", default=None, help="folder of the lab keys (trust anchor)")
+    parser.add_argument("--registry", default=None, help="registry SQLite file")
+    parser.set_defaults(func=run)
+
+
+def _text(v: Verdict) -> str:
+    m, w, r = v.manifest, v.watermark, v.registry
+    lines = [f"file:      {v.path} ({v.kind})",
+             f"manifest:  {m.state}" + (f" [{', '.join(m.codes)}]" if m.codes else "")]
+    if w.found:
+        lines.append(f"watermark: found, payload {w.payload_id:08x}, bit agreement "
+                     f"{w.bit_agreement:.3f}, confidence {w.confidence:.2f}")
+    else:
+        lines.append(f"watermark: not found (bit agreement {w.bit_agreement:.3f}, "
+                     f"sync {w.sync_score:.2f})")
+    if r.matched:
+        lines.append(f"registry:  {r.payload_id:08x}" +
+                     (f", PDQ distance {r.distance}" if r.distance is not None else ""))
+    else:
+        lines.append("registry:  no match")
+    lines.append(f"summary:   {v.summary}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    verdict = verify(args.file, keys_dir=args.keys_dir, registry_path=args.registry)
+    print(json.dumps(verdict.to_dict(), indent=2) if args.json else _text(verdict))
+    return 0
