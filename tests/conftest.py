@@ -13,8 +13,10 @@ DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def requires_data() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(not (DATA_DIR / "clips.csv").exists(),
-                              reason=f"needs the shared data set at {DATA_DIR} (absent here)")
+    return pytest.mark.skipif(
+        not (DATA_DIR / "clips.csv").exists(),
+        reason=f"needs the shared data set at {DATA_DIR} (absent here)",
+    )
 
 
 @pytest.fixture(scope="session")

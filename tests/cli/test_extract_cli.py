@@ -18,17 +18,27 @@ from doppelab.core.media import write_image
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "doppelab", *args], capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "doppelab", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _huge_png(path: Path, w: int = 60000, h: int = 60000) -> Path:
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
-    data = (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk
-            + struct.pack(">I", zlib.crc32(chunk)))
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
     idat = zlib.compress(b"\x00" * 1000)
-    data += struct.pack(">I", len(idat)) + b"IDAT" + idat + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    data += (
+        struct.pack(">I", len(idat))
+        + b"IDAT"
+        + idat
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat))
+    )
     path.write_bytes(data)
     return path
 
@@ -47,7 +57,9 @@ def test_usage_error_exit_2(tmp_path: Path) -> None:
     assert r.returncode == 2
 
 
-def test_extract_and_faces(astronaut_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_extract_and_faces(
+    astronaut_video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "cli.faceset"
     assert main(["extract", str(astronaut_video), "-o", str(out), "--size", "64", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

@@ -56,8 +56,15 @@ def test_warp_then_paste_back_reproduces_frame_inside_mask(astronaut: np.ndarray
     mask = np.zeros((256, 256), np.float32)
     mask[40:216, 40:216] = 1.0
     pasted = paste_back(np.zeros_like(frame), crop, mask, m)
-    inside = paste_back(np.zeros(frame.shape[:2] + (3,), np.uint8),
-                        np.full((256, 256, 3), 255, np.uint8), mask, m)[..., 0] == 255
+    inside = (
+        paste_back(
+            np.zeros(frame.shape[:2] + (3,), np.uint8),
+            np.full((256, 256, 3), 255, np.uint8),
+            mask,
+            m,
+        )[..., 0]
+        == 255
+    )
     assert inside.sum() > 5000
     err = np.abs(pasted.astype(int) - frame.astype(int))[inside]
     assert err.mean() < 3.0, err.mean()

@@ -71,7 +71,7 @@ def test_parts_map_has_every_part_in_the_right_place(astronaut: np.ndarray, face
     nose_y = np.nonzero(part_mask(parts, ("nose",)))[0].mean()
     assert eyes_y < nose_y < mouth_y
     soft = part_mask(parts, ("eyes", "mouth"), feather_px=2.0)
-    assert 0 < soft.min() + 1e-9 or soft.max() <= 1.0
+    assert soft.min() + 1e-9 > 0 or soft.max() <= 1.0
     with pytest.raises(ValueError):
         part_mask(parts, ("ears",))
 

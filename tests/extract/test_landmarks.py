@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from doppelab.core.types import BBox
 from doppelab.extract.landmarks import (
     FaceTracker,
     TrackerConfig,
@@ -12,7 +13,6 @@ from doppelab.extract.landmarks import (
     landmark_box,
     roi_from_box,
 )
-from doppelab.core.types import BBox
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,13 @@ def test_cut_roi_matches_general_warp(astronaut: np.ndarray) -> None:
     box = BBox(x0=-30.0, y0=100.5, x1=200.2, y1=330.0)  # partly outside the frame
     m = roi_from_box(box, 1.5, 128)
     fast = cut_roi(astronaut, m, 128).astype(int)
-    ref = cv2.warpAffine(astronaut, m.astype(np.float64), (128, 128), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_CONSTANT).astype(int)
+    ref = cv2.warpAffine(
+        astronaut,
+        m.astype(np.float64),
+        (128, 128),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+    ).astype(int)
     inner = (slice(20, 108), slice(40, 108))
     assert np.abs(fast[inner] - ref[inner]).mean() < 6.0
 

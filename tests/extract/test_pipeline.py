@@ -13,7 +13,7 @@ from doppelab.core.media import iter_frames, write_image
 from doppelab.extract.faceset import FaceSet
 from doppelab.extract.pipeline import ExtractConfig, extract
 from doppelab.extract.quality import QualityFilter
-from tests.conftest import shifted_frames, write_video
+from tests.conftest import write_video
 
 
 def test_video_to_faceset_roundtrip(astronaut_video: Path, tmp_path: Path) -> None:
@@ -86,8 +86,9 @@ def test_images_folder_and_reference(astronaut: np.ndarray, tmp_path: Path) -> N
     assert res.faces == 2 and res.people == 1
 
 
-def test_reference_with_two_faces_is_refused(astronaut: np.ndarray, tmp_path: Path,
-                                             astronaut_video: Path) -> None:
+def test_reference_with_two_faces_is_refused(
+    astronaut: np.ndarray, tmp_path: Path, astronaut_video: Path
+) -> None:
     ref = tmp_path / "two.png"
     write_image(ref, np.ascontiguousarray(np.hstack([astronaut, astronaut[:, ::-1]])))
     with pytest.raises(ManyFacesError):
@@ -117,8 +118,11 @@ def test_only_tiny_faces(astronaut: np.ndarray, tmp_path: Path) -> None:
 
 def test_quality_filter_drops_everything(astronaut_video: Path, tmp_path: Path) -> None:
     with pytest.raises(NoFaceError, match="quality filters"):
-        extract([astronaut_video], tmp_path / "q.faceset",
-                ExtractConfig(quality=QualityFilter(min_blur=1e9)))
+        extract(
+            [astronaut_video],
+            tmp_path / "q.faceset",
+            ExtractConfig(quality=QualityFilter(min_blur=1e9)),
+        )
 
 
 def test_config_guards() -> None:

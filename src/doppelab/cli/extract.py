@@ -11,8 +11,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from doppelab.core.media import probe
-from doppelab.extract.pipeline import ExtractConfig, extract
-from doppelab.extract.quality import QualityFilter
 
 EXAMPLE = """\
 examples:
@@ -25,22 +23,32 @@ Re-running the same command resumes: finished inputs and frames are skipped."""
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "extract", help="detect, track, align and mask faces into a FaceSet",
+        "extract",
+        help="detect, track, align and mask faces into a FaceSet",
         description="Decode images, image folders and videos; detect faces (BlazeFace), track "
         "478-point landmarks (FaceMesh), align each face to the canonical template, build masks, "
         "score quality, embed identity and cluster people; write a resumable FaceSet.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="image, folder or video")
     p.add_argument("-o", "--output", required=True, type=Path, help="FaceSet folder to write")
     p.add_argument("--size", type=int, default=256, help="aligned crop side, 64-1024 (default 256)")
-    p.add_argument("--coverage", type=float, default=0.75,
-                   help="share of the crop the face mesh spans (default 0.75)")
+    p.add_argument(
+        "--coverage",
+        type=float,
+        default=0.75,
+        help="share of the crop the face mesh spans (default 0.75)",
+    )
     p.add_argument("--min-face", type=float, default=32.0, help="smallest face in px (default 32)")
     p.add_argument("--max-faces", type=int, default=4, help="faces tracked per frame (default 4)")
     p.add_argument("--every", type=int, default=1, help="keep every Nth frame (default 1)")
-    p.add_argument("--identity", type=Path, metavar="REF",
-                   help="keep only the person shown in this reference photo")
+    p.add_argument(
+        "--identity",
+        type=Path,
+        metavar="REF",
+        help="keep only the person shown in this reference photo",
+    )
     p.add_argument("--workers", type=int, default=1, help="inputs processed in parallel")
     g = p.add_argument_group("quality filters (faces failing one are dropped)")
     g.add_argument("--min-blur", type=float, help="variance of Laplacian at 128 px (e.g. 50)")
@@ -63,31 +71,53 @@ def _total_frames(inputs: list[Path], every: int) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # imported here so `doppelab --help` does not pay for loading MediaPipe
+    from doppelab.extract.pipeline import ExtractConfig, extract
+    from doppelab.extract.quality import QualityFilter
+
     cfg = ExtractConfig(
-        size=args.size, coverage=args.coverage, min_face=args.min_face, max_faces=args.max_faces,
-        every=args.every, workers=args.workers, identity=args.identity,
-        quality=QualityFilter(min_blur=args.min_blur, max_yaw=args.max_yaw,
-                              max_pitch=args.max_pitch, min_score=args.min_score,
-                              min_eye_open=args.min_eye_open),
+        size=args.size,
+        coverage=args.coverage,
+        min_face=args.min_face,
+        max_faces=args.max_faces,
+        every=args.every,
+        workers=args.workers,
+        identity=args.identity,
+        quality=QualityFilter(
+            min_blur=args.min_blur,
+            max_yaw=args.max_yaw,
+            max_pitch=args.max_pitch,
+            min_score=args.min_score,
+            min_eye_open=args.min_eye_open,
+        ),
     )
     total = _total_frames(args.inputs, args.every)
-    with tqdm(total=total, unit="frame", desc="extract", file=sys.stderr, disable=None,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=total, unit="frame", desc="extract", file=sys.stderr, disable=None, dynamic_ncols=True
+    ) as bar:
         result = extract(args.inputs, args.output, cfg, progress=bar.update)
     if args.json:
-        out = {"path": str(result.path), "faces": result.faces, "people": result.people,
-               "frames": result.frames, "frames_with_face": result.frames_with_face,
-               "processed": result.processed,
-               "dropped": result.dropped, "seconds": round(result.seconds, 3),
-               "media": [asdict(m) for m in result.media]}
+        out = {
+            "path": str(result.path),
+            "faces": result.faces,
+            "people": result.people,
+            "frames": result.frames,
+            "frames_with_face": result.frames_with_face,
+            "processed": result.processed,
+            "dropped": result.dropped,
+            "seconds": round(result.seconds, 3),
+            "media": [asdict(m) for m in result.media],
+        }
         print(json.dumps(out, indent=2))
         return 0
     fps = result.processed / result.seconds if result.seconds > 0 else 0.0
     skipped = result.frames - result.processed
     resumed = f", {skipped} already done" if skipped else ""
     dropped = f", {sum(result.dropped.values())} dropped by filters" if result.dropped else ""
-    print(f"{result.faces} faces of {result.people} "
-          f"{'person' if result.people == 1 else 'people'} from "
-          f"{result.frames_with_face}/{result.frames} frames of {len(result.media)} input(s)"
-          f"{dropped}{resumed} in {result.seconds:.1f} s ({fps:.0f} fps) -> {result.path}")
+    print(
+        f"{result.faces} faces of {result.people} "
+        f"{'person' if result.people == 1 else 'people'} from "
+        f"{result.frames_with_face}/{result.frames} frames of {len(result.media)} input(s)"
+        f"{dropped}{resumed} in {result.seconds:.1f} s ({fps:.0f} fps) -> {result.path}"
+    )
     return 0

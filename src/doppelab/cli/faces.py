@@ -19,10 +19,12 @@ examples:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "faces", help="print FaceSet statistics and write a contact sheet",
+        "faces",
+        help="print FaceSet statistics and write a contact sheet",
         description="Print the number of faces, people, sources and quality percentiles of a "
         "FaceSet, and write a contact sheet PNG of faces spread over each person.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("faceset", type=Path, help="a FaceSet folder made by extract")
     p.add_argument("--sheet", type=Path, help="contact sheet path (default FACESET/contact.png)")

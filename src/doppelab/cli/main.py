@@ -14,10 +14,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from doppelab import __version__
+from doppelab.core.version import __version__
 from doppelab.core.errors import DoppelabError
 
-SUBCOMMANDS = ("extract", "faces", "keys", "verify")
+SUBCOMMANDS = ("demo", "extract", "faces", "keys", "verify")
 
 EPILOG = """\
 exit codes: 0 done, 1 internal error, 2 usage, 3 bad input, 4 nothing found (e.g. no face),

@@ -64,7 +64,7 @@ def compose(a_from_b: Affine, b_from_c: Affine) -> Affine:
 
 
 def transform_points(m: Affine, points: FloatArray) -> npt.NDArray[np.float32]:
-    """Apply ``m`` to ``(N, 2)`` or ``(N, 3)`` points; a z column is scaled by the transform's scale."""
+    """Apply ``m`` to ``(N, 2)`` or ``(N, 3)`` points; a z column is scaled by ``m``'s scale."""
     pts = np.asarray(points, dtype=np.float64)
     m64 = np.asarray(m, dtype=np.float64)
     out = pts.copy()
@@ -83,15 +83,16 @@ def affine_scale(m: Affine) -> float:
 def warp_to_crop(frame: ImageU8, crop_from_frame: Affine, size: int) -> ImageU8:
     """Cut the aligned ``(size, size, 3)`` crop out of ``frame`` (bilinear, reflected border)."""
     out = cv2.warpAffine(
-        frame, np.asarray(crop_from_frame, dtype=np.float64), (size, size),
-        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101,
+        frame,
+        np.asarray(crop_from_frame, dtype=np.float64),
+        (size, size),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT101,
     )
     return np.asarray(out, dtype=np.uint8)
 
 
-def paste_back(
-    frame: ImageU8, crop: ImageU8, mask: MaskF32, crop_from_frame: Affine
-) -> ImageU8:
+def paste_back(frame: ImageU8, crop: ImageU8, mask: MaskF32, crop_from_frame: Affine) -> ImageU8:
     """Blend ``crop`` into a copy of ``frame`` through ``mask`` using the exact inverse transform.
 
     Shape: ``frame`` (H, W, 3) uint8, ``crop`` (S, S, 3) uint8, ``mask`` (S, S) float32 in [0, 1].
@@ -101,8 +102,12 @@ def paste_back(
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(crop, m64, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(
-        np.asarray(mask, dtype=np.float32), m64, (w, h), flags=flags,
-        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
+        np.asarray(mask, dtype=np.float32),
+        m64,
+        (w, h),
+        flags=flags,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
     )
     a = np.clip(alpha, 0.0, 1.0)[..., None]
     out = frame.astype(np.float32) * (1.0 - a) + warped.astype(np.float32) * a

@@ -20,12 +20,12 @@ import logging
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import av
 import numpy as np
 from av.audio.stream import AudioStream
 from av.container import InputContainer, OutputContainer
-from av.packet import Packet
 from av.video.stream import VideoStream
 from PIL import Image
 
@@ -34,6 +34,7 @@ from doppelab.core.storage import atomic_path
 from doppelab.core.types import ImageU8
 
 _log = logging.getLogger(__name__)
+_Packet = Any  # av.packet.Packet: generic in PyAV >= 17 stubs, plain before; both supported
 
 _IMAGE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}
 
@@ -132,16 +133,16 @@ class _AudioMux:
         # through edit lists or a shift of all streams; AVI would insert a dropped video frame.
         self.negative_ok = suffix != ".avi"
         self.packets = source.demux(self.input)
-        self.pending: Packet[AudioStream] | None = None
-        self.preroll: Packet[AudioStream] | None = None
+        self.pending: _Packet | None = None
+        self.preroll: _Packet | None = None
         self.done = False
 
-    def _mux(self, packets: list[Packet[AudioStream]]) -> None:
+    def _mux(self, packets: list[_Packet]) -> None:
         for packet in packets:
             if self.negative_ok or packet.pts is None or packet.pts >= 0:
                 self.out.mux(packet)
 
-    def _next(self) -> Packet[AudioStream] | None:
+    def _next(self) -> _Packet | None:
         if self.pending is not None:
             packet, self.pending = self.pending, None
             return packet
@@ -173,7 +174,7 @@ class _AudioMux:
                 self.preroll = None
             self._emit(packet)
 
-    def _emit(self, packet: Packet[AudioStream]) -> None:
+    def _emit(self, packet: _Packet) -> None:
         assert packet.pts is not None
         if self.copy:
             packet.pts -= self.offset

@@ -46,7 +46,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     final = Path(path)
     _check_parent(final)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.name}.", suffix=(final.suffix if suffix is None else suffix),
+        prefix=f".{final.name}.",
+        suffix=(final.suffix if suffix is None else suffix),
         dir=final.parent if str(final.parent) else ".",
     )
     os.close(fd)

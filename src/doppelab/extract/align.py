@@ -53,10 +53,14 @@ def template(size: int, coverage: float) -> npt.NDArray[np.float32]:
 def crop_from_landmarks(landmarks: Landmarks, config: AlignConfig) -> Affine:
     """Similarity ``crop_from_frame`` that puts ``landmarks`` (frame px) on the template."""
     stable = list(STABLE_POINTS)
-    return estimate_similarity(landmarks[stable, :2], template(config.size, config.coverage)[stable])
+    return estimate_similarity(
+        landmarks[stable, :2], template(config.size, config.coverage)[stable]
+    )
 
 
-def align(image: ImageU8, landmarks: Landmarks, config: AlignConfig) -> tuple[ImageU8, Affine, Landmarks]:
+def align(
+    image: ImageU8, landmarks: Landmarks, config: AlignConfig
+) -> tuple[ImageU8, Affine, Landmarks]:
     """Aligned crop, its ``crop_from_frame`` and the landmarks in crop pixels."""
     crop_from_frame = crop_from_landmarks(landmarks, config)
     crop = warp_to_crop(image, crop_from_frame, config.size)

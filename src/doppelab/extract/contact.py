@@ -15,17 +15,28 @@ def stats(fs: FaceSet) -> dict[str, Any]:
     """Counts, per-person and per-source numbers and quality percentiles (JSON-ready)."""
     q = fs._small["quality"]
     people, counts = np.unique(fs.people, return_counts=True)
-    quality = {
-        f: {"p5": float(np.percentile(q[f], 5)), "median": float(np.median(q[f])),
-            "p95": float(np.percentile(q[f], 95))}
-        for f in QUALITY_FIELDS
-    } if len(fs) else {}
+    quality = (
+        {
+            f: {
+                "p5": float(np.percentile(q[f], 5)),
+                "median": float(np.median(q[f])),
+                "p95": float(np.percentile(q[f], 95)),
+            }
+            for f in QUALITY_FIELDS
+        }
+        if len(fs)
+        else {}
+    )
     return {
-        "path": str(fs.root), "faces": len(fs), "size": fs.size,
+        "path": str(fs.root),
+        "faces": len(fs),
+        "size": fs.size,
         "people": {int(p): int(c) for p, c in zip(people, counts, strict=True)},
         "tracks": fs.meta.get("tracks"),
-        "sources": [{k: s[k] for k in ("path", "kind", "frames", "frames_with_face", "faces")}
-                    for s in fs.meta.get("sources", [])],
+        "sources": [
+            {k: s[k] for k in ("path", "kind", "frames", "frames_with_face", "faces")}
+            for s in fs.meta.get("sources", [])
+        ],
         "quality": quality,
     }
 
@@ -52,8 +63,18 @@ def contact_sheet(fs: FaceSet, *, max_faces: int = 64, tile: int = 96, columns: 
     for k, (i, crop) in enumerate(zip(picks, batch["crops"], strict=True)):
         r, c = divmod(k, columns)
         y, x = r * (tile + label_h), c * tile
-        sheet[y:y + tile, x:x + tile] = cv2.resize(crop, (tile, tile), interpolation=cv2.INTER_AREA)
+        sheet[y : y + tile, x : x + tile] = cv2.resize(
+            crop, (tile, tile), interpolation=cv2.INTER_AREA
+        )
         text = f"p{int(fs.people[i])} #{i}"
-        cv2.putText(sheet, text, (x + 3, y + tile + 11), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                    (230, 230, 230), 1, cv2.LINE_AA)
+        cv2.putText(
+            sheet,
+            text,
+            (x + 3, y + tile + 11),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            (230, 230, 230),
+            1,
+            cv2.LINE_AA,
+        )
     return sheet

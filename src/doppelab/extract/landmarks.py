@@ -111,12 +111,16 @@ def cut_roi(image: ImageU8, roi_from_frame: Affine, size: int) -> ImageU8:
     Slicing + resize is several times faster than a general warp for a scale + shift.
     """
     h, w = image.shape[:2]
-    s, tx, ty = float(roi_from_frame[0, 0]), float(roi_from_frame[0, 2]), float(roi_from_frame[1, 2])
+    s, tx, ty = (
+        float(roi_from_frame[0, 0]),
+        float(roi_from_frame[0, 2]),
+        float(roi_from_frame[1, 2]),
+    )
     side = size / s
     x0, y0 = -tx / s, -ty / s
     ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
     ix1, iy1 = int(np.ceil(x0 + side)), int(np.ceil(y0 + side))
-    sub = image[max(iy0, 0):max(min(iy1, h), 0), max(ix0, 0):max(min(ix1, w), 0)]
+    sub = image[max(iy0, 0) : max(min(iy1, h), 0), max(ix0, 0) : max(min(ix1, w), 0)]
     pad = (max(-iy0, 0), max(iy1 - h, 0), max(-ix0, 0), max(ix1 - w, 0))
     if sub.size == 0:
         return np.zeros((size, size, 3), np.uint8)
@@ -185,8 +189,11 @@ class FaceTracker:
         for det in res.detections or []:
             rb = det.location_data.relative_bounding_box
             box = BBox(
-                x0=rb.xmin * w, y0=rb.ymin * h, x1=(rb.xmin + rb.width) * w,
-                y1=(rb.ymin + rb.height) * h, score=float(det.score[0]),
+                x0=rb.xmin * w,
+                y0=rb.ymin * h,
+                x1=(rb.xmin + rb.width) * w,
+                y1=(rb.ymin + rb.height) * h,
+                score=float(det.score[0]),
             )
             if box.size >= self.config.min_face:
                 boxes.append(box)
@@ -196,12 +203,22 @@ class FaceTracker:
         if self._pool and not self.config.static:
             return self._pool.pop()
         with quiet_native_logs():
-            mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=0.5, min_tracking_confidence=0.5,
-            ) if self.config.static else mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=False, max_num_faces=1, refine_landmarks=True,
-                min_detection_confidence=0.5, min_tracking_confidence=0.5,
+            mesh = (
+                mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=True,
+                    max_num_faces=1,
+                    refine_landmarks=True,
+                    min_detection_confidence=0.5,
+                    min_tracking_confidence=0.5,
+                )
+                if self.config.static
+                else mp.solutions.face_mesh.FaceMesh(
+                    static_image_mode=False,
+                    max_num_faces=1,
+                    refine_landmarks=True,
+                    min_detection_confidence=0.5,
+                    min_tracking_confidence=0.5,
+                )
             )
             mesh.process(np.zeros((64, 64, 3), np.uint8))
         return mesh
@@ -243,8 +260,11 @@ class FaceTracker:
         for tr in self._tracks:
             box = landmark_box(tr.landmarks, tr.score)
             if box.size >= cfg.min_face:
-                out.append(TrackedFace(bbox=box, landmarks=tr.landmarks, score=tr.score,
-                                       track_id=tr.track_id))
+                out.append(
+                    TrackedFace(
+                        bbox=box, landmarks=tr.landmarks, score=tr.score, track_id=tr.track_id
+                    )
+                )
         if cfg.static:
             self._pool.extend(t.mesh for t in self._tracks)
             self._tracks = []

@@ -16,7 +16,12 @@ from doppelab.core.types import Landmarks, MaskF32
 from doppelab.extract.topology import contours
 
 PART_BITS: dict[str, int] = {
-    "eyes": 1, "brows": 2, "nose": 4, "mouth": 8, "inner_mouth": 16, "irises": 32,
+    "eyes": 1,
+    "brows": 2,
+    "nose": 4,
+    "mouth": 8,
+    "inner_mouth": 16,
+    "irises": 32,
 }
 U8 = npt.NDArray[np.uint8]
 
@@ -34,7 +39,7 @@ def face_mask(landmarks: Landmarks, size: int, feather: float = 0.04) -> MaskF32
     """Soft face-hull mask ``(size, size)`` float32 in [0, 1]."""
     hard = np.zeros((size, size), np.uint8)
     cv2.fillPoly(hard, [_poly(_hull(landmarks[:468]))], 255, cv2.LINE_AA, shift=4)
-    ramp = max(int(round(feather * size)), 0)
+    ramp = max(round(feather * size), 0)
     if ramp < 2:
         return np.asarray(hard, np.float32) / 255.0
     # distance inside the hull, ramped over `ramp` pixels: exactly 0 at the edge, 1 inside

@@ -10,17 +10,14 @@ index is written.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from doppelab import __version__
+from doppelab.core.version import __version__
 from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
 from doppelab.core.media import DEFAULT_MAX_PIXELS, iter_frames, media_id, probe, read_image
 from doppelab.core.storage import ensure_dir
@@ -127,9 +124,16 @@ def _journal(root: Path, mid: str) -> dict[str, Any]:
 
 
 def _new_job(path: Path, mid: str, kind: str) -> dict[str, Any]:
-    return {"path": str(path), "media_id": mid, "kind": kind, "next_frame": 0, "next_track": 0,
-            "done": False, "shards": [],
-            "stats": {"frames": 0, "frames_with_face": 0, "faces": 0, "dropped": {}}}
+    return {
+        "path": str(path),
+        "media_id": mid,
+        "kind": kind,
+        "next_frame": 0,
+        "next_track": 0,
+        "done": False,
+        "shards": [],
+        "stats": {"frames": 0, "frames_with_face": 0, "faces": 0, "dropped": {}},
+    }
 
 
 @dataclass(slots=True)
@@ -140,9 +144,14 @@ class _FaceMaker:
     cfg: ExtractConfig
     static: bool
     base: int
-    embedder: IdentityEmbedder = field(default_factory=IdentityEmbedder)
     seen: Counter[int] = field(default_factory=Counter)
     n_static: int = 0
+    embedder: IdentityEmbedder | None = None
+
+    def warm_up(self) -> None:
+        """Load the identity model (on the worker thread, while the tracker starts)."""
+        if self.embedder is None:
+            self.embedder = IdentityEmbedder()
 
     def __call__(self, frame: Frame, found: list[TrackedFace]) -> list[tuple[Any, ...]]:
         acfg = AlignConfig(size=self.cfg.size, coverage=self.cfg.coverage)
@@ -156,11 +165,20 @@ class _FaceMaker:
             if why:
                 out.append((why,))
                 continue
-            face = Face(source=frame.ref, bbox=tf.bbox, landmarks=tf.landmarks,
-                        crop_from_frame=m, crop=crop, quality=quality, track_id=track,
-                        mask=face_mask(lm_crop, self.cfg.size, self.cfg.feather))
+            face = Face(
+                source=frame.ref,
+                bbox=tf.bbox,
+                landmarks=tf.landmarks,
+                crop_from_frame=m,
+                crop=crop,
+                quality=quality,
+                track_id=track,
+                mask=face_mask(lm_crop, self.cfg.size, self.cfg.feather),
+            )
             sample = None
             if self.seen[track] % self.cfg.embed_every == 0:
+                self.warm_up()
+                assert self.embedder is not None
                 sample = self.embedder.embed(frame.image, tf.landmarks)
             self.seen[track] += 1
             out.append((face, parts_map(lm_crop, self.cfg.size), sample))
@@ -171,77 +189,129 @@ class _FaceMaker:
         return max(self.seen) + 1 if self.seen else self.base
 
 
-def _extract_media(path: Path, info: MediaInfo, root: Path, cfg: ExtractConfig,
-                   progress: Progress | None = None) -> MediaSummary:
-    """Process one input into committed shards, resuming from its journal."""
-    t0 = time.perf_counter()
-    mid = media_id(path)
-    jpath = root / "journal" / f"{mid}.json"
-    job = _journal(root, mid) or _new_job(path, mid, info.kind)
-    resumed = int(job["next_frame"])
-    if job["done"]:
-        return _summary(job, time.perf_counter() - t0, resumed, 0)
-    static = info.kind == "image" or path.is_dir()
-    tcfg = TrackerConfig(max_faces=cfg.max_faces, min_face=cfg.min_face, static=static)
-    stats, buf = job["stats"], ShardBuffer()
-    frames_before = int(stats["frames"])
-    dropped: Counter[str] = Counter(stats["dropped"])
-    maker = _FaceMaker(cfg, static, int(job["next_track"]))
-    pending: deque[tuple[FrameRef, bool, Future[list[tuple[Any, ...]]]]] = deque()
+Pending = deque[tuple[FrameRef, bool, "Future[list[tuple[Any, ...]]]"]]
 
-    def drain(limit: int) -> None:
-        while len(pending) > limit:
-            ref, had_face, fut = pending.popleft()
+
+@dataclass(slots=True)
+class _MediaRun:
+    """One input being extracted: tracking on this thread, face work on a second one, shards
+    committed (with the journal) every ``shard_faces`` faces at a frame boundary."""
+
+    path: Path
+    root: Path
+    cfg: ExtractConfig
+    job: dict[str, Any]
+    static: bool
+    progress: Progress | None
+    buf: ShardBuffer = field(default_factory=ShardBuffer)
+    pending: Pending = field(default_factory=deque)
+    dropped: Counter[str] = field(default_factory=Counter)
+    maker: _FaceMaker | None = None
+
+    def run(self) -> int:
+        """Process the remaining frames; returns how many this run processed."""
+        stats = self.job["stats"]
+        before = int(stats["frames"])
+        self.dropped.update(stats["dropped"])
+        self.maker = _FaceMaker(self.cfg, self.static, int(self.job["next_track"]))
+        tcfg = TrackerConfig(
+            max_faces=self.cfg.max_faces, min_face=self.cfg.min_face, static=self.static
+        )
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(self.maker.warm_up)
+            with FaceTracker(tcfg) as tracker:
+                for frame in iter_frames(
+                    self.path,
+                    every=self.cfg.every,
+                    start=int(self.job["next_frame"]),
+                    max_pixels=self.cfg.max_pixels,
+                ):
+                    found = tracker.process(frame.image)
+                    fut = pool.submit(self.maker, frame, found)
+                    self.pending.append((frame.ref, bool(found), fut))
+                    self.drain(4)
+            self.drain(0)
+        self.job["done"] = True
+        self.commit(None)
+        return int(stats["frames"]) - before
+
+    def drain(self, limit: int) -> None:
+        """Collect finished frames (in order) until at most ``limit`` are in flight."""
+        assert self.maker is not None
+        stats = self.job["stats"]
+        while len(self.pending) > limit:
+            ref, had_face, fut = self.pending.popleft()
             stats["frames"] += 1
             stats["frames_with_face"] += had_face
             for item in fut.result():
                 if len(item) == 1:
-                    dropped[item[0]] += 1
+                    self.dropped[item[0]] += 1
                 else:
-                    buf.add(*item)
-            if progress:
-                progress(1)
-            job["next_track"] = maker.next_track
-            if len(buf) >= cfg.shard_faces:
-                _commit(buf, root, job, stats, dropped, jpath, ref)
+                    self.buf.add(*item)
+            if self.progress:
+                self.progress(1)
+            self.job["next_track"] = self.maker.next_track
+            if len(self.buf) >= self.cfg.shard_faces:
+                self.commit(ref)
 
-    with FaceTracker(tcfg) as tracker, ThreadPoolExecutor(max_workers=1) as pool:
-        for frame in iter_frames(path, every=cfg.every, start=resumed, max_pixels=cfg.max_pixels):
-            found = tracker.process(frame.image)
-            pending.append((frame.ref, bool(found), pool.submit(maker, frame, found)))
-            drain(4)
-        drain(0)
-    job["done"] = True
-    _commit(buf, root, job, stats, dropped, jpath, None)
-    return _summary(job, time.perf_counter() - t0, resumed, int(stats["frames"]) - frames_before)
+    def commit(self, last: FrameRef | None) -> None:
+        """Write the buffered faces as a shard, then the journal (atomic, in that order)."""
+        stats = self.job["stats"]
+        stats["faces"] += len(self.buf)
+        stats["dropped"] = dict(self.dropped)
+        if len(self.buf):
+            self.job["shards"].append(
+                self.buf.commit(self.root, new_shard_name(self.job["media_id"]))
+            )
+        if last is not None:
+            self.job["next_frame"] = last.index + 1
+        write_json(self.root / "journal" / f"{self.job['media_id']}.json", self.job)
 
 
-def _commit(buf: ShardBuffer, root: Path, job: dict[str, Any], stats: dict[str, Any],
-            dropped: Counter[str], jpath: Path, last: FrameRef | None) -> None:
-    stats["faces"] += len(buf)
-    stats["dropped"] = dict(dropped)
-    if len(buf):
-        job["shards"].append(buf.commit(root, new_shard_name(job["media_id"])))
-    if last is not None:
-        job["next_frame"] = last.index + 1
-    write_json(jpath, job)
+def _extract_media(
+    path: Path, info: MediaInfo, root: Path, cfg: ExtractConfig, progress: Progress | None = None
+) -> MediaSummary:
+    """Process one input into committed shards, resuming from its journal."""
+    t0 = time.perf_counter()
+    mid = media_id(path)
+    job = _journal(root, mid) or _new_job(path, mid, info.kind)
+    resumed = int(job["next_frame"])
+    processed = 0
+    if not job["done"]:
+        static = info.kind == "image" or path.is_dir()
+        processed = _MediaRun(path, root, cfg, job, static, progress).run()
+    return _summary(job, time.perf_counter() - t0, resumed, processed)
 
 
 def _summary(job: dict[str, Any], seconds: float, resumed: int, processed: int) -> MediaSummary:
     s = job["stats"]
     tracks = int(job["next_track"])
-    return MediaSummary(path=job["path"], media_id=job["media_id"], kind=job["kind"],
-                        frames=s["frames"], frames_with_face=s["frames_with_face"],
-                        faces=s["faces"], tracks=tracks, dropped=dict(s["dropped"]),
-                        seconds=seconds, resumed_from=resumed, processed=processed)
+    return MediaSummary(
+        path=job["path"],
+        media_id=job["media_id"],
+        kind=job["kind"],
+        frames=s["frames"],
+        frames_with_face=s["frames_with_face"],
+        faces=s["faces"],
+        tracks=tracks,
+        dropped=dict(s["dropped"]),
+        seconds=seconds,
+        resumed_from=resumed,
+        processed=processed,
+    )
 
 
 def _run_one(args: tuple[Path, MediaInfo, Path, ExtractConfig]) -> MediaSummary:
     return _extract_media(*args)
 
 
-def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractConfig | None = None,
-            *, progress: Progress | None = None) -> ExtractResult:
+def extract(
+    inputs: Sequence[str | Path],
+    output: str | Path,
+    config: ExtractConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> ExtractResult:
     """Extract every face of ``inputs`` (images, image folders, videos) into the FaceSet ``output``.
 
     Re-running with the same output resumes: finished inputs and frames are skipped.
@@ -256,8 +326,13 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
     reference = embed_reference(cfg.identity, cfg.max_pixels) if cfg.identity else None
     root = Path(output)
     created = not root.exists()
-    meta_config = {"size": cfg.size, "coverage": cfg.coverage, "feather": cfg.feather,
-                   "template": "doppelab mean face v1", "version": __version__}
+    meta_config = {
+        "size": cfg.size,
+        "coverage": cfg.coverage,
+        "feather": cfg.feather,
+        "template": "doppelab mean face v1",
+        "version": __version__,
+    }
     check_compatible(root, meta_config)
     ensure_dir(root / "journal")
     jobs = [(p, i, root, cfg) for p, i in zip(paths, infos, strict=True)]
@@ -270,8 +345,13 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
                     progress(s.frames)
     else:
         summaries = [_extract_media(*job, progress=progress) for job in jobs]
-    faces, people = finalize(root, meta_config, reference, cfg.identity_threshold,
-                             {"quality_filter": asdict(cfg.quality)})
+    faces, people = finalize(
+        root,
+        meta_config,
+        reference,
+        cfg.identity_threshold,
+        {"quality_filter": asdict(cfg.quality)},
+    )
     dropped: Counter[str] = Counter()
     for s in summaries:
         dropped.update(s.dropped)
@@ -279,8 +359,14 @@ def extract(inputs: Sequence[str | Path], output: str | Path, config: ExtractCon
         if created:
             remove_faceset(root)
         raise NoFaceError(_nothing_message(summaries, cfg, reference is not None))
-    return ExtractResult(path=root, faces=faces, people=people, media=summaries,
-                         dropped=dict(dropped), seconds=time.perf_counter() - t0)
+    return ExtractResult(
+        path=root,
+        faces=faces,
+        people=people,
+        media=summaries,
+        dropped=dict(dropped),
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def _nothing_message(summaries: list[MediaSummary], cfg: ExtractConfig, ref: bool) -> str:

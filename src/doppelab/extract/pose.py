@@ -1,8 +1,8 @@
 """Head pose from the 3D landmarks: a similarity fit to the canonical mean face.
 
-Angles follow the usual convention for faces, in degrees: yaw (turn, + when the nose points to the image's right),
-pitch (nod, + looking up), roll (tilt in the image plane, + clockwise as seen). Zero is the pose
-of the canonical face (see scripts/make_mean_face.py).
+Angles follow the usual convention for faces, in degrees: yaw (turn, + when the nose points to
+the image's right), pitch (nod, + looking up), roll (tilt in the image plane, + clockwise as
+seen). Zero is the pose of the canonical face (see scripts/make_mean_face.py).
 """
 
 from __future__ import annotations
@@ -61,8 +61,9 @@ def mean_face() -> npt.NDArray[np.float32]:
 def head_pose(landmarks: npt.NDArray[np.float32]) -> tuple[float, float, float]:
     """(yaw, pitch, roll) in degrees of a face's ``(478, 3)`` landmarks (frame px)."""
     stable = list(STABLE_POINTS)
-    _, rot, _ = similarity_3d(mean_face()[stable].astype(np.float64),
-                              landmarks[stable].astype(np.float64))
+    _, rot, _ = similarity_3d(
+        mean_face()[stable].astype(np.float64), landmarks[stable].astype(np.float64)
+    )
     # rot maps head-frame axes to image axes (x right, y down, z away from the camera).
     yaw = np.degrees(np.arcsin(np.clip(-rot[2, 0], -1.0, 1.0)))
     pitch = np.degrees(np.arctan2(rot[2, 1], rot[2, 2]))

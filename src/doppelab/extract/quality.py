@@ -37,8 +37,13 @@ def measure(crop: ImageU8, landmarks: Landmarks, bbox: BBox) -> Quality:
     """Quality of one face (landmarks in frame px)."""
     yaw, pitch, roll = head_pose(landmarks)
     return Quality(
-        blur=sharpness(crop), size=bbox.size, yaw=yaw, pitch=pitch, roll=roll,
-        score=bbox.score, eye_open=eye_aspect_ratio(landmarks),
+        blur=sharpness(crop),
+        size=bbox.size,
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        score=bbox.score,
+        eye_open=eye_aspect_ratio(landmarks),
     )
 
 

