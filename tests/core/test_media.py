@@ -169,6 +169,14 @@ def test_shape_iter_frames_video(clip: Path) -> None:
         assert _close(got.image, want)
 
 
+def test_frames_stay_intact_while_referenced(clip: Path) -> None:
+    rows = [f.image[16:32] for f in iter_frames(clip)]  # views only: their arrays stay alive
+    for got, want in zip(rows, _frames(), strict=True):
+        assert _close(got, want[16:32])
+    for f, want in zip(iter_frames(clip), _frames(), strict=True):  # dropped: buffers recycle
+        assert _close(f.image, want)
+
+
 def test_iter_frames_every_and_start(clip: Path) -> None:
     assert [f.ref.index for f in iter_frames(clip, every=3)] == [0, 3, 6, 9]
     assert [f.ref.index for f in iter_frames(clip, every=3, start=4)] == [6, 9]
@@ -274,6 +282,17 @@ def test_image_modes_to_rgb(tmp_path: Path) -> None:
     assert np.all(read_image(tmp_path / "rgb16.png") == np.array([255, 128, 0], np.uint8))
 
 
+def test_misnamed_files_decode_by_content(tmp_path: Path, clip: Path) -> None:
+    video = tmp_path / "clip.jpg"
+    video.write_bytes(clip.read_bytes())
+    assert probe(video).kind == "video" and len(list(iter_frames(video))) == N
+    image = tmp_path / "photo.mp4"
+    write_image(tmp_path / "photo.png", _frames(1)[0])
+    (tmp_path / "photo.png").rename(image)
+    assert probe(image).kind == "image" and np.array_equal(next(iter_frames(image)).image,
+                                                            _frames(1)[0])
+
+
 def test_folder_of_images(tmp_path: Path) -> None:
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -325,6 +344,22 @@ def _unknown_codec(d: Path) -> Path:
     return d / "odd.avi"
 
 
+def _audio_only(d: Path) -> Path:
+    with av.open(str(d / "voice.mp4"), "w") as out:
+        sound = out.add_stream("aac", rate=44_100)
+        frame = av.AudioFrame.from_ndarray(_sine(0.1, 44_100), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44_100, 0
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    return d / "voice.mp4"
+
+
+def _video_named_jpg(d: Path) -> Path:
+    data = _encode(d / "v.mp4", _frames(2)).read_bytes()
+    (d / "v.jpg").write_bytes(data)
+    return d / "v.jpg"
+
+
 def _write(name: str, data: bytes) -> Callable[[Path], Path]:
     def make(d: Path) -> Path:
         (d / name).write_bytes(data)
@@ -352,6 +387,8 @@ BAD: dict[str, tuple[Callable[[Path], Path], type[InputError], tuple[str, ...]]]
     "huge_png_header": (_write("bomb.png", _png(60_000, 60_000)), DimensionsTooLargeError, _IMG),
     "big_png_header": (_write("big.png", _png(9_000, 9_000)), DimensionsTooLargeError, _IMG),
     "unknown_codec": (_unknown_codec, UnsupportedCodecError, _ALL),
+    "audio_only_mp4": (_audio_only, NotMediaError, _ALL),
+    "video_as_image": (_video_named_jpg, NotMediaError, ("read_image",)),
 }
 
 
@@ -467,6 +504,8 @@ def test_video_writer_leaves_nothing_on_error(tmp_path: Path, clip_audio: Path) 
         writer.write(_frames(1)[0], 0.5)  # timestamps must increase
     with pytest.raises(UsageError), VideoWriter(out, fps=FPS, width=W, height=H) as writer:
         writer.write(np.zeros((H, W + 2, 3), np.uint8))
+    with pytest.raises(UsageError), VideoWriter(out, fps=FPS, width=W, height=H):
+        pass  # no frames: no video
     assert not list(tmp_path.iterdir())
 
 

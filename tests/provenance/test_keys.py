@@ -1,4 +1,4 @@
-"""Lab keys: offline CA + ES256 leaf with the profile c2pa accepts; 0600; clear missing-key error."""
+"""Lab keys: offline CA + ES256 leaf in the profile c2pa accepts; 0600; missing-key error."""
 
 from __future__ import annotations
 

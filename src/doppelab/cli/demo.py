@@ -25,11 +25,19 @@ examples:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "demo", help="run the pipeline on built-in material (no data needed)",
-        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "demo",
+        help="run the pipeline on built-in material (no data needed)",
+        description=__doc__,
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-o", "--output", type=Path, default=Path("doppelab-demo"),
-                   help="folder for the demo's files (default ./doppelab-demo)")
+    p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("doppelab-demo"),
+        help="folder for the demo's files (default ./doppelab-demo)",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,12 +45,12 @@ def make_test_video(path: Path, seconds: float = 3.0, fps: int = 25, size: int =
     """A head-and-shoulders clip made from the astronaut photo: slow zoom, sway and tilt."""
     from skimage import data
 
-    photo = cv2.resize(np.ascontiguousarray(data.astronaut()), (size, size))
+    photo = cv2.resize(np.ascontiguousarray(data.astronaut()), (size, size))  # type: ignore[no-untyped-call]
     with VideoWriter(path, fps=fps, width=size, height=size) as writer:
         for i in range(int(seconds * fps)):
             t = i / fps
             m = cv2.getRotationMatrix2D((size / 2, size / 3), 4 * np.sin(1.3 * t), 1 + 0.04 * t)
-            m[:, 2] += (12 * np.sin(0.9 * t), 6 * np.cos(1.1 * t))
+            m[:, 2] = m[:, 2] + (12 * np.sin(0.9 * t), 6 * np.cos(1.1 * t))
             frame = cv2.warpAffine(photo, m, (size, size), borderMode=cv2.BORDER_REFLECT101)
             writer.write(np.ascontiguousarray(frame), timestamp=t)
     return path
@@ -62,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     result = extract([video], out / "astronaut.faceset")
     sheet = out / "contact.png"
     write_image(sheet, contact_sheet(FaceSet.open(result.path)))
-    print(f"demo done in {time.perf_counter() - t0:.1f} s: {result.faces} faces in "
-          f"{result.frames_with_face}/{result.frames} frames -> {result.path}, contact sheet {sheet}")
+    print(
+        f"demo done in {time.perf_counter() - t0:.1f} s: {result.faces} faces in "
+        f"{result.frames_with_face}/{result.frames} frames -> {result.path}, contact sheet {sheet}"
+    )
     return 0

@@ -14,8 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from doppelab.core.version import __version__
 from doppelab.core.errors import DoppelabError
+from doppelab.core.version import __version__
 
 SUBCOMMANDS = ("demo", "extract", "faces", "keys", "verify")
 

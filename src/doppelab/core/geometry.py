@@ -6,13 +6,15 @@ Convention: points are ``(x, y)`` pixels; an affine is a ``(2, 3)`` float32 matr
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from doppelab.core.types import Affine, ImageU8, MaskF32
 
-FloatArray = npt.NDArray[np.floating]
+FloatArray = npt.NDArray[np.floating[Any]]
 
 
 def estimate_similarity(
@@ -53,14 +55,16 @@ def estimate_similarity(
 def invert_affine(m: Affine) -> Affine:
     """Exact inverse of a ``(2, 3)`` affine (computed in float64)."""
     full = np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])
-    return np.linalg.inv(full)[:2].astype(np.float32)
+    inv: Affine = np.linalg.inv(full)[:2].astype(np.float32)
+    return inv
 
 
 def compose(a_from_b: Affine, b_from_c: Affine) -> Affine:
     """``a_from_c = a_from_b ∘ b_from_c``."""
     a = np.vstack([np.asarray(a_from_b, dtype=np.float64), [0.0, 0.0, 1.0]])
     b = np.vstack([np.asarray(b_from_c, dtype=np.float64), [0.0, 0.0, 1.0]])
-    return (a @ b)[:2].astype(np.float32)
+    out: Affine = (a @ b)[:2].astype(np.float32)
+    return out
 
 
 def transform_points(m: Affine, points: FloatArray) -> npt.NDArray[np.float32]:
@@ -101,7 +105,7 @@ def paste_back(frame: ImageU8, crop: ImageU8, mask: MaskF32, crop_from_frame: Af
     m64 = np.asarray(crop_from_frame, dtype=np.float64)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     warped = cv2.warpAffine(crop, m64, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(
+    alpha = cv2.warpAffine(  # type: ignore[call-overload]
         np.asarray(mask, dtype=np.float32),
         m64,
         (w, h),

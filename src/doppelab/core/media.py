@@ -78,6 +78,8 @@ _log = logging.getLogger(__name__)
 _EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
 _EXIF_ORIENTATION_TAG = 0x0112
 _SNIFF_BYTES = 512
+_STILL_KINDS = frozenset({"jpeg", "png", "webp", "bmp"})  # _sniff names decoded with Pillow
+_NOT_IMAGE = "unrecognised image"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +157,8 @@ def _bad_data(path: Path, detail: str = "") -> InputError:
     kind = _sniff(path)
     if kind is None:
         return NotMediaError(f"not an image or video{suffix}: {path}")
+    if detail == _NOT_IMAGE and kind not in _STILL_KINDS:
+        return NotMediaError(f"not an image but {kind} data: {path}")
     return TruncatedMediaError(f"truncated or corrupt {kind} data{suffix}: {path}")
 
 
@@ -194,7 +198,7 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise DimensionsTooLargeError(f"{exc}: {path}") from None
     except UnidentifiedImageError:
-        raise _bad_data(path, "unrecognised image") from None
+        raise _bad_data(path, _NOT_IMAGE) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise _map_av_error(exc, path) from None
     width, height = image.size
@@ -466,6 +470,10 @@ def _iter_video(
 
 
 def _is_image_path(path: Path) -> bool:
+    """By content when the first bytes tell (a misnamed file still works), else by suffix."""
+    kind = _sniff(path) if path.is_file() else None
+    if kind is not None:
+        return kind in _STILL_KINDS
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 

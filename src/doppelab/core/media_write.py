@@ -204,10 +204,12 @@ class _AudioMux:
 class VideoWriter:
     """Atomic video writer: frames go to a temporary sibling renamed into place on a clean exit.
 
-    Use as a context manager. On an exception inside the ``with`` block (or while finishing) the
-    temporary file is deleted and nothing appears at ``path``. ``write(image, timestamp)`` keeps
-    variable-frame-rate timing when timestamps (seconds, increasing) are given; without one a
-    frame lands ``1 / fps`` after the previous one. ``audio_from``: see the module docstring.
+    Use as a context manager. On an exception inside the ``with`` block (or while finishing, or
+    when no frame was written) the temporary file is deleted and nothing appears at ``path``.
+    ``write(image, timestamp)`` keeps variable-frame-rate timing when timestamps (seconds,
+    increasing) are given; without one a frame lands ``1 / fps`` after the previous one. AVI
+    stores no timestamps: there they snap to the ``1 / fps`` grid. ``audio_from``: see the
+    module docstring.
 
     Shape: every image is ``(height, width, 3)`` uint8 RGB.
 
@@ -374,11 +376,13 @@ class VideoWriter:
 
     def _finish(self) -> None:
         assert self._out is not None and self._video is not None
+        if self._last_pts is None:
+            raise UsageError(f"no frames were written, so no video was made: {self.path}")
         try:
             self._out.mux(self._video.encode(None))
             if self._audio is not None:
-                last = self._last_pts if self._last_pts is not None else -self.frame_ticks
-                self._audio.finish(float((last + self.frame_ticks) * self.time_base))
+                end = (self._last_pts + self.frame_ticks) * self.time_base
+                self._audio.finish(float(end))
         finally:
             self._out.close()
 

@@ -85,7 +85,7 @@ class ShardBuffer:
         dtypes = {"bbox": np.float32, "quality": QUALITY_DTYPE, "frames": FRAME_DTYPE}
         with atomic_dir(root / "shards" / name) as tmp:
             for key in SHARD_ARRAYS:
-                arr = np.array(self.rows[key], dtype=dtypes.get(key))
+                arr = np.array(self.rows[key], dtype=dtypes.get(key))  # type: ignore[call-overload]
                 np.save(tmp / f"{key}.npy", arr)
         self.rows = {k: [] for k in SHARD_ARRAYS}
         return name
@@ -165,7 +165,7 @@ class FaceSet:
         self,
         root: Path,
         meta: dict[str, Any],
-        shards: list[dict[str, np.ndarray]],
+        shards: list[dict[str, npt.NDArray[Any]]],
         index: npt.NDArray[np.int64],
         embeddings: npt.NDArray[np.float32],
         people: npt.NDArray[np.int64],
@@ -220,17 +220,17 @@ class FaceSet:
     def size(self) -> int:
         return int(self.meta["config"]["size"])
 
-    def _gather(self, key: str, rows: npt.NDArray[np.int64]) -> np.ndarray:
+    def _gather(self, key: str, rows: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
         if len(rows) == 0:
             proto = self._shards[0][key] if self._shards else np.zeros((0,))
             return np.zeros((0, *proto.shape[1:]), dtype=proto.dtype)
         parts = [self._shards[int(s)][key][int(r)] for s, r in rows]
         return np.stack(parts)
 
-    def _gather_all(self, key: str) -> np.ndarray:
+    def _gather_all(self, key: str) -> npt.NDArray[Any]:
         return self._gather(key, self.index)
 
-    def batch(self, indices: npt.ArrayLike) -> dict[str, np.ndarray]:
+    def batch(self, indices: npt.ArrayLike) -> dict[str, npt.NDArray[Any]]:
         """Arrays of the faces at ``indices``: crops, masks (float32 0-1), parts, landmarks, ..."""
         idx = np.asarray(indices, dtype=np.int64)
         rows = self.index[idx]
@@ -243,7 +243,7 @@ class FaceSet:
 
     def batches(
         self, batch_size: int, *, shuffle: bool = True, seed: int = 0
-    ) -> Iterator[dict[str, np.ndarray]]:
+    ) -> Iterator[dict[str, npt.NDArray[Any]]]:
         """Endless stream of random batches for training (deterministic for a seed)."""
         if len(self) == 0:
             raise FaceSetError(f"{self.root}: no faces")

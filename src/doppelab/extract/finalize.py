@@ -15,11 +15,11 @@ from doppelab.extract.identity import cluster_people, mean_embedding
 
 def _load_rows(
     root: Path, journals: list[dict[str, Any]]
-) -> tuple[list[str], list[tuple[int, int, bytes, int]], np.ndarray]:
+) -> tuple[list[str], list[tuple[int, int, bytes, int]], npt.NDArray[Any]]:
     """Shard names, one (shard, row, media, track) per face, and the sampled embeddings."""
     shards: list[str] = []
     rows: list[tuple[int, int, bytes, int]] = []
-    samples: list[np.ndarray] = []
+    samples: list[npt.NDArray[Any]] = []
     for job in journals:
         for name in job["shards"]:
             frames = np.load(root / "shards" / name / "frames.npy")
@@ -32,9 +32,9 @@ def _load_rows(
 
 
 def _track_embeddings(
-    keys: list[tuple[bytes, int]], samples: np.ndarray
-) -> dict[tuple[bytes, int], np.ndarray]:
-    by_track: dict[tuple[bytes, int], list[np.ndarray]] = {}
+    keys: list[tuple[bytes, int]], samples: npt.NDArray[Any]
+) -> dict[tuple[bytes, int], npt.NDArray[Any]]:
+    by_track: dict[tuple[bytes, int], list[npt.NDArray[Any]]] = {}
     for key, vec in zip(keys, samples, strict=True):
         if not np.isnan(vec[0]):
             by_track.setdefault(key, []).append(vec)

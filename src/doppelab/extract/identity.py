@@ -42,7 +42,8 @@ SAME_PERSON = 0.363
 
 def five_points(landmarks: Landmarks) -> npt.NDArray[np.float32]:
     """The 5 SFace points (eye centres, nose tip, mouth corners) from 478 landmarks."""
-    return np.stack([landmarks[list(g), :2].mean(axis=0) for g in FIVE_POINTS]).astype(np.float32)
+    pts = [landmarks[list(g), :2].mean(axis=0) for g in FIVE_POINTS]
+    return np.asarray(np.stack(pts), dtype=np.float32)
 
 
 @dataclass(slots=True)

@@ -105,10 +105,14 @@ def roi_from_box(box: BBox, scale: float, size: int) -> Affine:
     return np.array([[s, 0.0, size / 2.0 - s * cx], [0.0, s, size / 2.0 - s * cy]], np.float32)
 
 
-def cut_roi(image: ImageU8, roi_from_frame: Affine, size: int) -> ImageU8:
+def cut_roi(image: ImageU8, roi_from_frame: Affine, size: int) -> tuple[ImageU8, Affine]:
     """The axis-aligned square ROI as a ``(size, size, 3)`` image (black outside the frame).
 
-    Slicing + resize is several times faster than a general warp for a scale + shift.
+    Coordinates here are edge-based (0 = left edge of the first pixel), as for ``cv2.resize``.
+
+    Slicing + resize is several times faster than a general warp for a scale + shift. The window
+    is snapped to whole source pixels, so the transform actually used is returned with the image
+    (map landmarks back with that one).
     """
     h, w = image.shape[:2]
     s, tx, ty = (
@@ -120,15 +124,20 @@ def cut_roi(image: ImageU8, roi_from_frame: Affine, size: int) -> ImageU8:
     x0, y0 = -tx / s, -ty / s
     ix0, iy0 = int(np.floor(x0)), int(np.floor(y0))
     ix1, iy1 = int(np.ceil(x0 + side)), int(np.ceil(y0 + side))
+    sx, sy = size / (ix1 - ix0), size / (iy1 - iy0)
+    used = np.array([[sx, 0.0, -sx * ix0], [0.0, sy, -sy * iy0]], np.float32)
     sub = image[max(iy0, 0) : max(min(iy1, h), 0), max(ix0, 0) : max(min(ix1, w), 0)]
     pad = (max(-iy0, 0), max(iy1 - h, 0), max(-ix0, 0), max(ix1 - w, 0))
     if sub.size == 0:
-        return np.zeros((size, size, 3), np.uint8)
+        return np.zeros((size, size, 3), np.uint8), used
     if any(pad):
-        sub = cv2.copyMakeBorder(sub, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    # the integer-aligned window is up to one source pixel larger than the ROI: correct the
-    # transform's sub-pixel offset by resizing the exact window
-    return np.asarray(cv2.resize(sub, (size, size), interpolation=cv2.INTER_LINEAR), np.uint8)
+        sub = np.asarray(
+            cv2.copyMakeBorder(sub, *pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)), np.uint8
+        )
+    # resize maps pixel centres: dst (u + 0.5) = (src + 0.5) * scale, i.e. the `used` transform
+    # up to the half-pixel convention, which cancels for points mapped there and back
+    roi = np.asarray(cv2.resize(sub, (size, size), interpolation=cv2.INTER_LINEAR), np.uint8)
+    return roi, used
 
 
 def landmarks_array(landmark_list: object) -> Landmarks:
@@ -227,8 +236,7 @@ class FaceTracker:
         self, mesh: object, image: ImageU8, box: BBox, scale: float
     ) -> Landmarks | None:
         size = self.config.roi_size
-        roi_from_frame = roi_from_box(box, scale, size)
-        roi = cut_roi(image, roi_from_frame, size)
+        roi, roi_from_frame = cut_roi(image, roi_from_box(box, scale, size), size)
         if id(mesh) in self._warm:
             res = mesh.process(roi)  # type: ignore[attr-defined]
         else:  # a graph's first face logs a projection warning: keep it quiet
@@ -237,8 +245,12 @@ class FaceTracker:
         if not res.multi_face_landmarks:
             return None
         self._warm.add(id(mesh))
+        # MediaPipe's normalised coordinates are edge-based (0 = left edge of the image);
+        # ours put 0 at the first pixel's centre, as warpAffine does: shift by half a pixel
         pts = landmarks_array(res.multi_face_landmarks[0]) * np.float32(size)
-        return transform_points(invert_affine(roi_from_frame), pts)
+        frame_pts = transform_points(invert_affine(roi_from_frame), pts)
+        frame_pts[:, :2] -= 0.5
+        return frame_pts
 
     def process(self, image: ImageU8) -> list[TrackedFace]:
         """Landmarks of every tracked face in ``image`` (``(H, W, 3)`` uint8 RGB)."""

@@ -28,7 +28,8 @@ U8 = npt.NDArray[np.uint8]
 
 def _poly(pts: npt.NDArray[np.float32]) -> npt.NDArray[np.int32]:
     # 4 bits of sub-pixel precision for cv2's polygon fill
-    return np.round(pts[:, :2] * 16).astype(np.int32).reshape(-1, 1, 2)
+    out: npt.NDArray[np.int32] = np.round(pts[:, :2] * 16).astype(np.int32).reshape(-1, 1, 2)
+    return out
 
 
 def _hull(pts: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -38,7 +39,7 @@ def _hull(pts: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 def face_mask(landmarks: Landmarks, size: int, feather: float = 0.04) -> MaskF32:
     """Soft face-hull mask ``(size, size)`` float32 in [0, 1]."""
     hard = np.zeros((size, size), np.uint8)
-    cv2.fillPoly(hard, [_poly(_hull(landmarks[:468]))], 255, cv2.LINE_AA, shift=4)
+    cv2.fillPoly(hard, [_poly(_hull(landmarks[:468]))], (255,), cv2.LINE_AA, shift=4)
     ramp = max(round(feather * size), 0)
     if ramp < 2:
         return np.asarray(hard, np.float32) / 255.0
@@ -63,7 +64,7 @@ def parts_map(landmarks: Landmarks, size: int) -> U8:
         groups["irises"] = [_hull(landmarks[468:473]), _hull(landmarks[473:478])]
     for name, polys in groups.items():
         layer = np.zeros_like(out)
-        cv2.fillPoly(layer, [_poly(p) for p in polys], 1, cv2.LINE_8, shift=4)
+        cv2.fillPoly(layer, [_poly(p) for p in polys], (1,), cv2.LINE_8, shift=4)
         out |= layer * np.uint8(PART_BITS[name])
     return out
 
@@ -76,5 +77,5 @@ def part_mask(parts: U8, names: tuple[str, ...], feather_px: float = 0.0) -> Mas
     bits = np.uint8(sum(PART_BITS[n] for n in names))
     mask = ((parts & bits) > 0).astype(np.float32)
     if feather_px > 0:
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=feather_px)
-    return np.asarray(mask, dtype=np.float32)
+        return np.asarray(cv2.GaussianBlur(mask, (0, 0), sigmaX=feather_px), dtype=np.float32)
+    return mask

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from doppelab.core.version import __version__
 from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
 from doppelab.core.media import DEFAULT_MAX_PIXELS, iter_frames, media_id, probe, read_image
 from doppelab.core.storage import ensure_dir
 from doppelab.core.types import Embedding, Face, Frame, FrameRef, MediaInfo
+from doppelab.core.version import __version__
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import (
     FaceSet,

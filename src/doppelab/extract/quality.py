@@ -24,12 +24,12 @@ def sharpness(crop: ImageU8) -> float:
 
 def eye_aspect_ratio(landmarks: Landmarks) -> float:
     """Mean eye aspect ratio of both eyes (Soukupová & Čech 2016): ~0.3 open, < 0.15 closed."""
-    vals = []
+    vals: list[float] = []
     for p in (RIGHT_EYE_EAR, LEFT_EYE_EAR):
         e = landmarks[list(p), :2].astype(np.float64)
         vertical = np.linalg.norm(e[1] - e[5]) + np.linalg.norm(e[2] - e[4])
         horizontal = 2.0 * np.linalg.norm(e[0] - e[3])
-        vals.append(vertical / horizontal if horizontal > 0 else 0.0)
+        vals.append(float(vertical / horizontal) if horizontal > 0 else 0.0)
     return float(np.mean(vals))
 
 

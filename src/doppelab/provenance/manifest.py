@@ -24,8 +24,8 @@ from typing import Any
 
 import c2pa
 
-from doppelab.core.version import __version__
 from doppelab.core.errors import SigningError
+from doppelab.core.version import __version__
 from doppelab.provenance.keys import LabKeys
 
 TRAINED_ALGORITHMIC_MEDIA = \

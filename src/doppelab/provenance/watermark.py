@@ -31,6 +31,7 @@ not touch the mark. Convention: images are ``(H, W, 3)`` uint8 RGB.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ class WatermarkResult:
     """What the decoder found. ``found`` is the claim; the rest explains it.
 
     ``bit_agreement``: share of the 96 coded bits whose sign agrees with the decoded codeword
-    (0.6-0.85 on unmarked media, since Viterbi picks the nearest codeword; near 1 on marked). ``sync_score``: z-score of the pilot
-    peak. ``confidence`` in [0, 1] is a monotone summary of both (0 whenever ``found`` is False).
+    (0.6-0.85 on unmarked media, since Viterbi picks the nearest codeword; near 1 on marked).
+    ``sync_score``: z-score of the pilot peak. ``confidence`` in [0, 1] is a monotone summary
+    of both (0 whenever ``found`` is False).
     """
 
     found: bool
@@ -115,7 +117,7 @@ def _layout(key: str) -> _Layout:
 
 def new_payload_id() -> int:
     """A random 32-bit payload ID (never 0, which reads as 'unset')."""
-    return int.from_bytes(hashlib.sha256(np.random.bytes(16)).digest()[:4], "big") or 1
+    return secrets.randbits(ecc.PAYLOAD_BITS) or 1
 
 
 @lru_cache(maxsize=16)
@@ -293,7 +295,8 @@ def detect_frames(frames: Iterable[ImageU8], *, key: str = DEFAULT_KEY) -> Water
     return WatermarkResult(
         found=True, payload_id=pid, crc_ok=True, bit_agreement=best.bit_agreement,
         sync_score=best.sync_score, confidence=best.confidence, flipped=best.flipped,
-        scale=best.scale, frames_checked=len(per), frames_found=n_found, raw_payload_id=pid)
+        scale=best.scale, frames_checked=len(per), frames_found=n_found,
+        raw_payload_id=best.raw_payload_id)
 
 
 def sample_indices(total: int, count: int = 12) -> Sequence[int]:
