@@ -59,11 +59,11 @@ def _clip_job(path: str) -> dict[str, Any]:
         )
         wall = time.perf_counter() - t0
         fs = FaceSet.open(Path(tmp) / "x.faceset")
-        frames = fs._small["frames"]
+        frames = fs.column("frames")
         lm = np.stack(
             [
                 transform_points(m, p)[list(STABLE_POINTS), :2]
-                for m, p in zip(fs._small["crop_from_frame"], fs._small["landmarks"], strict=True)
+                for m, p in zip(fs.column("crop_from_frame"), fs.column("landmarks"), strict=True)
             ]
         )
         idx = frames["index"]

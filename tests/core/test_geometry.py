@@ -58,7 +58,7 @@ def test_warp_then_paste_back_reproduces_frame_inside_mask(astronaut: np.ndarray
     pasted = paste_back(np.zeros_like(frame), crop, mask, m)
     inside = (
         paste_back(
-            np.zeros(frame.shape[:2] + (3,), np.uint8),
+            np.zeros_like(frame),
             np.full((256, 256, 3), 255, np.uint8),
             mask,
             m,

@@ -13,7 +13,7 @@ from doppelab.extract.faceset import QUALITY_FIELDS, FaceSet
 
 def stats(fs: FaceSet) -> dict[str, Any]:
     """Counts, per-person and per-source numbers and quality percentiles (JSON-ready)."""
-    q = fs._small["quality"]
+    q = fs.column("quality")
     people, counts = np.unique(fs.people, return_counts=True)
     quality = (
         {

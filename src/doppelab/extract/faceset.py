@@ -216,6 +216,13 @@ class FaceSet:
     def __len__(self) -> int:
         return len(self.index)
 
+    def column(self, key: str) -> npt.NDArray[Any]:
+        """A small per-face array for all faces: ``landmarks`` (N, 478, 3), ``crop_from_frame``
+        (N, 2, 3), ``bbox`` (N, 5), ``quality`` and ``frames`` (records)."""
+        if key not in self._small:
+            raise KeyError(f"unknown column {key!r}; known: {sorted(self._small)}")
+        return self._small[key]
+
     @property
     def size(self) -> int:
         return int(self.meta["config"]["size"])
