@@ -37,6 +37,27 @@ from typing import Any
 import numpy as np
 
 
+def _spread_embeddings(path: str, idx: np.ndarray, landmarks: np.ndarray, n: int = 8) -> np.ndarray:
+    """SFace embeddings of ``n`` faces spread evenly over the clip (for within-clip spread)."""
+    from doppelab.core.media import iter_frames
+    from doppelab.extract.identity import IdentityEmbedder
+
+    picks = dict(
+        zip(
+            idx[np.linspace(0, len(idx) - 1, n).round().astype(int)].tolist(),
+            np.linspace(0, len(idx) - 1, n).round().astype(int).tolist(),
+            strict=True,
+        )
+    )
+    emb = IdentityEmbedder()
+    out = [
+        emb.embed(fr.image, landmarks[picks[fr.ref.index]])
+        for fr in iter_frames(path)
+        if fr.ref.index in picks
+    ]
+    return np.stack(out)
+
+
 def _clip_job(path: str) -> dict[str, Any]:
     from doppelab.core.geometry import transform_points
     from doppelab.core.media import iter_frames, probe
@@ -67,6 +88,7 @@ def _clip_job(path: str) -> dict[str, Any]:
             ]
         )
         idx = frames["index"]
+        samples = _spread_embeddings(path, idx, fs.column("landmarks"))
         people, counts = np.unique(fs.people, return_counts=True)
         main = people[np.argmax(counts)]
         emb = fs.embeddings[fs.people == main].mean(axis=0)
@@ -93,6 +115,7 @@ def _clip_job(path: str) -> dict[str, Any]:
         "main_share": float(counts.max() / counts.sum()),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "embedding": (emb / np.linalg.norm(emb)).tolist(),
+        "within_clip_min_similarity": float((samples @ (emb / np.linalg.norm(emb))).min()),
     }
 
 
@@ -139,6 +162,9 @@ def main() -> None:
         "identity_one_cluster_per_clip": bool(len(set(clusters.tolist())) == len(results)),
         "identity_main_share_min": min(r["main_share"] for r in results),
         "identity_max_cross_clip_similarity": float(sims.max()),
+        "identity_min_within_clip_similarity": min(
+            r["within_clip_min_similarity"] for r in results
+        ),
         "identity_threshold": SAME_PERSON,
     }
     out = {

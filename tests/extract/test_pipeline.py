@@ -13,7 +13,7 @@ from doppelab.core.media import iter_frames, write_image
 from doppelab.extract.faceset import FaceSet
 from doppelab.extract.pipeline import ExtractConfig, extract
 from doppelab.extract.quality import QualityFilter
-from tests.conftest import write_video
+from tests.conftest import shifted_frames, write_video
 
 
 def test_video_to_faceset_roundtrip(astronaut_video: Path, tmp_path: Path) -> None:
@@ -141,3 +141,15 @@ def test_output_that_is_not_a_faceset_is_refused(astronaut_video: Path, tmp_path
     with pytest.raises(UsageError, match="not a FaceSet"):
         extract([astronaut_video], other)
     assert (other / "thesis.txt").read_text() == "precious"
+
+
+def test_two_faces_tracked_in_video(astronaut: np.ndarray, tmp_path: Path) -> None:
+    pair = np.ascontiguousarray(np.hstack([astronaut, astronaut[:, ::-1]]))
+    frames = [cv2.resize(f, (384, 192)) for f in shifted_frames(pair, 6, size=512)]
+    video = write_video(tmp_path / "pair.mp4", frames)
+    res = extract([video], tmp_path / "p.faceset", ExtractConfig(size=64, embed_every=2))
+    assert res.faces == 12 and res.media[0].tracks == 2
+    fs = FaceSet.open(tmp_path / "p.faceset")
+    tracks = fs.column("frames")["track"]
+    assert sorted(set(tracks.tolist())) == [0, 1]
+    assert res.people == 1  # the same person twice
