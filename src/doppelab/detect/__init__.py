@@ -1,0 +1,1 @@
+"""Deepfake detection: detectors behind one contract, fusion, prediction, evaluation."""

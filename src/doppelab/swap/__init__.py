@@ -1,0 +1,1 @@
+"""Face-swap creation: methods, training, conversion and post-processing (always labelled)."""
