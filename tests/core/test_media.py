@@ -315,9 +315,13 @@ def test_folder_skips_bad_image(tmp_path: Path, caplog: pytest.LogCaptureFixture
     (tmp_path / "b.jpg").write_text("not a jpeg")
     assert [f.ref.index for f in iter_frames(tmp_path)] == [0]
     assert "b.jpg" in caplog.text
-    (tmp_path / "a.png").unlink()
+    (tmp_path / "a.png").rename(tmp_path / "c.png")  # the bad one first: probe looks further
+    assert (probe(tmp_path).frames, probe(tmp_path).width) == (2, W)
+    (tmp_path / "c.png").unlink()
     with pytest.raises(NotMediaError):
         list(iter_frames(tmp_path))
+    with pytest.raises(NotMediaError):
+        probe(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------

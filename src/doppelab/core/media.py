@@ -277,6 +277,21 @@ def _folder_images(folder: Path) -> list[Path]:
     return sorted(images, key=lambda p: p.name)
 
 
+def _probe_folder(folder: Path, max_pixels: int) -> MediaInfo:
+    """Size of the first readable image; ``frames`` counts every image file."""
+    files = _folder_images(folder)
+    errors: list[InputError] = []
+    for file in files:
+        try:
+            first = _probe_image(file, max_pixels)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        return MediaInfo(path=folder, kind="image", width=first.width, height=first.height,
+                         frames=len(files), container="folder")
+    raise errors[0]
+
+
 def _iter_folder(
     folder: Path, files: list[Path], every: int, start: int, max_pixels: int
 ) -> Iterator[Frame]:
@@ -490,10 +505,7 @@ def probe(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInf
     """
     p = Path(path)
     if p.is_dir():
-        files = _folder_images(p)
-        first = _probe_image(files[0], max_pixels)
-        return MediaInfo(path=p, kind="image", width=first.width, height=first.height,
-                         frames=len(files), container="folder")
+        return _probe_folder(p, max_pixels)
     if _is_image_path(p):
         return _probe_image(p, max_pixels)
     return _probe_video(p, max_pixels)

@@ -1,0 +1,69 @@
+"""Photometric augmentations applied to real and fake samples alike.
+
+So that no codec, resolution, blur or noise level becomes a cue: each training image (real or
+pseudo-fake) independently gets a random subset of JPEG re-compression, down-up resizing, blur,
+Gaussian noise, brightness/contrast change and horizontal flip. Maps travel with flips.
+
+Convention: images ``(S, S, 3)`` uint8 RGB; maps ``(S, S)`` float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from doppelab.core.types import ImageU8, MaskF32
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AugmentConfig:
+    """Probabilities and ranges of the shared augmentations."""
+
+    p_jpeg: float = 0.5
+    jpeg_quality: tuple[int, int] = (35, 95)
+    p_resize: float = 0.3
+    resize: tuple[float, float] = (0.4, 0.9)
+    p_blur: float = 0.15
+    p_noise: float = 0.15
+    noise_sigma: tuple[float, float] = (1.0, 6.0)
+    p_tone: float = 0.4
+    p_flip: float = 0.5
+
+
+def jpeg(image: ImageU8, quality: int) -> ImageU8:
+    """Round trip through JPEG at ``quality`` (OpenCV's encoder, RGB in and out)."""
+    ok, buf = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        return image
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def augment(
+    image: ImageU8,
+    boundary: MaskF32,
+    rng: np.random.Generator,
+    cfg: AugmentConfig | None = None,
+) -> tuple[ImageU8, MaskF32]:
+    """Randomly degrade ``image`` (and flip it with its ``boundary`` map)."""
+    cfg = cfg or AugmentConfig()
+    img = image
+    size = img.shape[0]
+    if rng.random() < cfg.p_resize:
+        small = max(16, round(size * rng.uniform(*cfg.resize)))
+        img = cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < cfg.p_blur:
+        img = cv2.GaussianBlur(img, (0, 0), sigmaX=rng.uniform(0.3, 1.0))
+    f = img.astype(np.float32)
+    if rng.random() < cfg.p_tone:
+        f = (f - 128.0) * rng.uniform(0.8, 1.2) + 128.0 + rng.uniform(-20, 20)
+    if rng.random() < cfg.p_noise:
+        f = f + rng.normal(0.0, rng.uniform(*cfg.noise_sigma), size=f.shape).astype(np.float32)
+    img = np.asarray(np.clip(f + 0.5, 0, 255), np.uint8)
+    if rng.random() < cfg.p_jpeg:
+        img = jpeg(img, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
+    if rng.random() < cfg.p_flip:
+        img, boundary = img[:, ::-1], boundary[:, ::-1]
+    return np.ascontiguousarray(img), np.ascontiguousarray(boundary)

@@ -1,0 +1,112 @@
+"""Training data for the detectors: FaceSets of the shared data set's real clips and photos.
+
+The shared data set (``DATA/clips.csv``, ``DATA/photos.csv``) has a ``split`` column: ``train``
+items may be trained on, ``dev`` items are only measured on. Inside ``train`` a fixed part of the
+identities is held out (:func:`is_holdout`) for calibration and fusion, so ``dev`` stays untouched.
+
+Every detector sees faces aligned with :data:`CROP` (the extraction template at 256 px with the
+mesh spanning 65% of the crop, which leaves background around the face for the blend boundary).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.errors import UsageError
+from doppelab.core.media import media_id
+from doppelab.extract.align import AlignConfig
+from doppelab.extract.faceset import FaceSet
+from doppelab.extract.pipeline import ExtractConfig, extract
+
+CROP = AlignConfig(size=256, coverage=0.65)
+NET_SIZE = 128  # the learned model's input side (the crop resized by 1/2)
+HOLDOUT_EVERY = 6  # 1 identity in HOLDOUT_EVERY of train is held out for calibration
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One real clip or photo of the shared data set."""
+
+    path: Path
+    identity: str
+    split: str
+    kind: str  # "clip" or "photo"
+    source: str
+
+
+def is_holdout(identity: str) -> bool:
+    """Stable choice of the train identities kept for calibration (by hash of the name)."""
+    h = int(hashlib.sha1(identity.encode()).hexdigest()[:8], 16)
+    return h % HOLDOUT_EVERY == 0
+
+
+def list_items(data_dir: str | Path, split: str | None = None) -> list[Item]:
+    """Clips and photos of ``data_dir`` (optionally one split), sorted by path."""
+    root = Path(data_dir)
+    out: list[Item] = []
+    for table, kind in (("clips.csv", "clip"), ("photos.csv", "photo")):
+        path = root / table
+        if not path.is_file():
+            raise UsageError(f"no {table} in {root}: is it the shared data folder?")
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                ident = row["identity"] if row["identity"] != "group" else row["file"]
+                out.append(
+                    Item(
+                        path=root / row["file"],
+                        identity=ident,
+                        split=row["split"],
+                        kind=kind,
+                        source=row["file"].split("/")[-1].split("_")[0],
+                    )
+                )
+    if split is not None:
+        out = [i for i in out if i.split == split]
+    return sorted(out, key=lambda i: str(i.path))
+
+
+def build_facesets(
+    data_dir: str | Path, out_dir: str | Path, *, every: int = 3, dev_every: int = 4
+) -> dict[str, Path]:
+    """Extract FaceSets ``{train,dev}_{clips,photos}.faceset`` under ``out_dir`` (resumable)."""
+    out = Path(out_dir)
+    made: dict[str, Path] = {}
+    for split, step in (("train", every), ("dev", dev_every)):
+        items = list_items(data_dir, split)
+        for kind in ("clip", "photo"):
+            paths = [i.path for i in items if i.kind == kind]
+            cfg = ExtractConfig(
+                size=CROP.size,
+                coverage=CROP.coverage,
+                every=step if kind == "clip" else 1,
+                max_faces=2 if kind == "clip" else 8,
+                min_face=40.0,
+                embed_every=10,
+            )
+            target = out / f"{split}_{kind}s.faceset"
+            extract(paths, target, cfg)
+            made[f"{split}_{kind}s"] = target
+    return made
+
+
+def media_map(data_dir: str | Path) -> dict[bytes, Item]:
+    """FaceSet media id (bytes, as in the ``frames`` column) -> the data set item."""
+    return {media_id(i.path).encode(): i for i in list_items(data_dir)}
+
+
+def face_items(fs: FaceSet, data_dir: str | Path) -> list[Item]:
+    """The data set item of every face of ``fs`` (in order)."""
+    mm = media_map(data_dir)
+    media = fs.column("frames")["media"]
+    return [mm[m] for m in media]
+
+
+def holdout_mask(fs: FaceSet, data_dir: str | Path) -> npt.NDArray[np.bool_]:
+    """True for faces whose identity is held out of training (calibration part of train)."""
+    return np.array([is_holdout(i.identity) for i in face_items(fs, data_dir)], dtype=bool)
