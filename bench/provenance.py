@@ -268,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     res["null"] = bench_null(null)
     print(f"null done ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
     res["speed"] = bench_speed(square)
-    video = [cv2.resize(f, (512, 512)) for f in (read_clip(clips[0], 0, 250) if clips
-                                                 else [square[0]] * 250)]
+    src = read_clip(clips[0], 0, 250) if clips else [square[0]]
+    video = [cv2.resize(src[i % len(src)], (512, 512)) for i in range(250)]  # 10 s at 25 fps
     res["signing"] = bench_signing(square[0], video, 25)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")

@@ -90,3 +90,7 @@ class KeysExistError(UsageError):
 
 class SigningError(OutputError):
     """A C2PA manifest could not be built or signed into the output."""
+
+
+class CheckpointError(InputError):
+    """A model or checkpoint that is missing, corrupted (hash mismatch) or for other settings."""

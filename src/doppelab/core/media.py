@@ -528,7 +528,8 @@ def iter_frames(
     ``threads`` is the decoder thread count (0 = FFmpeg's choice).
 
     The path is opened and checked here (errors are raised by this call); decoding errors are
-    raised while iterating. Shape: each ``Frame.image`` is ``(H, W, 3)`` uint8 RGB.
+    raised while iterating. Shape: each ``Frame.image`` is ``(H, W, 3)`` uint8 RGB, the caller's
+    to keep; a video frame's array is recycled for a later frame only once nothing references it.
     """
     if every < 1 or start < 0 or threads < 0:
         raise UsageError(f"need every >= 1, start >= 0, threads >= 0 (got {every}, {start}, "

@@ -110,3 +110,77 @@ def face_items(fs: FaceSet, data_dir: str | Path) -> list[Item]:
 def holdout_mask(fs: FaceSet, data_dir: str | Path) -> npt.NDArray[np.bool_]:
     """True for faces whose identity is held out of training (calibration part of train)."""
     return np.array([is_holdout(i.identity) for i in face_items(fs, data_dir)], dtype=bool)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaceTable:
+    """Real faces ready for training at the network size (everything in memory).
+
+    Shape: ``crops`` (N, 128, 128, 3) uint8; ``landmarks`` (N, 478, 2) float32 in those crops'
+    pixels; ``identity``/``source``/``media`` (N,) str; ``holdout`` (N,) bool; ``dev`` (N,) bool.
+    """
+
+    crops: npt.NDArray[np.uint8]
+    landmarks: npt.NDArray[np.float32]
+    identity: npt.NDArray[np.str_]
+    source: npt.NDArray[np.str_]
+    media: npt.NDArray[np.str_]
+    holdout: npt.NDArray[np.bool_]
+    dev: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def subset(self, keep: npt.NDArray[np.bool_]) -> FaceTable:
+        return FaceTable(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
+
+
+def to_net(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Aligned :data:`CROP` crops ``(N, 256, 256, 3)`` -> network crops ``(N, 128, 128, 3)``."""
+    import cv2
+
+    return np.stack(
+        [cv2.resize(c, (NET_SIZE, NET_SIZE), interpolation=cv2.INTER_AREA) for c in crops]
+    ) if len(crops) else np.zeros((0, NET_SIZE, NET_SIZE, 3), np.uint8)
+
+
+def net_landmarks(landmarks_frame: npt.NDArray[np.float32], crop_from_frame: npt.NDArray[np.float32]
+                  ) -> npt.NDArray[np.float32]:
+    """Frame-px landmarks ``(N, 478, 3)`` -> network-crop px ``(N, 478, 2)``."""
+    from doppelab.core.geometry import transform_points
+
+    scale = NET_SIZE / CROP.size
+    out = [transform_points(m, lm)[:, :2] for lm, m in zip(landmarks_frame, crop_from_frame,
+                                                             strict=True)]
+    # pixel-centre convention: x_small = (x + 0.5) * scale - 0.5
+    return np.asarray((np.stack(out) + 0.5) * scale - 0.5, np.float32)
+
+
+def load_table(facesets: list[str | Path], data_dir: str | Path, chunk: int = 256) -> FaceTable:
+    """Read FaceSets of the shared data set into a :class:`FaceTable`."""
+    parts: dict[str, list[npt.NDArray]] = {k: [] for k in FaceTable.__dataclass_fields__}  # type: ignore[type-arg]
+    for path in facesets:
+        fs = FaceSet.open(path)
+        items = face_items(fs, data_dir)
+        for start in range(0, len(fs), chunk):
+            b = fs.batch(np.arange(start, min(start + chunk, len(fs))))
+            parts["crops"].append(to_net(b["crops"]))
+            parts["landmarks"].append(net_landmarks(b["landmarks"], b["crop_from_frame"]))
+        parts["identity"].append(np.array([i.identity for i in items], dtype=str))
+        parts["source"].append(np.array([i.source for i in items], dtype=str))
+        parts["media"].append(np.array([i.path.name for i in items], dtype=str))
+        parts["holdout"].append(np.array([is_holdout(i.identity) for i in items], dtype=bool))
+        parts["dev"].append(np.array([i.split == "dev" for i in items], dtype=bool))
+    return FaceTable(**{k: np.concatenate(v) for k, v in parts.items()})
+
+
+def save_table(table: FaceTable, path: str | Path) -> None:
+    from doppelab.core.storage import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{k: getattr(table, k) for k in FaceTable.__dataclass_fields__})
+
+
+def read_table(path: str | Path) -> FaceTable:
+    with np.load(path) as z:
+        return FaceTable(**{k: z[k] for k in FaceTable.__dataclass_fields__})

@@ -3,7 +3,9 @@
 Why this design (measured on real frames of ../shared/data/clips, see bench/provenance.py): the
 invisible-watermark anchors fail the targets (dwtDctSvd 0.85 bit accuracy at JPEG 50 and 0.58
 after a 10 % crop; rivaGan 0.79 at 0.5x and 1.1 s a frame), and training a HiDDeN-style network
-on this 2-core CPU within an hour would be a gamble. A classical design reaches every target:
+on this 2-core CPU within an hour would be a gamble. A classical design meets every image target
+(bench: bit accuracy 1.000 under each listed attack on 88 real frames, PSNR 39.5 dB, embed
+10 ms at 512 px) and H.264 CRF 23; CRF 28 gives 0.976 per frame and 1.0 voted per video:
 
 * **Scale**: the mark lives on a fixed ``128 x 128`` grid stretched over the whole frame, so any
   resize (0.5x, with or without scaling back) leaves it where the decoder looks.
@@ -22,7 +24,11 @@ on this 2-core CPU within an hour would be a gamble. A classical design reaches 
   each per tile, 128 chips per bit over the frame), soft Viterbi (:mod:`.ecc`).
 * **False positives**: a claim needs the CRC to pass (2^-16 for a random word), the pilot peak
   z-score to reach :data:`Z_MIN` and the coded bits to agree with the decoded codeword at least
-  :data:`AGREE_MIN`; both thresholds sit above what unmarked real frames give (bench null run).
+  :data:`AGREE_MIN`. Measured on 1,397 unmarked real frames and photos: 0 claims and 0 CRC
+  passes (null z median 4.1, p99 5.0; agreement median 0.81, p99 0.89), so the thresholds add
+  a filter on top of the CRC and the expected false-claim rate is below 2^-16 per frame.
+* **Known weak spot**: frames of 256 px at H.264 CRF 28 (chips of 2 px): per-frame payloads are
+  right 17-100 % of the time there; voting over 12 frames of a video recovered every one.
 
 Only luma changes: the same delta is added to R, G and B, so chroma subsampling (yuv420p) does
 not touch the mark. Convention: images are ``(H, W, 3)`` uint8 RGB.

@@ -131,8 +131,9 @@ class FaceSwapper:
         m = crop_from_landmarks(lm, self._align)
         crop = warp_to_crop(frame.image, m, size)
         lm_crop = transform_points(m, lm)
-        res = self.method.swap(TargetFace(crop=crop, landmarks=lm_crop, track_id=track,
-                                          timestamp=frame.ref.timestamp))
+        res = self.method.swap(
+            TargetFace(crop=crop, landmarks=lm_crop, track_id=track, timestamp=frame.ref.timestamp)
+        )
         mask = pp.shape_mask(res.mask * face_mask(lm_crop, size, 0.0), cfg.erode, cfg.feather)
         face = pp.transfer_colour(res.crop, crop, mask, cfg.colour)
         face = pp.sharpen(face, cfg.sharpen)
@@ -149,9 +150,12 @@ def _reference(method: SwapMethod, cfg: SwapConfig) -> Embedding | None:
     return method.target_identity
 
 
-def _frames(swapper: FaceSwapper, target: Path, static: bool, progress: Progress | None) -> Iterator[ImageU8]:
-    tcfg = TrackerConfig(max_faces=swapper.cfg.max_faces, min_face=swapper.cfg.min_face,
-                         static=static)
+def _frames(
+    swapper: FaceSwapper, target: Path, static: bool, progress: Progress | None
+) -> Iterator[ImageU8]:
+    tcfg = TrackerConfig(
+        max_faces=swapper.cfg.max_faces, min_face=swapper.cfg.min_face, static=static
+    )
     with FaceTracker(tcfg) as tracker:
         for frame in iter_frames(target):
             yield swapper.frame(frame, tracker.process(frame.image))
@@ -161,10 +165,17 @@ def _frames(swapper: FaceSwapper, target: Path, static: bool, progress: Progress
         raise NoFaceError(f"no face of the chosen person in {target}")
 
 
-def swap_file(method: SwapMethod, target: str | Path, output: str | Path,
-              config: SwapConfig | None = None, *, sources: dict[str, Path] | None = None,
-              progress: Progress | None = None, keys_dir: Path | None = None,
-              registry_path: Path | None = None) -> SwapResult:
+def swap_file(
+    method: SwapMethod,
+    target: str | Path,
+    output: str | Path,
+    config: SwapConfig | None = None,
+    *,
+    sources: dict[str, Path] | None = None,
+    progress: Progress | None = None,
+    keys_dir: Path | None = None,
+    registry_path: Path | None = None,
+) -> SwapResult:
     """Swap the chosen person's face in the image or video ``target`` and write ``output``
     (watermarked, signed, registered). Video keeps the target's audio and frame rate."""
     cfg = config or SwapConfig()
@@ -175,8 +186,13 @@ def swap_file(method: SwapMethod, target: str | Path, output: str | Path,
     ingredients = {**(sources or {}), "target": target}
     static = info.kind == "image"
     frames = _frames(swapper, target, static, progress)
-    common = {"method": method.name, "model_hash": method.model_hash, "sources": ingredients,
-              "keys_dir": keys_dir, "registry_path": registry_path}
+    common = {
+        "method": method.name,
+        "model_hash": method.model_hash,
+        "sources": ingredients,
+        "keys_dir": keys_dir,
+        "registry_path": registry_path,
+    }
     if static:
         image = next(frames)
         for _ in frames:  # runs the no-face check
@@ -184,7 +200,13 @@ def swap_file(method: SwapMethod, target: str | Path, output: str | Path,
         res = label_image(image, output, **common)
     else:
         res = label_video(frames, output, fps=info.fps or 25.0, audio_from=target, **common)
-    return SwapResult(path=res.path, frames=res.frames, frames_swapped=swapper.frames_swapped,
-                      faces_swapped=swapper.faces_swapped, seconds=time.perf_counter() - t0,
-                      payload_id=res.payload_id, manifest_sha256=res.manifest_sha256,
-                      method=method.name)
+    return SwapResult(
+        path=res.path,
+        frames=res.frames,
+        frames_swapped=swapper.frames_swapped,
+        faces_swapped=swapper.faces_swapped,
+        seconds=time.perf_counter() - t0,
+        payload_id=res.payload_id,
+        manifest_sha256=res.manifest_sha256,
+        method=method.name,
+    )

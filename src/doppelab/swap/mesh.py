@@ -52,8 +52,12 @@ def source_from_image(path: Path, align_cfg: AlignConfig) -> MeshSource:
         raise ManyFacesError(f"the source {path} shows {len(faces)} faces; crop it to one")
     crop, _, lm = align(image, faces[0].landmarks, align_cfg)
     identity = IdentityEmbedder().embed(image, faces[0].landmarks)
-    return MeshSource(crop=crop, landmarks=lm, identity=identity,
-                      digest=hashlib.sha256(crop.tobytes()).hexdigest())
+    return MeshSource(
+        crop=crop,
+        landmarks=lm,
+        identity=identity,
+        digest=hashlib.sha256(crop.tobytes()).hexdigest(),
+    )
 
 
 def _best_face(fs: FaceSet) -> int:
@@ -78,8 +82,12 @@ def source_from_faceset(path: Path, align_cfg: AlignConfig) -> MeshSource:
 
     lm_crop = transform_points(face.crop_from_frame, face.landmarks)
     crop, _, lm = align(face.crop, lm_crop, align_cfg)
-    return MeshSource(crop=crop, landmarks=lm, identity=face.identity,
-                      digest=hashlib.sha256(crop.tobytes()).hexdigest())
+    return MeshSource(
+        crop=crop,
+        landmarks=lm,
+        identity=face.identity,
+        digest=hashlib.sha256(crop.tobytes()).hexdigest(),
+    )
 
 
 @register("mesh")
@@ -124,7 +132,9 @@ class MeshMethod:
         assert self._src is not None
         size = self.crop_size
         src = self._src
-        dst = face.landmarks[:, :2] + self.shape * (src.landmarks[:, :2] - self._neutral_shape(face))
+        dst = face.landmarks[:, :2] + self.shape * (
+            src.landmarks[:, :2] - self._neutral_shape(face)
+        )
         warped, covered = warp_mesh(src.crop, src.landmarks, dst.astype(np.float32), size)
         hull = face_mask(dst, size, feather=0.0)
         mouth = part_mask(parts_map(face.landmarks, size), ("inner_mouth",), feather_px=1.5)

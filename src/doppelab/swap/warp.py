@@ -85,7 +85,9 @@ def _grid(size: int) -> tuple[F32, F32]:
     return xs, ys
 
 
-def warp_mesh(src_image: ImageU8, src_points: F32, dst_points: F32, size: int) -> tuple[ImageU8, F32]:
+def warp_mesh(
+    src_image: ImageU8, src_points: F32, dst_points: F32, size: int
+) -> tuple[ImageU8, F32]:
     """Warp ``src_image`` so its mesh lands on ``dst_points``; returns the ``(size, size, 3)``
     image and the coverage mask ``(size, size)`` (1 where a triangle maps, else 0)."""
     tris = triangles()

@@ -1,0 +1,149 @@
+"""Spectral and high-frequency statistics of a face crop and of its face/background boundary.
+
+Features of one aligned 128 px crop (:data:`doppelab.detect.data.NET_SIZE`):
+
+* azimuthal average of the log power spectrum (Hann-windowed grey crop), ``BINS`` radial bins,
+  each minus the mean of all bins (so global brightness and contrast do not count);
+* the same for the central 64 px of the face (eyes to mouth);
+* log energy of a Laplacian high-pass inside the face, in the boundary band (the face hull's
+  edge, where a swap is pasted) and outside, and their log ratios;
+* colour mismatch across the boundary: the Lab difference between a ring just inside and a ring
+  just outside the face hull, against the same for an inner ring pair (the control);
+
+then a standardised L2-regularised logistic regression (:class:`Logistic`) turns them into a
+logit. Shape: :func:`features` ``(N, 128, 128, 3)`` + landmarks ``(N, 478, 2)`` -> ``(N, D)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+BINS = 16
+BAND = 4  # half-width of the boundary band in px at 128
+
+
+@cache
+def _radial_index(size: int, bins: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    r = np.sqrt(xx**2 + yy**2) / (size / 2)
+    idx = np.minimum((r * bins).astype(np.int64), bins)  # corners beyond Nyquist -> extra bin
+    counts = np.bincount(idx.ravel(), minlength=bins + 1).astype(np.float64)
+    return idx, counts
+
+
+@cache
+def _hann(size: int) -> F64:
+    w = np.hanning(size)
+    return np.outer(w, w)
+
+
+def azimuthal_spectrum(grey: F32, bins: int = BINS) -> F64:
+    """Mean log power per radial frequency bin (DC to Nyquist), minus its mean. Shape ``(bins,)``."""
+    size = grey.shape[0]
+    g = grey.astype(np.float64)
+    g = (g - g.mean()) * _hann(size)
+    power = np.abs(np.fft.fftshift(np.fft.fft2(g))) ** 2
+    idx, counts = _radial_index(size, bins)
+    sums = np.bincount(idx.ravel(), weights=np.log(power.ravel() + 1e-8), minlength=bins + 1)
+    prof = (sums / np.maximum(counts, 1))[:bins]
+    return np.asarray(prof - prof.mean(), np.float64)
+
+
+def _rings(landmarks: F32, size: int) -> dict[str, npt.NDArray[np.bool_]]:
+    hull = cv2.convexHull(landmarks[:468, :2].astype(np.float32)).reshape(-1, 1, 2)
+    face = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(face, [np.round(hull).astype(np.int32)], (1,))
+    k = np.ones((2 * BAND + 1, 2 * BAND + 1), np.uint8)
+    inner = cv2.erode(face, k)
+    inner2 = cv2.erode(inner, k)
+    outer = cv2.dilate(face, k)
+    return {
+        "in": inner2.astype(bool),
+        "band": (outer > 0) & (inner == 0),
+        "out": outer == 0,
+        "ring_in": (face > 0) & (inner == 0),
+        "ring_out": (outer > 0) & (face == 0),
+        "ring_in2": (inner > 0) & (inner2 == 0),
+    }
+
+
+def _masked_mean(x: F64, m: npt.NDArray[np.bool_]) -> F64:
+    return np.asarray(x[m].mean(axis=0) if m.any() else np.zeros(x.shape[-1:] or (1,)), np.float64)
+
+
+def boundary_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
+    """High-pass energies in/at/outside the face boundary and colour steps across it."""
+    size = crop.shape[0]
+    rings = _rings(landmarks, size)
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    hp = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=1)).astype(np.float64)[..., None]
+    e = {k: float(np.log(_masked_mean(hp, rings[k])[0] + 1e-3)) for k in ("in", "band", "out")}
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float64)
+    step = np.abs(_masked_mean(lab, rings["ring_in"]) - _masked_mean(lab, rings["ring_out"]))
+    ctrl = np.abs(_masked_mean(lab, rings["ring_in2"]) - _masked_mean(lab, rings["ring_in"]))
+    return np.r_[
+        e["in"], e["band"], e["out"], e["band"] - e["in"], e["band"] - e["out"],
+        np.log1p(step), np.log1p(step) - np.log1p(ctrl),
+    ]
+
+
+def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
+    """The frequency feature vector of each crop. Shape ``(N, S, S, 3)``, ``(N, 478, 2)`` ->
+    ``(N, 2 * BINS + 11)``."""
+    rows = []
+    for crop, lm in zip(crops, landmarks, strict=True):
+        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        c = crop.shape[0] // 4
+        rows.append(np.r_[
+            azimuthal_spectrum(grey),
+            azimuthal_spectrum(grey[c:-c, c:-c]),
+            boundary_features(crop, lm),
+        ])
+    return np.asarray(rows, np.float64).reshape(len(rows), -1) if rows else np.zeros((0, 43))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Logistic:
+    """Standardised logistic regression: ``logit = ((x - mean) / std) @ w + b``."""
+
+    mean: F64
+    std: F64
+    w: F64
+    b: float
+
+    def logits(self, x: F64) -> F64:
+        return np.asarray(((x - self.mean) / self.std) @ self.w + self.b, np.float64)
+
+    def to_arrays(self) -> dict[str, F64]:
+        return {"mean": self.mean, "std": self.std, "w": self.w, "b": np.array([self.b])}
+
+    @classmethod
+    def from_arrays(cls, z: dict[str, F64]) -> Logistic:
+        return cls(mean=z["mean"], std=z["std"], w=z["w"], b=float(np.ravel(z["b"])[0]))
+
+
+def fit_logistic(x: F64, y: npt.ArrayLike, l2: float = 1e-2) -> Logistic:
+    """L-BFGS fit of an L2-regularised logistic regression on standardised features."""
+    yy = np.asarray(y, np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / std
+    n, d = z.shape
+
+    def loss(theta: F64) -> tuple[float, F64]:
+        w, b = theta[:d], theta[d]
+        t = z @ w + b
+        p = 1.0 / (1.0 + np.exp(-t))
+        nll = np.logaddexp(0.0, t) - yy * t
+        g = (p - yy) / n
+        return float(nll.mean() + 0.5 * l2 * w @ w), np.r_[z.T @ g + l2 * w, g.sum()]
+
+    res = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B")
+    return Logistic(mean=mean, std=std, w=res.x[:d], b=float(res.x[d]))
