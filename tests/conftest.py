@@ -56,3 +56,10 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
 def astronaut_video(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> Path:
     path = tmp_path_factory.mktemp("media") / "astronaut.mp4"
     return write_video(path, shifted_frames(astronaut, 12))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys and the registry of every test live in a temporary DOPPELAB_HOME, never the user's."""
+    monkeypatch.setenv("DOPPELAB_HOME", str(tmp_path_factory.mktemp("doppelab-home")))
+    monkeypatch.delenv("DOPPELAB_REGISTRY", raising=False)

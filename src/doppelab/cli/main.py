@@ -37,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"doppelab.cli.{name}")
+            module = importlib.import_module(f"doppelab.cli.{name.replace('-', '_')}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"doppelab.cli.{name}":
+            if exc.name == f"doppelab.cli.{name.replace('-', '_')}":
                 continue  # subcommand not built yet
             raise
         module.register(sub)

@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--preview-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--holdout-every", type=int, default=0, metavar="K",
+                   help="leave out frames whose index is a multiple of K (for evaluation)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         minutes=args.minutes,
         device=args.device,
+        holdout_every=args.holdout_every,
     )
     with tqdm(total=args.steps, unit="it", desc="train", file=sys.stderr, disable=None) as bar:
 
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"trained to step {res.step} (from {res.resumed_from}) at {p.get('it_per_s', 0):.2f} it/s"
         f", {p.get('achieved_flops', 0) / 1e9:.1f} GFLOP/s = "
-        f"{100 * p.get('achieved_over_matmul', 0):.0f}% of matmul -> {res.path} ({res.model_hash[:19]})"
+        f"{100 * p.get('achieved_over_matmul', 0):.0f}% of matmul -> {res.path} "
+        f"({res.model_hash[:19]})"
     )
     return 0

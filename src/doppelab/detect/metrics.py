@@ -89,7 +89,7 @@ def summary(labels: Array, scores: Array, threshold: float = 0.5) -> dict[str, A
     """AUC, EER, AP, accuracy at ``threshold`` and the class counts."""
     y, s = _check(labels, scores)
     return {
-        "n": int(len(y)),
+        "n": len(y),
         "fake": int(y.sum()),
         "real": int((1 - y).sum()),
         "auc": roc_auc(y, s),

@@ -18,11 +18,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from doppelab.core.storage import ensure_dir
-from doppelab.detect.data import build_facesets, load_table, read_table, save_table
-from doppelab.detect.train_blend import TrainConfig, train
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.storage import atomic_write_text, ensure_dir
+from doppelab.detect import shipped
+from doppelab.detect.augment import AugmentConfig
+from doppelab.detect.data import (
+    FaceTable,
+    build_facesets,
+    list_items,
+    load_table,
+    read_table,
+    save_table,
+)
+from doppelab.detect.metrics import summary
+from doppelab.detect.train_blend import TrainConfig, make_pairs, train
 
 Log = Callable[[dict[str, Any]], None]
+NO_FLIP = AugmentConfig(p_flip=0.0)
 FACESETS = ("train_clips", "train_photos")
 DEV_FACESETS = ("dev_clips", "dev_photos")
 
@@ -52,6 +66,130 @@ def stage_blend(work: Path, cfg: TrainConfig, log: Log | None = None) -> Path:
     return out / "best.pt"
 
 
+def stage_export(work: Path) -> Path:
+    """ONNX export and fp16 state of the best BlendNet into ``model/``."""
+    import torch
+
+    from doppelab.detect.blend import export_onnx, pack_state
+    from doppelab.detect.train_blend import load_checkpoint
+
+    out = ensure_dir(work / "model")
+    if not (out / shipped.BLEND_ONNX).exists():
+        model, _ = load_checkpoint(work / "blend" / "best.pt")
+        torch.set_num_threads(1)
+        export_onnx(model, out / shipped.BLEND_ONNX)
+        np.savez(out / shipped.BLEND_STATE, **pack_state(model))
+    return out
+
+
+def pair_set(table: FaceTable, seed: int, rounds: int = 1) -> tuple[FaceTable, npt.NDArray]:
+    """Real faces and self-blended fakes of ``table`` (augmented but never flipped, so each
+    fake's landmarks are its real's; reproducible) as a table of crops + landmarks, and labels."""
+    rng = np.random.default_rng(seed)
+    crops, lms, labels = [], [], []
+    idx = np.arange(len(table))
+    for _ in range(rounds):
+        for s in range(0, len(idx), 256):
+            part = idx[s : s + 256]
+            images, y, _ = make_pairs(table, part, rng, aug=True, acfg=NO_FLIP)
+            crops.append(images)
+            lms.append(np.concatenate([table.landmarks[part]] * 2))
+            labels.append(y)
+    n = sum(len(c) for c in crops)
+    pairs = FaceTable(
+        crops=np.concatenate(crops), landmarks=np.concatenate(lms),
+        identity=np.full(n, ""), source=np.full(n, ""), media=np.full(n, ""),
+        holdout=np.zeros(n, bool), dev=np.zeros(n, bool))
+    return pairs, np.concatenate(labels)
+
+
+def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
+    """Fit the frequency classifier on non-holdout train pairs; metrics on holdout and dev."""
+    from doppelab.detect.frequency import features, fit_logistic
+
+    out = ensure_dir(work / "model")
+    table = read_table(work / "train_table.npz")
+    fit_pairs, y = pair_set(table.subset(~table.holdout), seed=11, rounds=2)
+    clf = fit_logistic(features(fit_pairs.crops, fit_pairs.landmarks), y, l2=1e-2)
+    np.savez(out / shipped.FREQUENCY, **clf.to_arrays())
+    metrics = {}
+    for name, sub, seed in (("holdout", table.subset(table.holdout), 12),
+                            ("dev", read_table(work / "dev_table.npz"), 13)):
+        pairs, yy = pair_set(sub, seed=seed)
+        metrics[name] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)), 0.0)
+    if log:
+        log({"frequency": metrics})
+    return metrics
+
+
+def clip_series(path: str | Path, embed_frames: int = 32) -> Any:
+    """The main track of a clip as a :class:`~doppelab.detect.base.TrackSeries`, the same way
+    ``detect`` builds it (landmarks on every frame, embeddings on ``embed_frames`` sampled)."""
+    from doppelab.detect.predict import Detect, DetectConfig
+
+    det = Detect(DetectConfig(frames=embed_frames, detectors=()))
+    return det.series(path)
+
+
+def stage_temporal(data_dir: str | Path, work: Path, log: Log | None = None) -> dict[str, Any]:
+    """Real-clip statistics of the temporal measurements over every train clip."""
+    from doppelab.detect.temporal import fit_stats, measure
+
+    out = ensure_dir(work / "model")
+    cache = work / "temporal_measurements.json"
+    done: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
+    for item in list_items(data_dir, "train"):
+        if item.kind != "clip" or item.path.name in done:
+            continue
+        series = clip_series(item.path)
+        done[item.path.name] = measure(series) if series is not None else {}
+        atomic_write_text(cache, json.dumps(done, indent=1))
+    stats = fit_stats([m for m in done.values() if m])
+    stats["clips"] = sorted(done)
+    atomic_write_text(out / shipped.TEMPORAL, json.dumps(stats, indent=2) + "\n")
+    if log:
+        log({"temporal": {"clips": len(done), "q95": stats["q95"]}})
+    return stats
+
+
+def face_logits(model_dir: Path, pairs: FaceTable) -> dict[str, npt.NDArray]:
+    """Blend and frequency logits of ``pairs`` with the detectors in ``model_dir``."""
+    from doppelab.detect.base import FaceBatch
+    from doppelab.detect.blend import BlendDetector
+    from doppelab.detect.frequency_detector import FrequencyDetector
+
+    batch = FaceBatch(crops=pairs.crops, landmarks=pairs.landmarks)
+    blend = BlendDetector(onnx_path=model_dir / shipped.BLEND_ONNX, threads=1)
+    freq = FrequencyDetector(path=model_dir / shipped.FREQUENCY)
+    return {"blend": blend.forward(batch)["logits"], "frequency": freq.forward(batch)["logits"]}
+
+
+def stage_fusion(work: Path, log: Log | None = None) -> dict[str, Any]:
+    """Fit the fusion on the holdout part of train; face-level metrics of every detector on
+    holdout and on dev (self-blended fakes of unseen people)."""
+    from doppelab.detect.fusion import fit_fusion
+
+    model = work / "model"
+    table = read_table(work / "train_table.npz")
+    hold, y = pair_set(table.subset(table.holdout), seed=21, rounds=2)
+    logits = face_logits(model, hold)
+    fusion = fit_fusion(logits, y, fitted_on={
+        "data": "train holdout identities, real vs self-blended (2 rounds, augmented)",
+        "faces": int(len(y))})
+    atomic_write_text(model / shipped.FUSION, json.dumps(fusion.to_dict(), indent=2) + "\n")
+    metrics: dict[str, Any] = {}
+    for name, sub, seed in (("holdout", table.subset(table.holdout), 22),
+                            ("dev", read_table(work / "dev_table.npz"), 23)):
+        pairs, yy = pair_set(sub, seed=seed)
+        lg = face_logits(model, pairs)
+        lg["fused"] = fusion.face_logits(lg)
+        metrics[name] = {k: summary(yy, v, 0.0) for k, v in lg.items()}
+    atomic_write_text(model / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    if log:
+        log({"fusion": fusion.to_dict(), "metrics": metrics})
+    return metrics
+
+
 def run_recipe(
     data_dir: str | Path, work_dir: str | Path, cfg: TrainConfig, log: Log | None = None
 ) -> dict[str, Any]:
@@ -59,4 +197,9 @@ def run_recipe(
     work = ensure_dir(work_dir)
     train_table, dev_table = stage_tables(data_dir, work)
     best = stage_blend(work, cfg, log)
-    return {"train_table": str(train_table), "dev_table": str(dev_table), "blend": str(best)}
+    model = stage_export(work)
+    stage_frequency(work, log)
+    stage_temporal(data_dir, work, log)
+    stage_fusion(work, log)
+    return {"train_table": str(train_table), "dev_table": str(dev_table), "blend": str(best),
+            "model": str(model)}

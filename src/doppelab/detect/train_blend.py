@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch.nn import functional as F  # noqa: N812
+from torch.nn import functional as F
 
 from doppelab.core.storage import atomic_path, ensure_dir
 from doppelab.detect.augment import AugmentConfig, augment
@@ -55,12 +55,16 @@ class TrainConfig:
 
 
 def make_pairs(
-    table: FaceTable, idx: npt.NDArray[np.int64], rng: np.random.Generator, aug: bool = True
+    table: FaceTable,
+    idx: npt.NDArray[np.int64],
+    rng: np.random.Generator,
+    aug: bool = True,
+    acfg: AugmentConfig | None = None,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Real faces ``idx`` and a self-blend of each: images ``(2n, S, S, 3)``, labels ``(2n,)``,
     boundary targets ``(2n, 32, 32)`` (reals first, then fakes in the same order)."""
     images, maps = [], []
-    bcfg, acfg = BlendConfig(), AugmentConfig()
+    bcfg, acfg = BlendConfig(), acfg or AugmentConfig()
     zero = np.zeros(table.crops.shape[1:3], np.float32)
     fakes = [self_blend(table.crops[i], table.landmarks[i], rng, bcfg) for i in idx]
     for img, bmap in [(table.crops[i], zero) for i in idx] + [(f.image, f.boundary) for f in fakes]:

@@ -70,12 +70,7 @@ def available() -> list[str]:
 def create_method(name: str, **cfg: Any) -> SwapMethod:
     """Build a registered method by name (``mesh``, ``autoencoder``)."""
     # importing the implementations registers them
-    from doppelab.swap import mesh  # noqa: F401
-
-    try:
-        from doppelab.swap import autoencoder  # noqa: F401
-    except ImportError:  # torch missing: the training-free method still works
-        pass
+    from doppelab.swap import autoencoder, mesh  # noqa: F401
     if name not in _REGISTRY:
         raise UsageError(f"unknown swap method {name!r}; available: {', '.join(available())}")
     return _REGISTRY[name](**cfg)

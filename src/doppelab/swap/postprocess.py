@@ -64,7 +64,7 @@ def transfer_colour(source: ImageU8, target: ImageU8, mask: MaskF32, mode: str) 
 
 
 def shape_mask(mask: MaskF32, erode: float, feather: float) -> MaskF32:
-    """Erode the mask by ``erode`` and soften its edge over ``feather`` (both shares of the side)."""
+    """Erode the mask by ``erode`` and soften its edge over ``feather`` (shares of the side)."""
     size = mask.shape[0]
     hard = (mask > 0.5).astype(np.uint8)
     e = round(erode * size)

@@ -10,6 +10,7 @@ Shape: input ``(B, 3, R, R)`` float in [0, 1]; outputs ``rgb (B, 3, R, R)``, ``m
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -53,7 +54,7 @@ class Encoder(nn.Module):
         super().__init__()
         n_down = cfg.resolution.bit_length() - 3  # R -> 4
         chans = [3] + [min(cfg.width * 2**i, 8 * cfg.width) for i in range(n_down)]
-        self.convs = nn.Sequential(*[_down(a, b) for a, b in zip(chans, chans[1:], strict=False)])
+        self.convs = nn.Sequential(*[_down(a, b) for a, b in itertools.pairwise(chans)])
         self.flat = chans[-1] * 16
         self.dense = nn.Linear(self.flat, cfg.code)
 
@@ -81,7 +82,7 @@ class Decoder(nn.Module):
         super().__init__()
         n_up = cfg.resolution.bit_length() - 4  # 4 -> R/2
         chans = [cin] + [max(8 * cfg.width // 2**i, cfg.width // 2) for i in range(1, n_up + 1)]
-        self.ups = nn.Sequential(*[_up(a, b) for a, b in zip(chans, chans[1:], strict=False)])
+        self.ups = nn.Sequential(*[_up(a, b) for a, b in itertools.pairwise(chans)])
         self.out = nn.Sequential(nn.Conv2d(chans[-1], 4 * 4, 3, 1, 1), nn.PixelShuffle(2))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -91,9 +91,11 @@ class Trainer:
         }
         if abs(self.data["a"].coverage - self.data["b"].coverage) > 1e-6:
             raise UsageError("the two FaceSets were extracted with different --coverage")
-        self.model = FaceSwapAE(mcfg).to(self.device, memory_format=torch.channels_last)
+        with torch.random.fork_rng(devices=[]):  # seeded init, the caller's RNG untouched
+            torch.manual_seed(tcfg.seed)
+            self.model = FaceSwapAE(mcfg).to(self.device, memory_format=torch.channels_last)
+            self.disc = PatchDiscriminator().to(self.device) if tcfg.gan_weight > 0 else None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=tcfg.lr, betas=(0.5, 0.999))
-        self.disc = PatchDiscriminator().to(self.device) if tcfg.gan_weight > 0 else None
         self.opt_d = (
             torch.optim.Adam(self.disc.parameters(), lr=tcfg.lr, betas=(0.5, 0.999))
             if self.disc is not None

@@ -1,0 +1,119 @@
+"""Evaluation of the detector on a labelled list of files (``doppelab eval LABELS.csv``).
+
+``LABELS.csv`` has a header with at least ``path`` and ``label`` (``1``/``fake`` or
+``0``/``real``) and optionally ``source`` (e.g. the method that made a fake); relative paths are
+taken from the CSV's folder. Each file goes through :class:`~doppelab.detect.predict.Detect`
+(same protocol as ``detect``). Reported: video-level (one score per file) and frame-level (one
+score per sampled frame) AUC, EER, AP and accuracy at the calibrated threshold (P = 0.5), the
+same per ``source`` (each fake source against all reals), and the ROC curves as a PNG.
+Files without a usable face are counted and left out of the metrics.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from doppelab.core.errors import DoppelabError, UsageError
+from doppelab.detect.metrics import roc_curve, summary
+from doppelab.detect.predict import Detect, MediaResult
+
+LABELS = {"1": 1, "fake": 1, "0": 0, "real": 0}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Labelled:
+    path: Path
+    label: int
+    source: str
+
+
+def read_labels(csv_path: str | Path) -> list[Labelled]:
+    """Rows of a LABELS.csv (see module doc); raises :class:`UsageError` on a bad file."""
+    p = Path(csv_path)
+    try:
+        with open(p, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise UsageError(f"cannot read {p}: {exc.strerror}") from exc
+    if not rows or not {"path", "label"} <= set(rows[0]):
+        raise UsageError(f"{p} needs a header with 'path' and 'label' columns and some rows")
+    out = []
+    for i, r in enumerate(rows, start=2):
+        lab = LABELS.get(str(r["label"]).strip().lower())
+        if lab is None:
+            raise UsageError(f"{p} line {i}: label must be 0/1/real/fake, not {r['label']!r}")
+        path = Path(r["path"])
+        src = (r.get("source") or "").strip() or ("real" if lab == 0 else "fake")
+        out.append(Labelled(path=path if path.is_absolute() else p.parent / path, label=lab,
+                            source=src))
+    return out
+
+
+def _scores(results: list[tuple[Labelled, MediaResult]]) -> dict[str, Any]:
+    vid = [(x.label, r.probability, x.source) for x, r in results if r.probability is not None]
+    frm = [(x.label, t["probability"], x.source) for x, r in results for t in r.timeline]
+    out: dict[str, Any] = {}
+    for level, rows in (("video", vid), ("frame", frm)):
+        if not rows:
+            continue
+        y = np.array([r[0] for r in rows])
+        s = np.array([r[1] for r in rows], np.float64)
+        src = np.array([r[2] for r in rows])
+        per = {}
+        for name in sorted(set(src[y == 1])):
+            keep = (y == 0) | (src == name)
+            per[name] = summary(y[keep], s[keep], 0.5)
+        out[level] = {"all": summary(y, s, 0.5), "per_source": per}
+    return out
+
+
+def roc_png(results: list[tuple[Labelled, MediaResult]], path: str | Path) -> None:
+    """ROC curves (video and frame level) as a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from doppelab.core.storage import atomic_path
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for level, rows in (
+        ("video", [(x.label, r.probability) for x, r in results if r.probability is not None]),
+        ("frame", [(x.label, t["probability"]) for x, r in results for t in r.timeline]),
+    ):
+        y = np.array([a for a, _ in rows])
+        if len(rows) and 0 < y.sum() < len(y):
+            fpr, tpr, _ = roc_curve(y, [b for _, b in rows])
+            ax.plot(fpr, tpr, label=level)
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def evaluate(
+    rows: list[Labelled], detect: Detect, progress: Callable[[int], None] | None = None
+) -> tuple[dict[str, Any], list[tuple[Labelled, MediaResult]]]:
+    """Run ``detect`` on every row; metrics dict (see module doc) and the per-file results."""
+    results: list[tuple[Labelled, MediaResult]] = []
+    failed: list[dict[str, str]] = []
+    for row in rows:
+        try:
+            results.append((row, detect.run(row.path)))
+        except DoppelabError as exc:
+            failed.append({"path": str(row.path), "error": str(exc)})
+        if progress:
+            progress(1)
+    no_face = [str(x.path) for x, r in results if r.probability is None]
+    metrics = {"files": len(rows), "scored": len(results) - len(no_face),
+               "unscored": no_face, "failed": failed, **_scores(results)}
+    return metrics, results

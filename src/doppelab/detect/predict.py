@@ -1,0 +1,287 @@
+"""Prediction: an image or video in, a calibrated and explained verdict out (``doppelab detect``).
+
+Protocol (as DeepfakeBench): ``frames`` frames sampled evenly over a video (all of an image),
+every face found there aligned to :data:`~doppelab.detect.data.CROP` (the face with margin) and
+scored by the face detectors; a frame's score is its most suspicious face; the video's score is
+the mean frame logit (fused, calibrated) plus the temporal detector's excess. For videos with the
+temporal detector on, landmarks are tracked on every frame (that is what blinks and jitter need);
+faces are aligned and scored on the sampled frames only.
+
+Faces are only scored when usable: a face under ``min_face`` px is "face too small", a face whose
+centre is darker than ``min_light`` is "too dark", one sharper than ``min_sharpness`` fails as
+"too blurry". Without a usable face the verdict is ``inconclusive`` with that reason (never
+"real").
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.media import iter_frames, probe
+from doppelab.core.types import BBox, Frame, MediaInfo
+from doppelab.detect.base import FaceBatch, TrackSeries, create_detector
+from doppelab.detect.data import CROP, NET_SIZE, net_landmarks, to_net
+from doppelab.detect.fusion import Fusion
+from doppelab.extract.align import crop_from_landmarks
+from doppelab.core.geometry import warp_to_crop
+from doppelab.extract.landmarks import FaceTracker, TrackerConfig
+from doppelab.extract.quality import sharpness
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DetectConfig:
+    """Settings of ``doppelab detect``."""
+
+    frames: int = 32
+    detectors: tuple[str, ...] = ("blend", "frequency", "temporal")
+    min_face: float = 48.0
+    min_light: float = 35.0
+    min_sharpness: float = 8.0
+    max_faces: int = 4
+    threads: int = 1
+    top: int = 4  # most suspicious faces kept with their heatmaps
+
+
+@dataclass(slots=True, kw_only=True)
+class FaceResult:
+    """One face on one sampled frame."""
+
+    frame: int
+    timestamp: float
+    track: int
+    bbox: tuple[float, float, float, float]
+    usable: bool
+    reason: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)  # detector -> own probability
+    logit: float | None = None  # fused, calibrated
+    probability: float | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class MediaResult:
+    """The verdict on one file and everything the report shows."""
+
+    path: str
+    kind: str
+    width: int
+    height: int
+    frames_total: int
+    frames_sampled: int
+    verdict: str = "inconclusive"
+    reason: str | None = None
+    probability: float | None = None
+    detectors: dict[str, float | None] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    faces: list[FaceResult] = field(default_factory=list)
+    temporal: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    suspicious: list[dict[str, Any]] = field(default_factory=list)  # crops/heatmaps (not JSON)
+
+
+@dataclass(slots=True)
+class _Collected:
+    crops: list[npt.NDArray[np.uint8]] = field(default_factory=list)
+    landmarks: list[npt.NDArray[np.float32]] = field(default_factory=list)
+    faces: list[FaceResult] = field(default_factory=list)
+    tracks: dict[int, list[tuple[float, npt.NDArray[np.float32]]]] = field(default_factory=dict)
+    embeddings: dict[int, list[npt.NDArray[np.float32]]] = field(default_factory=dict)
+    frames_seen: int = 0
+
+
+def sample_indices(total: int, n: int) -> npt.NDArray[np.int64]:
+    """``n`` evenly spread frame indices of ``total`` (all when ``total <= n``)."""
+    if total <= 0:
+        return np.zeros(0, np.int64)
+    return np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(np.int64))
+
+
+def face_problem(crop128: npt.NDArray[np.uint8], box: BBox, cfg: DetectConfig) -> str | None:
+    """Why a face cannot be judged (too small, too dark, too blurry), or None."""
+    if box.size < cfg.min_face:
+        return "face too small"
+    centre = cv2.cvtColor(crop128[32:96, 32:96], cv2.COLOR_RGB2GRAY)
+    if float(centre.mean()) < cfg.min_light:
+        return "too dark"
+    if sharpness(crop128) < cfg.min_sharpness:
+        return "too blurry"
+    return None
+
+
+@dataclass
+class Detect:
+    """Loaded detectors + fusion; call :meth:`run` per file. Not thread-safe."""
+
+    config: DetectConfig = field(default_factory=DetectConfig)
+    models: dict[str, Any] = field(init=False, default_factory=dict)
+    fusion: Fusion = field(init=False, default_factory=Fusion)
+    embedder: Any = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        for name in self.config.detectors:
+            kw = {"threads": self.config.threads} if name == "blend" else {}
+            self.models[name] = create_detector(name, **kw)
+        if any(m.level == "face" for m in self.models.values()):
+            self.fusion = Fusion.load()
+
+    def run(self, path: str | Path) -> MediaResult:
+        """Score one image or video (raises the typed media errors of :mod:`doppelab.core`)."""
+        t0 = time.perf_counter()
+        info = probe(path)
+        total = self._count(path, info)
+        picks = set(sample_indices(total, self.config.frames).tolist())
+        res = MediaResult(path=str(path), kind=info.kind, width=info.width,
+                          height=info.height, frames_total=total, frames_sampled=len(picks))
+        video = info.kind == "video" and not Path(path).is_dir()
+        col = self._collect(path, picks, video and "temporal" in self.models)
+        res.faces = col.faces
+        self._score(col, res)
+        res.seconds = time.perf_counter() - t0
+        return res
+
+    @staticmethod
+    def _count(path: str | Path, info: MediaInfo) -> int:
+        if info.frames is not None and info.frames > 0:
+            return int(info.frames)
+        return sum(1 for _ in iter_frames(path))
+
+    def series(self, path: str | Path) -> TrackSeries | None:
+        """The main track of a video as the temporal detector sees it (None when too short)."""
+        info = probe(path)
+        picks = set(sample_indices(self._count(path, info), self.config.frames).tolist())
+        return _main_series(self._collect(path, picks, True))
+
+    def _collect(self, path: str | Path, picks: set[int], track_all: bool) -> _Collected:
+        tcfg = TrackerConfig(max_faces=self.config.max_faces, min_face=24.0,
+                             static=not track_all)
+        col = _Collected()
+        with FaceTracker(tcfg) as tracker:
+            for frame in iter_frames(path):
+                col.frames_seen += 1
+                sampled = frame.ref.index in picks
+                if not (sampled or track_all):
+                    continue
+                found = tracker.process(frame.image)
+                for tf in found:
+                    col.tracks.setdefault(tf.track_id, []).append(
+                        (frame.ref.timestamp, tf.landmarks))
+                if sampled:
+                    self._add_faces(col, frame, found, track_all)
+        return col
+
+    def _add_faces(self, col: _Collected, frame: Frame, found: list[Any], embed: bool) -> None:
+        for tf in found:
+            m = crop_from_landmarks(tf.landmarks, CROP)
+            crop = to_net(warp_to_crop(frame.image, m, CROP.size)[None])[0]
+            why = face_problem(crop, tf.bbox, self.config)
+            b = tf.bbox
+            col.faces.append(FaceResult(
+                frame=frame.ref.index, timestamp=frame.ref.timestamp, track=tf.track_id,
+                bbox=(b.x0, b.y0, b.x1, b.y1), usable=why is None, reason=why))
+            col.crops.append(crop)
+            col.landmarks.append(net_landmarks(tf.landmarks[None], m[None])[0])
+            if embed and why is None:
+                if self.embedder is None:
+                    from doppelab.extract.identity import IdentityEmbedder
+
+                    self.embedder = IdentityEmbedder()
+                col.embeddings.setdefault(tf.track_id, []).append(
+                    self.embedder.embed(frame.image, tf.landmarks))
+
+    def _score(self, col: _Collected, res: MediaResult) -> None:
+        usable = [i for i, f in enumerate(col.faces) if f.usable]
+        if not usable:
+            res.verdict, res.reason = "inconclusive", _no_face_reason(col.faces)
+            return
+        batch = FaceBatch(crops=np.stack([col.crops[i] for i in usable]),
+                          landmarks=np.stack([col.landmarks[i] for i in usable]))
+        outs = {n: m.forward(batch) for n, m in self.models.items() if m.level == "face"}
+        fused = self.fusion.face_logits({n: o["logits"] for n, o in outs.items()})
+        for j, i in enumerate(usable):
+            f = col.faces[i]
+            f.scores = {n: float(o["probability"][j]) for n, o in outs.items()}
+            f.logit = float(fused[j])
+            f.probability = float(self.fusion.probability(fused[j]))
+        self._timeline(res, col.faces)
+        temporal_logit = self._temporal(col, res)
+        video_logit = self.fusion.video_logit([t["logit"] for t in res.timeline], temporal_logit)
+        res.probability = float(self.fusion.probability(video_logit))
+        res.detectors = {n: float(np.mean(o["probability"])) for n, o in outs.items()}
+        if temporal_logit is not None:
+            res.detectors["temporal"] = float(self.fusion.probability(temporal_logit))
+        res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
+        _keep_suspicious(res, col, usable, outs, self.config.top)
+
+    @staticmethod
+    def _timeline(res: MediaResult, faces: list[FaceResult]) -> None:
+        per: dict[int, FaceResult] = {}
+        for f in faces:
+            if f.usable and f.logit is not None and (
+                f.frame not in per or f.logit > (per[f.frame].logit or -np.inf)):
+                per[f.frame] = f
+        res.timeline = [{"frame": k, "timestamp": per[k].timestamp, "logit": per[k].logit,
+                         "probability": per[k].probability} for k in sorted(per)]
+
+    def _temporal(self, col: _Collected, res: MediaResult) -> float | None:
+        det = self.models.get("temporal")
+        series = _main_series(col) if det is not None and res.kind == "video" else None
+        if det is None or series is None:
+            return None
+        out = det.forward(series)
+        from doppelab.detect.temporal import NAMES
+
+        res.temporal = {n: float(v) for n, v in zip(NAMES, out["features"][0], strict=False)}
+        return float(out["logits"][0])
+
+
+def _main_series(col: _Collected, min_frames: int = 8) -> TrackSeries | None:
+    """The longest track as a :class:`TrackSeries` (None when shorter than ``min_frames``)."""
+    if not col.tracks:
+        return None
+    tid = max(col.tracks, key=lambda t: len(col.tracks[t]))
+    seq = col.tracks[tid]
+    if len(seq) < min_frames:
+        return None
+    emb = col.embeddings.get(tid, [])
+    return TrackSeries(
+        landmarks=np.stack([lm for _, lm in seq]).astype(np.float32),
+        timestamps=np.array([t for t, _ in seq], np.float64),
+        embeddings=np.stack(emb) if emb else np.zeros((0, 128), np.float32),
+    )
+
+
+def verdict(probability: float, margin: float) -> tuple[str, str | None]:
+    """``likely fake`` / ``likely real`` outside ``0.5 +- margin``, else inconclusive."""
+    if probability >= 0.5 + margin:
+        return "likely fake", None
+    if probability <= 0.5 - margin:
+        return "likely real", None
+    return "inconclusive", "score near the decision threshold"
+
+
+def _no_face_reason(faces: list[FaceResult]) -> str:
+    if not faces:
+        return "no face"
+    reasons = Counter(f.reason for f in faces if f.reason)
+    return reasons.most_common(1)[0][0] if reasons else "no face"
+
+
+def _keep_suspicious(res: MediaResult, col: _Collected, usable: list[int],
+                     outs: dict[str, Any], top: int) -> None:
+    order = sorted(range(len(usable)), key=lambda j: -(col.faces[usable[j]].logit or 0.0))
+    heat = outs.get("blend", {}).get("evidence")
+    for j in order[:top]:
+        f = col.faces[usable[j]]
+        res.suspicious.append({
+            "frame": f.frame, "timestamp": f.timestamp, "probability": f.probability,
+            "crop": col.crops[usable[j]],
+            "heatmap": None if heat is None else cv2.resize(
+                heat[j], (NET_SIZE, NET_SIZE), interpolation=cv2.INTER_LINEAR),
+        })

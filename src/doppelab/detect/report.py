@@ -1,0 +1,149 @@
+"""Reports of ``detect`` and ``eval``: JSON for machines, one self-contained HTML file for people.
+
+The HTML inlines every image (PNG as base64 data URIs) and every plot (matplotlib, Agg backend),
+so it can be mailed or archived alone. Both are written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.storage import atomic_write_text
+from doppelab.core.version import __version__
+from doppelab.detect.predict import MediaResult
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;
+text-align:left}.fake{color:#b00020}.real{color:#1b5e20}.inconclusive{color:#8a6d00}
+figure{display:inline-block;margin:.3em;text-align:center;font-size:.85em}
+img{image-rendering:auto}section{border-top:1px solid #ddd;margin-top:1.5em}"""
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def result_dict(res: MediaResult) -> dict[str, Any]:
+    """The JSON-ready facts of one result (images left out; suspicious frames by index)."""
+    d = asdict(res)
+    d["suspicious"] = [{k: v for k, v in s.items() if k not in ("crop", "heatmap")}
+                       for s in res.suspicious]
+    d["seconds"] = round(res.seconds, 3)
+    d["fps"] = round(res.frames_total / res.seconds, 2) if res.seconds > 0 else None
+    return dict(_clean(d))
+
+
+def to_json(results: list[MediaResult], config: dict[str, Any]) -> str:
+    return json.dumps({"doppelab": __version__, "config": _clean(config),
+                       "results": [result_dict(r) for r in results]}, indent=2)
+
+
+def png_data_uri(image: npt.NDArray[np.uint8]) -> str:
+    """An RGB image as a ``data:image/png;base64,...`` URI."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise ValueError("cannot encode image as PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
+
+
+def overlay(crop: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32] | None) -> npt.NDArray:
+    """The crop with a heatmap (0-1) blended over it (JET colours, 45%)."""
+    if heat is None:
+        return crop
+    h = cv2.resize(heat, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    colour = cv2.applyColorMap(np.uint8(np.clip(h, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
+    return np.asarray(crop * 0.55 + colour * 0.45, np.uint8)
+
+
+def _figure_uri(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def timeline_plot(res: MediaResult) -> str | None:
+    """Per-frame probability over time as a data URI (None for single images)."""
+    if len(res.timeline) < 2:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    t = [p["timestamp"] for p in res.timeline]
+    ax.plot(t, [p["probability"] for p in res.timeline], marker="o", ms=3)
+    ax.axhline(0.5, color="grey", ls="--", lw=1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("P(fake)")
+    ax.set_title("per-frame fused probability (most suspicious face)")
+    return _figure_uri(fig)
+
+
+def _verdict_class(verdict: str) -> str:
+    return "fake" if "fake" in verdict else "real" if "real" in verdict else "inconclusive"
+
+
+def _section(res: MediaResult) -> str:
+    e = html.escape
+    p = "n/a" if res.probability is None else f"{res.probability:.3f}"
+    reason = f" ({e(res.reason)})" if res.reason else ""
+    rows = "".join(f"<tr><td>{e(k)}</td><td>{'n/a' if v is None else f'{v:.3f}'}</td></tr>"
+                   for k, v in res.detectors.items())
+    temporal = "".join(f"<tr><td>{e(k)}</td><td>{v:.4g}</td></tr>"
+                       for k, v in res.temporal.items() if np.isfinite(v))
+    figs = "".join(
+        f'<figure><img src="{png_data_uri(overlay(s["crop"], s["heatmap"]))}" width="192">'
+        f'<figcaption>frame {s["frame"]} ({s["timestamp"]:.2f} s), P={s["probability"]:.2f}'
+        "</figcaption></figure>" for s in res.suspicious)
+    plot = timeline_plot(res)
+    usable = sum(f.usable for f in res.faces)
+    return f"""<section><h2>{e(Path(res.path).name)}</h2>
+<p class="{_verdict_class(res.verdict)}"><b>{e(res.verdict)}</b>{reason} — P(fake) = {p}</p>
+<p>{res.kind}, {res.width}x{res.height}, {res.frames_total} frame(s), {res.frames_sampled}
+sampled, {len(res.faces)} face(s) ({usable} usable), processed in {res.seconds:.2f} s.</p>
+<h3>Detectors (each one's own probability, mean over faces)</h3><table>{rows}</table>
+{f'<h3>Temporal measurements</h3><table>{temporal}</table>' if temporal else ''}
+{f'<img src="{plot}">' if plot else ''}
+{f'<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}' if figs else ''}</section>"""
+
+
+def to_html(results: list[MediaResult], title: str = "doppelab detect report") -> str:
+    body = "".join(_section(r) for r in results)
+    note = ("Probabilities are calibrated on held-out real faces and self-blended fakes; they are "
+            "evidence, not proof. The detectors were trained without any watermark in the data.")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>doppelab {__version__}.
+{note}</p>{body}</body></html>"""
+
+
+def write_reports(results: list[MediaResult], config: dict[str, Any],
+                  html_path: str | Path | None = None, json_path: str | Path | None = None
+                  ) -> None:
+    """Write the HTML and/or JSON report atomically."""
+    if html_path is not None:
+        atomic_write_text(html_path, to_html(results))
+    if json_path is not None:
+        atomic_write_text(json_path, to_json(results, config) + "\n")

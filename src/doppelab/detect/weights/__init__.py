@@ -1,0 +1,1 @@
+"""Shipped detector weights and parameters (see MODEL_CARD.md)."""
