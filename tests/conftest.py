@@ -59,7 +59,9 @@ def astronaut_video(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndar
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keys and the registry of every test live in a temporary DOPPELAB_HOME, never the user's."""
     monkeypatch.setenv("DOPPELAB_HOME", str(tmp_path_factory.mktemp("doppelab-home")))
     monkeypatch.delenv("DOPPELAB_REGISTRY", raising=False)
