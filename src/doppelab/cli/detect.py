@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,11 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--report", type=Path, metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json-out", type=Path, metavar="OUT.json", help="write the JSON report")
-    p.add_argument("--detectors", default=",".join(DETECTORS),
-                   help=f"comma-separated subset of {','.join(DETECTORS)} (default: all)")
+    p.add_argument(
+        "--detectors",
+        default=",".join(DETECTORS),
+        help=f"comma-separated subset of {','.join(DETECTORS)} (default: all)",
+    )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN (default 1)")
     p.set_defaults(func=run)
 
@@ -62,8 +64,11 @@ def _line(res: Any) -> str:
     p = "" if res.probability is None else f" P(fake)={res.probability:.3f}"
     why = f" ({res.reason})" if res.reason else ""
     dets = ", ".join(f"{k} {v:.2f}" for k, v in res.detectors.items() if v is not None)
-    return (f"{res.path}: {res.verdict}{why}{p}" + (f" [{dets}]" if dets else "")
-            + f" {res.seconds:.1f} s")
+    return (
+        f"{res.path}: {res.verdict}{why}{p}"
+        + (f" [{dets}]" if dets else "")
+        + f" {res.seconds:.1f} s"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,8 +40,10 @@ def _text(m: dict[str, Any]) -> str:
         if level not in m:
             continue
         for name, s in [("all", m[level]["all"]), *m[level]["per_source"].items()]:
-            lines.append(f"{level:5s} {name:20s} n={s['n']:5d} AUC={s['auc']:.4f} "
-                         f"EER={s['eer']:.4f} AP={s['ap']:.4f} acc@0.5={s['accuracy']:.4f}")
+            lines.append(
+                f"{level:5s} {name:20s} n={s['n']:5d} AUC={s['auc']:.4f} "
+                f"EER={s['eer']:.4f} AP={s['ap']:.4f} acc@0.5={s['accuracy']:.4f}"
+            )
     return "\n".join(lines)
 
 

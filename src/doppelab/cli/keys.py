@@ -20,17 +20,23 @@ never printed."""
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "keys", help="create or show the lab's C2PA signing keys",
+        "keys",
+        help="create or show the lab's C2PA signing keys",
         description="Create (offline) or show the lab root CA and signing certificate.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     init = sub.add_parser("init", help="create the lab root CA and signing certificate")
     init.add_argument("--force", action="store_true", help="replace existing keys")
     show = sub.add_parser("show", help="print certificate fingerprints and expiry")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     for p in (init, show):
-        p.add_argument("--dir", default=None, help="keys folder (default: %(default)s -> "
-                       "user config dir or $DOPPELAB_HOME/keys)")
+        p.add_argument(
+            "--dir",
+            default=None,
+            help="keys folder (default: %(default)s -> user config dir or $DOPPELAB_HOME/keys)",
+        )
     parser.set_defaults(func=run)
 
 
@@ -44,10 +50,15 @@ def run(args: argparse.Namespace) -> int:
     infos = describe_keys(args.dir)
     if args.json:
         where = args.dir or str(default_keys_dir())
-        print(json.dumps({"keys_dir": str(where), "certificates": [asdict(i) for i in infos]},
-                         indent=2))
+        print(
+            json.dumps(
+                {"keys_dir": str(where), "certificates": [asdict(i) for i in infos]}, indent=2
+            )
+        )
         return 0
     for info in infos:
-        print(f"{info.role}: {info.subject}\n  sha256 {info.sha256}\n"
-              f"  valid {info.not_before} .. {info.not_after}")
+        print(
+            f"{info.role}: {info.subject}\n  sha256 {info.sha256}\n"
+            f"  valid {info.not_before} .. {info.not_after}"
+        )
     return 0

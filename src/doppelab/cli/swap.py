@@ -6,11 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from doppelab.core.errors import UsageError
 from doppelab.core.media import probe
+
+if TYPE_CHECKING:
+    from doppelab.swap.methods import SwapMethod
 
 EXAMPLE = """\
 examples:
@@ -68,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _method(args: argparse.Namespace) -> tuple[object, Path, dict[str, Path]]:
+def _method(args: argparse.Namespace) -> tuple[SwapMethod, Path, dict[str, Path]]:
     from doppelab.swap.methods import create_method
 
     if args.method == "mesh":
@@ -106,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
             target,
             args.output,
             cfg,
-            sources=sources,  # type: ignore[arg-type]
+            sources=sources,
             progress=bar.update,
         )
     if args.json:

@@ -43,8 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--preview-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--holdout-every", type=int, default=0, metavar="K",
-                   help="leave out frames whose index is a multiple of K (for evaluation)")
+    p.add_argument(
+        "--holdout-every",
+        type=int,
+        default=0,
+        metavar="K",
+        help="leave out frames whose index is a multiple of K (for evaluation)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)

@@ -18,10 +18,13 @@ Exit code 0 whether or not provenance was found; read the summary (or "provenanc
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "verify", help="check a file's C2PA manifest, doppelab watermark and registry match",
+        "verify",
+        help="check a file's C2PA manifest, doppelab watermark and registry match",
         description="Layered verdict for an image or video: C2PA manifest (none / invalid / "
-                    "valid-untrusted / trusted), invisible watermark, fingerprint registry.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "valid-untrusted / trusted), invisible watermark, fingerprint registry.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("file", help="image or video to check")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--keys-dir", default=None, help="folder of the lab keys (trust anchor)")
@@ -31,17 +34,24 @@ def register(subparsers: Any) -> None:
 
 def _text(v: Verdict) -> str:
     m, w, r = v.manifest, v.watermark, v.registry
-    lines = [f"file:      {v.path} ({v.kind})",
-             f"manifest:  {m.state}" + (f" [{', '.join(m.codes)}]" if m.codes else "")]
+    lines = [
+        f"file:      {v.path} ({v.kind})",
+        f"manifest:  {m.state}" + (f" [{', '.join(m.codes)}]" if m.codes else ""),
+    ]
     if w.found:
-        lines.append(f"watermark: found, payload {w.payload_id:08x}, bit agreement "
-                     f"{w.bit_agreement:.3f}, confidence {w.confidence:.2f}")
+        lines.append(
+            f"watermark: found, payload {w.payload_id:08x}, bit agreement "
+            f"{w.bit_agreement:.3f}, confidence {w.confidence:.2f}"
+        )
     else:
-        lines.append(f"watermark: not found (bit agreement {w.bit_agreement:.3f}, "
-                     f"sync {w.sync_score:.2f})")
+        lines.append(
+            f"watermark: not found (bit agreement {w.bit_agreement:.3f}, sync {w.sync_score:.2f})"
+        )
     if r.matched:
-        lines.append(f"registry:  {r.payload_id:08x}" +
-                     (f", PDQ distance {r.distance}" if r.distance is not None else ""))
+        lines.append(
+            f"registry:  {r.payload_id:08x}"
+            + (f", PDQ distance {r.distance}" if r.distance is not None else "")
+        )
     else:
         lines.append("registry:  no match")
     lines.append(f"summary:   {v.summary}")

@@ -5,8 +5,9 @@ Features of one aligned 128 px crop (:data:`doppelab.detect.data.NET_SIZE`):
 * azimuthal average of the log power spectrum (Hann-windowed grey crop), ``BINS`` radial bins,
   each minus the mean of all bins (so global brightness and contrast do not count);
 * the same for the central 64 px of the face (eyes to mouth);
-* log energy of a Laplacian high-pass inside the face, in the boundary band (the face hull's
-  edge, where a swap is pasted) and outside, and their log ratios;
+* log energy of a high-pass (image minus its Gaussian blur, three scales) inside the face, in
+  the boundary band (the face hull's edge, where a swap is pasted) and outside, and their log
+  ratios (a pasted face is often softer or sharper than its surroundings);
 * colour mismatch across the boundary: the Lab difference between a ring just inside and a ring
   just outside the face hull, against the same for an inner ring pair (the control);
 
@@ -28,6 +29,8 @@ F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 BINS = 16
 BAND = 4  # half-width of the boundary band in px at 128
+SCALES = (0.7, 1.5, 3.0)  # Gaussian sigmas of the high-pass (px at 128)
+N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6
 
 
 @cache
@@ -80,24 +83,26 @@ def _masked_mean(x: F64, m: npt.NDArray[np.bool_]) -> F64:
 
 
 def boundary_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
-    """High-pass energies in/at/outside the face boundary and colour steps across it."""
+    """High-pass energies at three scales in/at/outside the face boundary (log, and their
+    differences) and colour steps across it."""
     size = crop.shape[0]
     rings = _rings(landmarks, size)
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    hp = np.abs(cv2.Laplacian(grey, cv2.CV_32F, ksize=1)).astype(np.float64)[..., None]
-    e = {k: float(np.log(_masked_mean(hp, rings[k])[0] + 1e-3)) for k in ("in", "band", "out")}
+    feats: list[float] = []
+    for sigma in SCALES:
+        hp = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma)).astype(np.float64)
+        e = {k: float(np.log(_masked_mean(hp[..., None], rings[k])[0] + 1e-3))
+             for k in ("in", "band", "out")}
+        feats += [e["in"], e["band"] - e["in"], e["band"] - e["out"], e["in"] - e["out"]]
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float64)
     step = np.abs(_masked_mean(lab, rings["ring_in"]) - _masked_mean(lab, rings["ring_out"]))
     ctrl = np.abs(_masked_mean(lab, rings["ring_in2"]) - _masked_mean(lab, rings["ring_in"]))
-    return np.r_[
-        e["in"], e["band"], e["out"], e["band"] - e["in"], e["band"] - e["out"],
-        np.log1p(step), np.log1p(step) - np.log1p(ctrl),
-    ]
+    return np.r_[feats, np.log1p(step), np.log1p(step) - np.log1p(ctrl)]
 
 
 def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     """The frequency feature vector of each crop. Shape ``(N, S, S, 3)``, ``(N, 478, 2)`` ->
-    ``(N, 2 * BINS + 11)``."""
+    ``(N, N_FEATURES)``."""
     rows = []
     for crop, lm in zip(crops, landmarks, strict=True):
         grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
@@ -107,7 +112,7 @@ def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
             azimuthal_spectrum(grey[c:-c, c:-c]),
             boundary_features(crop, lm),
         ])
-    return np.asarray(rows, np.float64).reshape(len(rows), -1) if rows else np.zeros((0, 43))
+    return np.asarray(rows, np.float64).reshape(len(rows), -1) if rows else np.zeros((0, N_FEATURES))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -186,20 +186,31 @@ def swap_file(
     ingredients = {**(sources or {}), "target": target}
     static = info.kind == "image"
     frames = _frames(swapper, target, static, progress)
-    common = {
-        "method": method.name,
-        "model_hash": method.model_hash,
-        "sources": ingredients,
-        "keys_dir": keys_dir,
-        "registry_path": registry_path,
-    }
     if static:
         image = next(frames)
         for _ in frames:  # runs the no-face check
             pass
-        res = label_image(image, output, **common)
+        res = label_image(
+            image,
+            output,
+            method=method.name,
+            model_hash=method.model_hash,
+            sources=ingredients,
+            keys_dir=keys_dir,
+            registry_path=registry_path,
+        )
     else:
-        res = label_video(frames, output, fps=info.fps or 25.0, audio_from=target, **common)
+        res = label_video(
+            frames,
+            output,
+            fps=info.fps or 25.0,
+            audio_from=target,
+            method=method.name,
+            model_hash=method.model_hash,
+            sources=ingredients,
+            keys_dir=keys_dir,
+            registry_path=registry_path,
+        )
     return SwapResult(
         path=res.path,
         frames=res.frames,

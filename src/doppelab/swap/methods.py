@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from doppelab.core.errors import UsageError
 from doppelab.core.types import Embedding, ImageU8, Landmarks, MaskF32
@@ -51,13 +51,14 @@ class SwapMethod(Protocol):
 
 
 _REGISTRY: dict[str, Callable[..., SwapMethod]] = {}
+T = TypeVar("T")
 
 
-def register(name: str) -> Callable[[Callable[..., SwapMethod]], Callable[..., SwapMethod]]:
+def register(name: str) -> Callable[[T], T]:
     """Class decorator adding a method factory under ``name``."""
 
-    def deco(factory: Callable[..., SwapMethod]) -> Callable[..., SwapMethod]:
-        _REGISTRY[name] = factory
+    def deco(factory: T) -> T:
+        _REGISTRY[name] = factory  # type: ignore[assignment]
         return factory
 
     return deco
@@ -71,6 +72,7 @@ def create_method(name: str, **cfg: Any) -> SwapMethod:
     """Build a registered method by name (``mesh``, ``autoencoder``)."""
     # importing the implementations registers them
     from doppelab.swap import autoencoder, mesh  # noqa: F401
+
     if name not in _REGISTRY:
         raise UsageError(f"unknown swap method {name!r}; available: {', '.join(available())}")
     return _REGISTRY[name](**cfg)

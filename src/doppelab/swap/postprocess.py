@@ -69,7 +69,8 @@ def shape_mask(mask: MaskF32, erode: float, feather: float) -> MaskF32:
     hard = (mask > 0.5).astype(np.uint8)
     e = round(erode * size)
     if e > 0:
-        hard = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * e + 1, 2 * e + 1))
+        hard = np.asarray(cv2.erode(hard, kernel), np.uint8)
     f = feather * size
     if f < 1:
         return hard.astype(np.float32)

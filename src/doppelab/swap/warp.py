@@ -51,8 +51,8 @@ def triangle_affines(dst: F32, src: F32, tris: I32) -> F32:
     x0, y0 = d[:, 0, 0], d[:, 0, 1]
     ex1, ey1 = d[:, 1, 0] - x0, d[:, 1, 1] - y0
     ex2, ey2 = d[:, 2, 0] - x0, d[:, 2, 1] - y0
-    det = ex1 * ey2 - ex2 * ey1
-    det = np.where(np.abs(det) < 1e-9, 1e-9, det)
+    raw: npt.NDArray[np.float64] = ex1 * ey2 - ex2 * ey1
+    det = np.where(np.abs(raw) < 1e-9, 1e-9, raw)
     # barycentric l1 = (ey2 dx - ex2 dy) / det, l2 = (-ey1 dx + ex1 dy) / det
     du1, du2 = s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]
     out = np.empty((len(tris), 2, 3))

@@ -51,7 +51,7 @@ class AutoencoderMethod:
         mcfg = ModelConfig(**state["model_config"])
         net = FaceSwapAE(mcfg)
         net.load_state_dict(state["model"])
-        self._net = net.eval().to(memory_format=torch.channels_last)
+        self._net = net.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.crop_size, self.coverage = mcfg.resolution, float(cfg["coverage"])  # type: ignore[arg-type]
         self.model_hash = f"sha256:{digest}"
         ids = cfg["identities"]

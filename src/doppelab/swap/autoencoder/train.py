@@ -93,7 +93,7 @@ class Trainer:
             raise UsageError("the two FaceSets were extracted with different --coverage")
         with torch.random.fork_rng(devices=[]):  # seeded init, the caller's RNG untouched
             torch.manual_seed(tcfg.seed)
-            self.model = FaceSwapAE(mcfg).to(self.device, memory_format=torch.channels_last)
+            self.model = FaceSwapAE(mcfg).to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
             self.disc = PatchDiscriminator().to(self.device) if tcfg.gan_weight > 0 else None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=tcfg.lr, betas=(0.5, 0.999))
         self.opt_d = (
@@ -262,6 +262,8 @@ def train(
                     ]
                     + [f"{rate:.3f}"]
                 )
+                if tr.step % 20 == 0:
+                    fh.flush()
                 if progress:
                     progress(tr.step, {**losses, "it/s": rate})
                 if tr.step % tcfg.preview_every == 0:
