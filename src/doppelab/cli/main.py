@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from doppelab.core.errors import DoppelabError
 from doppelab.core.version import __version__
 
-SUBCOMMANDS = ("demo", "extract", "faces", "swap", "train", "keys", "verify")
+SUBCOMMANDS = (
+    "demo", "extract", "faces", "swap", "train", "keys", "verify", "detect", "eval", "detect-train"
+)
 
 EPILOG = """\
 exit codes: 0 done, 1 internal error, 2 usage, 3 bad input, 4 nothing found (e.g. no face),

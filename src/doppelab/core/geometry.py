@@ -52,10 +52,18 @@ def estimate_similarity(
     return out.astype(np.float32)
 
 
+def _inverse64(m: Affine) -> npt.NDArray[np.float64]:
+    (a, b, tx), (c, d, ty) = np.asarray(m, dtype=np.float64)
+    det = a * d - b * c
+    if det == 0.0:
+        raise ValueError("affine transform is singular")
+    return np.array([[d / det, -b / det, (b * ty - d * tx) / det],
+                     [-c / det, a / det, (c * tx - a * ty) / det]])
+
+
 def invert_affine(m: Affine) -> Affine:
-    """Exact inverse of a ``(2, 3)`` affine (computed in float64)."""
-    full = np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])
-    inv: Affine = np.linalg.inv(full)[:2].astype(np.float32)
+    """Exact inverse of a ``(2, 3)`` affine (closed form in float64)."""
+    inv: Affine = _inverse64(m).astype(np.float32)
     return inv
 
 
@@ -96,23 +104,37 @@ def warp_to_crop(frame: ImageU8, crop_from_frame: Affine, size: int) -> ImageU8:
     return np.asarray(out, dtype=np.uint8)
 
 
-def paste_back(frame: ImageU8, crop: ImageU8, mask: MaskF32, crop_from_frame: Affine) -> ImageU8:
+def paste_back(
+    frame: ImageU8, crop: ImageU8, mask: MaskF32, crop_from_frame: Affine
+) -> ImageU8:
     """Blend ``crop`` into a copy of ``frame`` through ``mask`` using the exact inverse transform.
+
+    Only the frame region the crop covers is warped and blended (the rest is copied).
 
     Shape: ``frame`` (H, W, 3) uint8, ``crop`` (S, S, 3) uint8, ``mask`` (S, S) float32 in [0, 1].
     """
     h, w = frame.shape[:2]
+    size = crop.shape[0]
     m64 = np.asarray(crop_from_frame, dtype=np.float64)
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+    inv = _inverse64(crop_from_frame)
+    span = corners @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.maximum(np.floor(span.min(axis=0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(span.max(axis=0)).astype(int) + 2, (w, h))
+    out = frame.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    # the same transform, expressed for the ROI's own pixel grid
+    roi_m = m64.copy()
+    roi_m[:, 2] += m64[:, 0] * x0 + m64[:, 1] * y0
+    rw, rh = int(x1 - x0), int(y1 - y0)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped = cv2.warpAffine(crop, m64, (w, h), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpAffine(crop, roi_m, (rw, rh), flags=flags, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(  # type: ignore[call-overload]
-        np.asarray(mask, dtype=np.float32),
-        m64,
-        (w, h),
-        flags=flags,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
+        np.asarray(mask, dtype=np.float32), roi_m, (rw, rh), flags=flags,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=0.0,
     )
-    a = np.clip(alpha, 0.0, 1.0)[..., None]
-    out = frame.astype(np.float32) * (1.0 - a) + warped.astype(np.float32) * a
-    return np.asarray(np.clip(out + 0.5, 0, 255), dtype=np.uint8)
+    a = np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    region = out[y0:y1, x0:x1]
+    out[y0:y1, x0:x1] = cv2.blendLinear(warped, region, a, 1.0 - a)
+    return out

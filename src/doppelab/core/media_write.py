@@ -229,6 +229,7 @@ class VideoWriter:
         crf: int = 18,
         pix_fmt: str = "yuv420p",
         audio_from: str | Path | None = None,
+        preset: str = "veryfast",
     ) -> None:
         if not fps > 0 or width <= 0 or height <= 0:
             raise UsageError(f"need fps > 0 and a positive size, got {fps} fps {width}x{height}")
@@ -240,6 +241,7 @@ class VideoWriter:
         self.height = height
         self.codec = codec
         self.crf = crf
+        self.preset = preset  # x264/x265 speed preset: "veryfast" is ~4x "medium" at CRF 18
         self.pix_fmt = pix_fmt
         self.audio_from = Path(audio_from) if audio_from is not None else None
         self.rate = Fraction(fps).limit_denominator(1001)
@@ -363,6 +365,8 @@ class VideoWriter:
         options = {"crf": str(self.crf)} if self.codec in _CRF_CODECS else {}
         if self.codec == "libvpx-vp9":
             options["b"] = "0"
+        if self.codec in ("libx264", "libx265"):
+            options["preset"] = self.preset
         try:
             stream = out.add_stream(self.codec, rate=self.rate, options=options)
         except (av.FFmpegError, ValueError) as exc:

@@ -10,6 +10,8 @@ Features of one aligned 128 px crop (:data:`doppelab.detect.data.NET_SIZE`):
   ratios (a pasted face is often softer or sharper than its surroundings);
 * colour mismatch across the boundary: the Lab difference between a ring just inside and a ring
   just outside the face hull, against the same for an inner ring pair (the control);
+* steps of colour and high-pass energy between concentric rings around the hull
+  (:func:`ring_features`), which catch a seam that lies inside or outside the hull;
 
 then a standardised L2-regularised logistic regression (:class:`Logistic`) turns them into a
 logit. Shape: :func:`features` ``(N, 128, 128, 3)`` + landmarks ``(N, 478, 2)`` -> ``(N, D)``.
@@ -30,7 +32,8 @@ F64 = npt.NDArray[np.float64]
 BINS = 16
 BAND = 4  # half-width of the boundary band in px at 128
 SCALES = (0.7, 1.5, 3.0)  # Gaussian sigmas of the high-pass (px at 128)
-N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6
+RING_EDGES = np.arange(-8, 25, 3)
+N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6 + 15 + 5 * (len(RING_EDGES) - 2)
 
 
 @cache
@@ -100,6 +103,30 @@ def boundary_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     return np.r_[feats, np.log1p(step), np.log1p(step) - np.log1p(ctrl)]
 
 
+def ring_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
+    """Steps between concentric rings around the face hull (signed distance -8..+25 px, 3 px
+    apart) of Lab colour and of log high-pass energy at two scales: a blend seam anywhere in
+    that range shows as a step between neighbouring rings. Max, mean, second largest and all
+    log steps."""
+    size = crop.shape[0]
+    hull = cv2.convexHull(landmarks[:468, :2].astype(np.float32)).reshape(-1, 1, 2)
+    face = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(face, [np.round(hull).astype(np.int32)], (1,))
+    signed = np.where(face > 0, cv2.distanceTransform(face, cv2.DIST_L2, 5),
+                      -cv2.distanceTransform(1 - face, cv2.DIST_L2, 5))
+    ring = np.digitize(signed, RING_EDGES).ravel()
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    hp = [np.log1p(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), sigmaX=s))) for s in (0.8, 2.0)]
+    chans = np.dstack([lab, *hp]).reshape(-1, 5).astype(np.float64)
+    nb = len(RING_EDGES) + 1
+    count = np.maximum(np.bincount(ring, minlength=nb)[1:-1], 1)
+    means = np.stack([np.bincount(ring, weights=chans[:, c], minlength=nb)[1:-1] / count
+                      for c in range(5)], axis=1)
+    d = np.abs(np.diff(means, axis=0))
+    return np.r_[d.max(axis=0), d.mean(axis=0), np.sort(d, axis=0)[-2], np.log1p(d).ravel()]
+
+
 def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     """The frequency feature vector of each crop. Shape ``(N, S, S, 3)``, ``(N, 478, 2)`` ->
     ``(N, N_FEATURES)``."""
@@ -111,6 +138,7 @@ def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
             azimuthal_spectrum(grey),
             azimuthal_spectrum(grey[c:-c, c:-c]),
             boundary_features(crop, lm),
+            ring_features(crop, lm),
         ])
     return np.asarray(rows, np.float64).reshape(len(rows), -1) if rows else np.zeros((0, N_FEATURES))
 

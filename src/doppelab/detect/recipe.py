@@ -110,7 +110,7 @@ def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
     out = ensure_dir(work / "model")
     table = read_table(work / "train_table.npz")
     fit_pairs, y = pair_set(table.subset(~table.holdout), seed=11, rounds=2)
-    clf = fit_logistic(features(fit_pairs.crops, fit_pairs.landmarks), y, l2=1e-2)
+    clf = fit_logistic(features(fit_pairs.crops, fit_pairs.landmarks), y, l2=0.1)
     np.savez(out / shipped.FREQUENCY, **clf.to_arrays())
     metrics = {}
     for name, sub, seed in (("holdout", table.subset(table.holdout), 12),

@@ -38,6 +38,7 @@ class BlendConfig:
     max_sigma: float = 0.06
     deform: float = 0.08  # mask hull deformation, +- (per axis scale about the centroid)
     min_alpha: float = 0.6  # blend ratio range (min, 1) for partial blends
+    p_swap: float = 0.5  # chance that the transformed copy is the target (outside) instead
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,7 +154,7 @@ def self_blend(
     for step, on in zip(steps, keep, strict=True):
         if on:
             source = step(source, rng, cfg)
-    if rng.random() < 0.5:  # sometimes the target is the transformed one (SBI does both)
+    if rng.random() < cfg.p_swap:  # sometimes the target is the transformed one (as SBI)
         source, target = target, source
     mask = random_mask(landmarks, size, rng, cfg)
     out = source * mask[..., None] + target * (1.0 - mask[..., None])
