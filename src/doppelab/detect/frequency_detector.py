@@ -37,4 +37,4 @@ class FrequencyDetector:
         return output(logits, x)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "features": int(len(self._clf.w))}
+        return {"name": self.name, "features": len(self._clf.w)}

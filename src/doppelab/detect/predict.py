@@ -25,13 +25,13 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.types import BBox, Frame, MediaInfo
 from doppelab.detect.base import FaceBatch, TrackSeries, create_detector
 from doppelab.detect.data import CROP, NET_SIZE, net_landmarks, to_net
 from doppelab.detect.fusion import Fusion
 from doppelab.extract.align import crop_from_landmarks
-from doppelab.core.geometry import warp_to_crop
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 from doppelab.extract.quality import sharpness
 

@@ -175,7 +175,7 @@ def stage_fusion(work: Path, log: Log | None = None) -> dict[str, Any]:
     logits = face_logits(model, hold)
     fusion = fit_fusion(logits, y, fitted_on={
         "data": "train holdout identities, real vs self-blended (2 rounds, augmented)",
-        "faces": int(len(y))})
+        "faces": len(y)})
     atomic_write_text(model / shipped.FUSION, json.dumps(fusion.to_dict(), indent=2) + "\n")
     metrics: dict[str, Any] = {}
     for name, sub, seed in (("holdout", table.subset(table.holdout), 22),

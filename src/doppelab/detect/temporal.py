@@ -142,7 +142,7 @@ def fit_stats(measurements: list[dict[str, float]]) -> dict[str, Any]:
             v = np.log(np.maximum(v, 1e-9))
         med = float(np.median(v)) if len(v) else 0.0
         mad = float(1.4826 * np.median(np.abs(v - med))) if len(v) else 1.0
-        feats[n] = {"median": med, "spread": max(mad, 0.1 * abs(med), 1e-3), "n": int(len(v))}
+        feats[n] = {"median": med, "spread": max(mad, 0.1 * abs(med), 1e-3), "n": len(v)}
     stats: dict[str, Any] = {"features": feats}
     scores = np.array([anomaly(m, stats)[0] for m in measurements])
     stats["q95"] = float(np.quantile(scores, 0.95)) if len(scores) else 1.0

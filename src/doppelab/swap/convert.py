@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from doppelab.core.concurrency import prefetch
 from doppelab.core.errors import NoFaceError, UsageError
 from doppelab.core.geometry import paste_back, transform_points, warp_to_crop
 from doppelab.core.media import iter_frames, probe
@@ -185,7 +186,8 @@ def swap_file(
     swapper = FaceSwapper(method, cfg, _reference(method, cfg))
     ingredients = {**(sources or {}), "target": target}
     static = info.kind == "image"
-    frames = _frames(swapper, target, static, progress)
+    # tracking + swapping on one thread, watermarking + encoding + signing on the other
+    frames = prefetch(_frames(swapper, target, static, progress), depth=4)
     if static:
         image = next(frames)
         for _ in frames:  # runs the no-face check
