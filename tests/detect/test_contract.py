@@ -33,7 +33,7 @@ def test_face_detectors_shape(name: str, astronaut_face: tuple) -> None:
     if name == "blend":
         assert out["evidence"].shape == (2, 32, 32)
         assert (out["evidence"] >= 0).all() and (out["evidence"] <= 1).all()
-    empty = det.forward(FaceBatch(crops=crop[:0], landmarks=lm[None][:0]))
+    empty = det.forward(FaceBatch(crops=crop[None][:0], landmarks=lm[None][:0]))
     assert empty["logits"].shape == (0,)
 
 

@@ -153,3 +153,12 @@ def test_two_faces_tracked_in_video(astronaut: np.ndarray, tmp_path: Path) -> No
     tracks = fs.column("frames")["track"]
     assert sorted(set(tracks.tolist())) == [0, 1]
     assert res.people == 1  # the same person twice
+
+
+def test_workers_process_inputs_in_parallel(astronaut_video: Path, tmp_path: Path) -> None:
+    second = tmp_path / "second.mp4"
+    second.write_bytes(astronaut_video.read_bytes())
+    res = extract([astronaut_video, second], tmp_path / "w.faceset",
+                  ExtractConfig(size=64, workers=2))
+    assert res.faces == 24 and len(res.media) == 2
+    assert res.people == 1  # the same person in both inputs
