@@ -130,7 +130,7 @@ def output(
     """Build the contract dictionary (checks shapes)."""
     lg = np.asarray(logits, np.float32).reshape(-1)
     ft = np.asarray(features, np.float32)
-    ft = ft.reshape(len(lg), -1)
+    ft = ft.reshape(len(lg), ft.shape[-1] if ft.ndim > 1 else -1)
     out: Output = {"logits": lg, "probability": sigmoid(lg), "features": ft}
     if evidence is not None:
         ev = np.asarray(evidence, np.float32)
