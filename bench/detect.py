@@ -1,4 +1,4 @@
-"""Benchmark of ``doppelab detect`` on the shared data set's ``dev`` clips (people never trained on).
+"""Benchmark of ``doppelab detect`` on the shared data set's ``dev`` clips (unseen people).
 
 For every ``dev`` clip: the real control (the clip re-encoded by our writer) and ``--variants``
 self-blended pseudo-fake videos of it (:mod:`doppelab.detect.fakevideo`, different seeds). All
@@ -11,11 +11,14 @@ spaced frames, face crop with margin, all frames tracked for the temporal detect
   and tracked, 32 scored; model loading excluded) and per-file seconds;
 * ``face_level``: the recipe's face-level metrics (``weights/metrics.json``) when present.
 
-Fakes of the creation stage: ``--labels LABELS.csv`` (path,label,source; e.g. made with
-``doppelab swap`` on the designated pairs) is evaluated the same way and reported per source.
+Fakes of the creation stage: ``--swap-mesh`` makes ``doppelab swap --method mesh`` fakes of the
+designated swap pairs (lp_d18 <-> lp_d19, lp_d3 <-> lp_d6; the only clips that may be swapped,
+all in ``train``, so these people are not unseen) with their re-encoded originals as reals, keys
+in a throw-away ``DOPPELAB_HOME``; ``--labels LABELS.csv`` (path,label,source) evaluates any
+other set. Both are reported under ``extra`` per source.
 
 Usage: python bench/detect.py [--data-dir ../shared/data] [--variants 2] [--limit N]
-       [--labels extra.csv] [--out bench/results/detect.json]
+       [--swap-mesh] [--labels extra.csv] [--out bench/results/detect.json]
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +42,7 @@ from doppelab.detect.evaluate import Labelled, evaluate, read_labels
 from doppelab.detect.fakevideo import write_video
 from doppelab.detect.metrics import roc_auc
 from doppelab.detect.predict import Detect, DetectConfig
+from doppelab.detect.report import clean_json
 from doppelab.detect.shipped import weights_dir
 
 
@@ -61,6 +67,30 @@ def make_set(data_dir: Path, work: Path, variants: int, limit: int | None) -> li
     return rows
 
 
+PAIRS = (("lp_d18", "lp_d19"), ("lp_d19", "lp_d18"), ("lp_d3", "lp_d6"), ("lp_d6", "lp_d3"))
+
+
+def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
+    """Mesh-method swaps of the designated pairs (target <- source) and the re-encoded targets."""
+    env = {**os.environ, "DOPPELAB_HOME": str(work / "home")}
+    exe = [sys.executable, "-m", "doppelab"]
+    if not (work / "home" / "keys").exists():
+        subprocess.run([*exe, "keys", "init"], env=env, check=True, capture_output=True)
+    rows: list[Labelled] = []
+    for target, source in PAIRS:
+        t, s = data_dir / "clips" / f"{target}.mp4", data_dir / "clips" / f"{source}.mp4"
+        real, fake = work / f"{target}_real.mp4", work / f"{target}_mesh_from_{source}.mp4"
+        if not real.exists():
+            write_video(t, real, seed=None)
+        if not fake.exists():
+            cmd = [*exe, "swap", "--method", "mesh", "--source", str(s), str(t), "-o", str(fake)]
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+        if Labelled(path=real, label=0, source="real") not in rows:
+            rows.append(Labelled(path=real, label=0, source="real"))
+        rows.append(Labelled(path=fake, label=1, source="mesh"))
+    return rows
+
+
 def per_detector(results: list[tuple[Labelled, Any]]) -> dict[str, float]:
     names = sorted({n for _, r in results for n in r.detectors})
     out = {}
@@ -74,49 +104,88 @@ def speed(results: list[tuple[Labelled, Any]]) -> dict[str, Any]:
     sq = [r for _, r in results if r.width == 512 and r.height == 512]
     frames = sum(r.frames_total for r in sq)
     secs = sum(r.seconds for r in sq)
-    return {"files_512": len(sq), "frames": frames, "seconds": round(secs, 2),
-            "fps_end_to_end": round(frames / secs, 2) if secs else None,
-            "scored_frames_per_second": round(sum(r.frames_sampled for r in sq) / secs, 2)
-            if secs else None}
+    return {
+        "files_512": len(sq),
+        "frames": frames,
+        "seconds": round(secs, 2),
+        "fps_end_to_end": round(frames / secs, 2) if secs else None,
+        "scored_frames_per_second": round(sum(r.frames_sampled for r in sq) / secs, 2)
+        if secs
+        else None,
+    }
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ap.add_argument("--work", type=Path, default=None, help="folder for the generated videos")
     ap.add_argument("--variants", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--labels", type=Path, default=None, help="extra LABELS.csv to evaluate")
+    ap.add_argument("--swap-mesh", action="store_true", help="also mesh swaps of the pairs")
     ap.add_argument("--out", type=Path, default=Path("bench/results/detect.json"))
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def _files(results: list[tuple[Labelled, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "path": x.path.name,
+            "label": x.label,
+            "source": x.source,
+            "probability": r.probability,
+            "verdict": r.verdict,
+            "reason": r.reason,
+            "detectors": r.detectors,
+            "temporal": r.temporal,
+            "seconds": round(r.seconds, 2),
+        }
+        for x, r in results
+    ]
+
+
+def main() -> int:
+    args = _args()
     work = args.work or Path(tempfile.mkdtemp(prefix="doppelab-bench-detect-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = make_set(args.data_dir, work, args.variants, args.limit)
-    print(f"generated {len(rows)} videos in {time.perf_counter() - t0:.0f} s -> {work}",
-          file=sys.stderr)
+    print(
+        f"generated {len(rows)} videos in {time.perf_counter() - t0:.0f} s -> {work}",
+        file=sys.stderr,
+    )
     det = Detect(DetectConfig())
     metrics, results = evaluate(rows, det)
     report: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpu": platform.processor()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpu": platform.processor(),
+            "cores": os.cpu_count(),
+        },
         "dev_self_blend": metrics,
         "per_detector_video_auc": per_detector(results),
         "speed": speed(results),
-        "files": [{"path": x.path.name, "label": x.label, "probability": r.probability,
-                   "verdict": r.verdict, "detectors": r.detectors,
-                   "seconds": round(r.seconds, 2)} for x, r in results],
+        "files": _files(results),
     }
-    if args.labels:
-        report["extra"], _ = evaluate(read_labels(args.labels), det)
+    extra = read_labels(args.labels) if args.labels else []
+    if args.swap_mesh:
+        extra += make_mesh_set(args.data_dir, work)
+    if extra:
+        report["extra"], res_extra = evaluate(extra, det)
+        report["extra"]["per_detector_video_auc"] = per_detector(res_extra)
+        report["extra"]["files"] = _files(res_extra)
     card = weights_dir() / "metrics.json"
     if card.exists():
         report["face_level"] = json.loads(card.read_text())
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=2, default=lambda o: None if o != o else o)
-    args.out.write_text(text + "\n")
+    args.out.write_text(json.dumps(clean_json(report), indent=2, default=str) + "\n")
     v = metrics.get("video", {}).get("all", {})
-    print(json.dumps({"video_auc": v.get("auc"), "per_detector": report["per_detector_video_auc"],
-                      "speed": report["speed"]}, indent=2))
+    summary = {
+        "video_auc": v.get("auc"),
+        "per_detector": report["per_detector_video_auc"],
+        "speed": report["speed"],
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 

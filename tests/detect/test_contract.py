@@ -54,18 +54,19 @@ def test_face_batch_shape_guard() -> None:
 
 
 def test_temporal_shape_and_flicker(astronaut_face: tuple) -> None:
-    from doppelab.extract.landmarks import FaceTracker, TrackerConfig  # noqa: F401
-
     det = create_detector("temporal")
     rng = np.random.default_rng(0)
     base = np.zeros((478, 3), np.float32)
     base[:, :2] = astronaut_face[1] * 2.0
     t = np.arange(60) / 25.0
-    smooth = np.stack([base + [np.sin(i / 10) * 3, 0, 0] for i in range(60)]).astype(np.float32)
+    shift = [np.array([np.sin(i / 10) * 3, 0, 0], np.float32) for i in range(60)]
+    smooth = np.stack([base + d for d in shift]).astype(np.float32)
     jitter = smooth + rng.normal(0, 3.0, smooth.shape).astype(np.float32)
     emb = np.eye(4, 128, dtype=np.float32)
-    outs = [det.forward(TrackSeries(landmarks=x, timestamps=t, embeddings=emb[:1].repeat(4, 0)))
-            for x in (smooth, jitter)]
+    outs = [
+        det.forward(TrackSeries(landmarks=x, timestamps=t, embeddings=emb[:1].repeat(4, 0)))
+        for x in (smooth, jitter)
+    ]
     for o in outs:
         _check(o, 1)
     assert outs[1]["logits"][0] > outs[0]["logits"][0]  # flicker is more suspicious

@@ -55,8 +55,9 @@ def test_bad_media_typed_errors(tmp_path: Path, detector: Detect) -> None:
         detector.run(junk)
 
 
-def test_face_image_report(tmp_path: Path, astronaut: np.ndarray,
-                           capsys: pytest.CaptureFixture) -> None:
+def test_face_image_report(
+    tmp_path: Path, astronaut: np.ndarray, capsys: pytest.CaptureFixture
+) -> None:
     img = _png(tmp_path / "astro.png", astronaut)
     html, js = tmp_path / "r.html", tmp_path / "r.json"
     assert main(["detect", str(img), "--report", str(html), "--json-out", str(js)]) == 0
@@ -67,7 +68,7 @@ def test_face_image_report(tmp_path: Path, astronaut: np.ndarray,
     assert 0.0 <= res["probability"] <= 1.0
     assert set(res["detectors"]) == {"blend", "frequency"}
     page = html.read_text()
-    assert "data:image/png;base64," in page and "src=\"http" not in page
+    assert "data:image/png;base64," in page and 'src="http' not in page
 
 
 def test_video_timeline_and_temporal(astronaut_video: Path, detector: Detect) -> None:

@@ -36,7 +36,7 @@ def test_deterministic_and_varied(astronaut_face: tuple) -> None:
 
 
 def test_mask_covers_face_centre(astronaut_face: tuple) -> None:
-    crop, lm = astronaut_face
+    _, lm = astronaut_face
     for seed in range(5):
         m = random_mask(lm, 128, np.random.default_rng(seed), BlendConfig())
         nose = np.round(lm[1, :2]).astype(int)

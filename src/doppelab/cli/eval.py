@@ -34,6 +34,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _f(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
 def _text(m: dict[str, Any]) -> str:
     lines = [f"{m['scored']}/{m['files']} files scored"]
     for level in ("video", "frame"):
@@ -41,8 +45,8 @@ def _text(m: dict[str, Any]) -> str:
             continue
         for name, s in [("all", m[level]["all"]), *m[level]["per_source"].items()]:
             lines.append(
-                f"{level:5s} {name:20s} n={s['n']:5d} AUC={s['auc']:.4f} "
-                f"EER={s['eer']:.4f} AP={s['ap']:.4f} acc@0.5={s['accuracy']:.4f}"
+                f"{level:5s} {name:20s} n={s['n']:5d} AUC={_f(s['auc'])} EER={_f(s['eer'])} "
+                f"AP={_f(s['ap'])} acc@0.5={_f(s['accuracy'])}"
             )
     return "\n".join(lines)
 
@@ -53,13 +57,14 @@ def run(args: argparse.Namespace) -> int:
     from doppelab.core.storage import atomic_write_text, ensure_dir
     from doppelab.detect.evaluate import evaluate, read_labels, roc_png
     from doppelab.detect.predict import Detect, DetectConfig
-    from doppelab.detect.report import to_html
+    from doppelab.detect.report import clean_json, to_html
 
     rows = read_labels(args.labels)
     out = ensure_dir(args.out)
     det = Detect(DetectConfig(frames=args.frames, threads=args.threads))
     with tqdm(total=len(rows), unit="file", desc="eval", file=sys.stderr, disable=None) as bar:
         metrics, results = evaluate(rows, det, progress=bar.update)
+    metrics = clean_json(metrics)
     atomic_write_text(out / "eval.json", json.dumps(metrics, indent=2) + "\n")
     roc_png(results, out / "roc.png")
     atomic_write_text(out / "report.html", to_html([r for _, r in results], "doppelab eval"))

@@ -10,6 +10,7 @@ Convention: images ``(S, S, 3)`` uint8 RGB; maps ``(S, S)`` float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -48,7 +49,7 @@ def augment(
 ) -> tuple[ImageU8, MaskF32]:
     """Randomly degrade ``image`` (and flip it with its ``boundary`` map)."""
     cfg = cfg or AugmentConfig()
-    img = image
+    img: Any = image
     size = img.shape[0]
     if rng.random() < cfg.p_resize:
         small = max(16, round(size * rng.uniform(*cfg.resize)))

@@ -120,8 +120,12 @@ def create_detector(name: str, **cfg: Any) -> Any:
 def sigmoid(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Numerically stable logistic function."""
     z = np.asarray(x, dtype=np.float64)
-    return np.asarray(np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))),
-                               np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z)))), np.float32)
+    return np.asarray(
+        np.where(
+            z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z)))
+        ),
+        np.float32,
+    )
 
 
 def output(

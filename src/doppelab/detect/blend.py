@@ -8,6 +8,7 @@ Export and packing helpers (:func:`export_onnx`, :func:`pack_state`) are used by
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -68,7 +69,8 @@ class BlendDetector:
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         sess = ort.InferenceSession(
-            str(weights_path(BLEND_ONNX, self.onnx_path)), opts,
+            str(weights_path(BLEND_ONNX, self.onnx_path)),
+            opts,
             providers=["CPUExecutionProvider"],
         )
         return lambda x: tuple(sess.run(None, {"x": x}))
@@ -140,9 +142,20 @@ def export_onnx(model: Any, path: str | Path) -> None:
 
     model = model.eval()
     buf = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no extras
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _export(torch, model, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _export(torch: Any, model: Any, buf: io.BytesIO) -> None:
     torch.onnx.export(
-        model, (torch.zeros(1, 3, INPUT, INPUT),), buf, dynamo=False, input_names=["x"],
-        output_names=["logit", "boundary"], opset_version=17,
+        model,
+        (torch.zeros(1, 3, INPUT, INPUT),),
+        buf,  # type: ignore[arg-type]
+        dynamo=False,
+        input_names=["x"],
+        output_names=["logit", "boundary"],
+        opset_version=17,
         dynamic_axes={"x": {0: "n"}, "logit": {0: "n"}, "boundary": {0: "n"}},
     )
-    atomic_write_bytes(path, buf.getvalue())

@@ -75,9 +75,7 @@ class BlendNet(nn.Module):
         self.s16 = _Block(w[0], w[1], 2)
         self.s8 = _Block(w[1], w[2], 2)
         self.s4 = _Block(w[2], w[3], 2)
-        self.map_head = nn.Sequential(
-            nn.Conv2d(w[0], 16, 3, 1, 1), nn.SiLU(), nn.Conv2d(16, 1, 1)
-        )
+        self.map_head = nn.Sequential(nn.Conv2d(w[0], 16, 3, 1, 1), nn.SiLU(), nn.Conv2d(16, 1, 1))
         self.drop = nn.Dropout(self.cfg.dropout)
         self.fc = nn.Linear(2 * w[3], 1)
 

@@ -139,19 +139,24 @@ def to_net(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     """Aligned :data:`CROP` crops ``(N, 256, 256, 3)`` -> network crops ``(N, 128, 128, 3)``."""
     import cv2
 
-    return np.stack(
-        [cv2.resize(c, (NET_SIZE, NET_SIZE), interpolation=cv2.INTER_AREA) for c in crops]
-    ) if len(crops) else np.zeros((0, NET_SIZE, NET_SIZE, 3), np.uint8)
+    return (
+        np.stack([cv2.resize(c, (NET_SIZE, NET_SIZE), interpolation=cv2.INTER_AREA) for c in crops])
+        if len(crops)
+        else np.zeros((0, NET_SIZE, NET_SIZE, 3), np.uint8)
+    )
 
 
-def net_landmarks(landmarks_frame: npt.NDArray[np.float32], crop_from_frame: npt.NDArray[np.float32]
-                  ) -> npt.NDArray[np.float32]:
+def net_landmarks(
+    landmarks_frame: npt.NDArray[np.float32], crop_from_frame: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
     """Frame-px landmarks ``(N, 478, 3)`` -> network-crop px ``(N, 478, 2)``."""
     from doppelab.core.geometry import transform_points
 
     scale = NET_SIZE / CROP.size
-    out = [transform_points(m, lm)[:, :2] for lm, m in zip(landmarks_frame, crop_from_frame,
-                                                             strict=True)]
+    out = [
+        transform_points(m, lm)[:, :2]
+        for lm, m in zip(landmarks_frame, crop_from_frame, strict=True)
+    ]
     # pixel-centre convention: x_small = (x + 0.5) * scale - 0.5
     return np.asarray((np.stack(out) + 0.5) * scale - 0.5, np.float32)
 

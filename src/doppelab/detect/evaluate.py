@@ -50,8 +50,9 @@ def read_labels(csv_path: str | Path) -> list[Labelled]:
             raise UsageError(f"{p} line {i}: label must be 0/1/real/fake, not {r['label']!r}")
         path = Path(r["path"])
         src = (r.get("source") or "").strip() or ("real" if lab == 0 else "fake")
-        out.append(Labelled(path=path if path.is_absolute() else p.parent / path, label=lab,
-                            source=src))
+        out.append(
+            Labelled(path=path if path.is_absolute() else p.parent / path, label=lab, source=src)
+        )
     return out
 
 
@@ -114,6 +115,11 @@ def evaluate(
         if progress:
             progress(1)
     no_face = [str(x.path) for x, r in results if r.probability is None]
-    metrics = {"files": len(rows), "scored": len(results) - len(no_face),
-               "unscored": no_face, "failed": failed, **_scores(results)}
+    metrics = {
+        "files": len(rows),
+        "scored": len(results) - len(no_face),
+        "unscored": no_face,
+        "failed": failed,
+        **_scores(results),
+    }
     return metrics, results

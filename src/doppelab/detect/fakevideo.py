@@ -37,8 +37,9 @@ def _blend_frame(image: ImageU8, tracker: FaceTracker, seed: int, cfg: BlendConf
     return out
 
 
-def write_video(src: str | Path, dst: str | Path, *, seed: int | None = 0,
-                cfg: BlendConfig | None = None) -> Path:
+def write_video(
+    src: str | Path, dst: str | Path, *, seed: int | None = 0, cfg: BlendConfig | None = None
+) -> Path:
     """Write ``dst``: ``src`` with every face self-blended (``seed``), or re-encoded unchanged
     when ``seed`` is None (the real control). Width and height are cropped to even numbers."""
     info = probe(src)
@@ -52,5 +53,5 @@ def write_video(src: str | Path, dst: str | Path, *, seed: int | None = 0,
             img = frame.image
             if seed is not None:
                 img = _blend_frame(img, tracker, seed, blend_cfg)
-            writer.write(np.ascontiguousarray(img[:h, :w]), frame.timestamp)
+            writer.write(np.ascontiguousarray(img[:h, :w]), frame.ref.timestamp)
     return Path(dst)

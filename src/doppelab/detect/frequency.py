@@ -52,7 +52,9 @@ def _hann(size: int) -> F64:
 
 
 def azimuthal_spectrum(grey: F32, bins: int = BINS) -> F64:
-    """Mean log power per radial frequency bin (DC to Nyquist), minus its mean. Shape ``(bins,)``."""
+    """Mean log power per radial frequency bin (DC to Nyquist), minus its mean.
+
+    Shape: ``(S, S)`` grey image -> ``(bins,)``."""
     size = grey.shape[0]
     g = grey.astype(np.float64)
     g = (g - g.mean()) * _hann(size)
@@ -94,8 +96,10 @@ def boundary_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     feats: list[float] = []
     for sigma in SCALES:
         hp = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma)).astype(np.float64)
-        e = {k: float(np.log(_masked_mean(hp[..., None], rings[k])[0] + 1e-3))
-             for k in ("in", "band", "out")}
+        e = {
+            k: float(np.log(_masked_mean(hp[..., None], rings[k])[0] + 1e-3))
+            for k in ("in", "band", "out")
+        }
         feats += [e["in"], e["band"] - e["in"], e["band"] - e["out"], e["in"] - e["out"]]
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float64)
     step = np.abs(_masked_mean(lab, rings["ring_in"]) - _masked_mean(lab, rings["ring_out"]))
@@ -112,8 +116,11 @@ def ring_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     hull = cv2.convexHull(landmarks[:468, :2].astype(np.float32)).reshape(-1, 1, 2)
     face = np.zeros((size, size), np.uint8)
     cv2.fillPoly(face, [np.round(hull).astype(np.int32)], (1,))
-    signed = np.where(face > 0, cv2.distanceTransform(face, cv2.DIST_L2, 5),
-                      -cv2.distanceTransform(1 - face, cv2.DIST_L2, 5))
+    signed = np.where(
+        face > 0,
+        cv2.distanceTransform(face, cv2.DIST_L2, 5),
+        -cv2.distanceTransform(1 - face, cv2.DIST_L2, 5),
+    )
     ring = np.digitize(signed, RING_EDGES).ravel()
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -121,8 +128,10 @@ def ring_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     chans = np.dstack([lab, *hp]).reshape(-1, 5).astype(np.float64)
     nb = len(RING_EDGES) + 1
     count = np.maximum(np.bincount(ring, minlength=nb)[1:-1], 1)
-    means = np.stack([np.bincount(ring, weights=chans[:, c], minlength=nb)[1:-1] / count
-                      for c in range(5)], axis=1)
+    means = np.stack(
+        [np.bincount(ring, weights=chans[:, c], minlength=nb)[1:-1] / count for c in range(5)],
+        axis=1,
+    )
     d = np.abs(np.diff(means, axis=0))
     return np.r_[d.max(axis=0), d.mean(axis=0), np.sort(d, axis=0)[-2], np.log1p(d).ravel()]
 
@@ -134,13 +143,17 @@ def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     for crop, lm in zip(crops, landmarks, strict=True):
         grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
         c = crop.shape[0] // 4
-        rows.append(np.r_[
-            azimuthal_spectrum(grey),
-            azimuthal_spectrum(grey[c:-c, c:-c]),
-            boundary_features(crop, lm),
-            ring_features(crop, lm),
-        ])
-    return np.asarray(rows, np.float64).reshape(len(rows), -1) if rows else np.zeros((0, N_FEATURES))
+        rows.append(
+            np.r_[
+                azimuthal_spectrum(grey),
+                azimuthal_spectrum(grey[c:-c, c:-c]),
+                boundary_features(crop, lm),
+                ring_features(crop, lm),
+            ]
+        )
+    if not rows:
+        return np.zeros((0, N_FEATURES))
+    return np.asarray(rows, np.float64).reshape(len(rows), -1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -69,7 +69,9 @@ class Fusion:
 
 
 def fit_fusion(
-    logits: dict[str, npt.NDArray[np.floating[Any]]], labels: npt.ArrayLike, l2: float = 1e-3,
+    logits: dict[str, npt.NDArray[np.floating[Any]]],
+    labels: npt.ArrayLike,
+    l2: float = 1e-3,
     **extra: Any,
 ) -> Fusion:
     """Fit the face-level weights (unstandardised, so they apply to raw detector logits)."""

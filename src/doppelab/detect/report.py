@@ -29,11 +29,12 @@ figure{display:inline-block;margin:.3em;text-align:center;font-size:.85em}
 img{image-rendering:auto}section{border-top:1px solid #ddd;margin-top:1.5em}"""
 
 
-def _clean(x: Any) -> Any:
+def clean_json(x: Any) -> Any:
+    """``x`` with numpy scalars as Python numbers and non-finite floats as None (valid JSON)."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: clean_json(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
+        return [clean_json(v) for v in x]
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, float) and not np.isfinite(x):
@@ -44,16 +45,23 @@ def _clean(x: Any) -> Any:
 def result_dict(res: MediaResult) -> dict[str, Any]:
     """The JSON-ready facts of one result (images left out; suspicious frames by index)."""
     d = asdict(res)
-    d["suspicious"] = [{k: v for k, v in s.items() if k not in ("crop", "heatmap")}
-                       for s in res.suspicious]
+    d["suspicious"] = [
+        {k: v for k, v in s.items() if k not in ("crop", "heatmap")} for s in res.suspicious
+    ]
     d["seconds"] = round(res.seconds, 3)
     d["fps"] = round(res.frames_total / res.seconds, 2) if res.seconds > 0 else None
-    return dict(_clean(d))
+    return dict(clean_json(d))
 
 
 def to_json(results: list[MediaResult], config: dict[str, Any]) -> str:
-    return json.dumps({"doppelab": __version__, "config": _clean(config),
-                       "results": [result_dict(r) for r in results]}, indent=2)
+    return json.dumps(
+        {
+            "doppelab": __version__,
+            "config": clean_json(config),
+            "results": [result_dict(r) for r in results],
+        },
+        indent=2,
+    )
 
 
 def png_data_uri(image: npt.NDArray[np.uint8]) -> str:
@@ -69,7 +77,8 @@ def overlay(crop: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32] | None) -
     if heat is None:
         return crop
     h = cv2.resize(heat, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    colour = cv2.applyColorMap(np.uint8(np.clip(h, 0, 1) * 255), cv2.COLORMAP_JET)[..., ::-1]
+    grey = (np.clip(h, 0, 1) * 255).astype(np.uint8)
+    colour = cv2.applyColorMap(grey, cv2.COLORMAP_JET)[..., ::-1]
     return np.asarray(crop * 0.55 + colour * 0.45, np.uint8)
 
 
@@ -110,14 +119,21 @@ def _section(res: MediaResult) -> str:
     e = html.escape
     p = "n/a" if res.probability is None else f"{res.probability:.3f}"
     reason = f" ({e(res.reason)})" if res.reason else ""
-    rows = "".join(f"<tr><td>{e(k)}</td><td>{'n/a' if v is None else f'{v:.3f}'}</td></tr>"
-                   for k, v in res.detectors.items())
-    temporal = "".join(f"<tr><td>{e(k)}</td><td>{v:.4g}</td></tr>"
-                       for k, v in res.temporal.items() if np.isfinite(v))
+    rows = "".join(
+        f"<tr><td>{e(k)}</td><td>{'n/a' if v is None else f'{v:.3f}'}</td></tr>"
+        for k, v in res.detectors.items()
+    )
+    temporal = "".join(
+        f"<tr><td>{e(k)}</td><td>{v:.4g}</td></tr>"
+        for k, v in res.temporal.items()
+        if np.isfinite(v)
+    )
     figs = "".join(
         f'<figure><img src="{png_data_uri(overlay(s["crop"], s["heatmap"]))}" width="192">'
-        f'<figcaption>frame {s["frame"]} ({s["timestamp"]:.2f} s), P={s["probability"]:.2f}'
-        "</figcaption></figure>" for s in res.suspicious)
+        f"<figcaption>frame {s['frame']} ({s['timestamp']:.2f} s), P={s['probability']:.2f}"
+        "</figcaption></figure>"
+        for s in res.suspicious
+    )
     plot = timeline_plot(res)
     usable = sum(f.usable for f in res.faces)
     return f"""<section><h2>{e(Path(res.path).name)}</h2>
@@ -125,23 +141,28 @@ def _section(res: MediaResult) -> str:
 <p>{res.kind}, {res.width}x{res.height}, {res.frames_total} frame(s), {res.frames_sampled}
 sampled, {len(res.faces)} face(s) ({usable} usable), processed in {res.seconds:.2f} s.</p>
 <h3>Detectors (each one's own probability, mean over faces)</h3><table>{rows}</table>
-{f'<h3>Temporal measurements</h3><table>{temporal}</table>' if temporal else ''}
-{f'<img src="{plot}">' if plot else ''}
-{f'<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}' if figs else ''}</section>"""
+{f"<h3>Temporal measurements</h3><table>{temporal}</table>" if temporal else ""}
+{f'<img src="{plot}">' if plot else ""}
+{f"<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}" if figs else ""}</section>"""
 
 
 def to_html(results: list[MediaResult], title: str = "doppelab detect report") -> str:
     body = "".join(_section(r) for r in results)
-    note = ("Probabilities are calibrated on held-out real faces and self-blended fakes; they are "
-            "evidence, not proof. The detectors were trained without any watermark in the data.")
+    note = (
+        "Probabilities are calibrated on held-out real faces and self-blended fakes; they are "
+        "evidence, not proof. The detectors were trained without any watermark in the data."
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>doppelab {__version__}.
 {note}</p>{body}</body></html>"""
 
 
-def write_reports(results: list[MediaResult], config: dict[str, Any],
-                  html_path: str | Path | None = None, json_path: str | Path | None = None
-                  ) -> None:
+def write_reports(
+    results: list[MediaResult],
+    config: dict[str, Any],
+    html_path: str | Path | None = None,
+    json_path: str | Path | None = None,
+) -> None:
     """Write the HTML and/or JSON report atomically."""
     if html_path is not None:
         atomic_write_text(html_path, to_html(results))

@@ -14,6 +14,7 @@ largest along the seam. All randomness comes from the ``numpy.random.Generator``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -73,7 +74,7 @@ def random_mask(landmarks: Landmarks, size: int, rng: np.random.Generator, cfg: 
     shrink = 0.85 + 0.1 * rng.random() if kind == 2 else 1.0
     axis = 1.0 + rng.uniform(-cfg.deform, cfg.deform, size=2)
     pts = (pts - centre) * (axis * shrink) + centre
-    mask = _hull_mask(pts, size)
+    mask: Any = _hull_mask(pts, size)
     k = int(rng.integers(0, max(2, size // 25)))
     if k > 0:
         kernel = np.ones((2 * k + 1, 2 * k + 1), np.uint8)
@@ -120,8 +121,9 @@ def _geometry(img: F32, rng: np.random.Generator, cfg: BlendConfig) -> F32:
     c = (size - 1) / 2.0
     m = np.array([[s, 0.0, (1 - s) * c + tx], [0.0, s, (1 - s) * c + ty]], np.float64)
     return np.asarray(
-        cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_REFLECT101)
+        cv2.warpAffine(
+            img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+        )
     )
 
 

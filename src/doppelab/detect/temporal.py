@@ -37,21 +37,38 @@ from doppelab.extract.topology import STABLE_POINTS, contours
 
 F64 = npt.NDArray[np.float64]
 NAMES = (
-    "blink_rate", "blink_duration", "pose_gap", "pose_gap_jitter", "landmark_jitter",
+    "blink_rate",
+    "blink_duration",
+    "pose_gap",
+    "pose_gap_jitter",
+    "landmark_jitter",
     "identity_jitter",
 )
 # the suspicious direction of each measurement: +1 high, -1 low, 0 both; log: compare log values
-DIRECTION = {"blink_rate": -1, "blink_duration": 0, "pose_gap": 1, "pose_gap_jitter": 1,
-             "landmark_jitter": 1, "identity_jitter": 1}
-LOG = {"blink_rate": False, "blink_duration": False, "pose_gap": True, "pose_gap_jitter": True,
-       "landmark_jitter": True, "identity_jitter": True}
+DIRECTION = {
+    "blink_rate": -1,
+    "blink_duration": 0,
+    "pose_gap": 1,
+    "pose_gap_jitter": 1,
+    "landmark_jitter": 1,
+    "identity_jitter": 1,
+}
+LOG = {
+    "blink_rate": False,
+    "blink_duration": False,
+    "pose_gap": True,
+    "pose_gap_jitter": True,
+    "landmark_jitter": True,
+    "identity_jitter": True,
+}
 MIN_FRAMES = 8
 
 
 def _inner_outer() -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     c = contours()
-    inner = np.unique(np.concatenate([c.right_eye, c.left_eye, c.right_brow, c.left_brow,
-                                      c.lips_outer, c.nose]))
+    inner = np.unique(
+        np.concatenate([c.right_eye, c.left_eye, c.right_brow, c.left_brow, c.lips_outer, c.nose])
+    )
     outer = np.setdiff1d(np.unique(c.face_oval), inner)
     return inner, outer
 
@@ -96,7 +113,8 @@ def measure(series: TrackSeries) -> dict[str, float]:
     out = dict.fromkeys(NAMES, float("nan"))
     if len(lm) >= MIN_FRAMES:
         out["blink_rate"], out["blink_duration"] = blinks(
-            np.array([eye_aspect_ratio(x.astype(np.float32)) for x in lm]), ts)
+            np.array([eye_aspect_ratio(x.astype(np.float32)) for x in lm]), ts
+        )
         inner, outer = _inner_outer()
         gaps = np.array([_angle(_rotation(x, inner), _rotation(x, outer)) for x in lm])
         out["pose_gap"] = float(gaps.mean())

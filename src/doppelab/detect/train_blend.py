@@ -132,9 +132,7 @@ def _ema_update(ema: BlendNet, model: BlendNet, decay: float) -> None:
 def save_checkpoint(path: Path, model: BlendNet, meta: dict[str, Any]) -> None:
     """Atomically write ``{"state": ..., "config": ..., "meta": ...}``."""
     with atomic_path(path) as tmp:
-        torch.save(
-            {"state": model.state_dict(), "config": model.cfg.to_dict(), "meta": meta}, tmp
-        )
+        torch.save({"state": model.state_dict(), "config": model.cfg.to_dict(), "meta": meta}, tmp)
 
 
 def load_checkpoint(path: str | Path) -> tuple[BlendNet, dict[str, Any]]:
@@ -159,7 +157,7 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     fit = table.subset(~table.holdout & ~table.dev)
     val_x, val_y = fixed_eval_set(table.subset(table.holdout & ~table.dev), cfg.eval_faces, 1234)
-    model = BlendNet().to(memory_format=torch.channels_last)
+    model = BlendNet().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"step": 0, "seen": 0, "best_auc": -1.0, "t0": time.perf_counter(), "last_eval": 0.0}
@@ -181,18 +179,31 @@ def train(
 
 
 def _meta(state: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
-    return {"steps": state["step"], "images_seen": state["seen"],
-            "seconds": round(time.perf_counter() - state["t0"], 1), "train": asdict(cfg)}
+    return {
+        "steps": state["step"],
+        "images_seen": state["seen"],
+        "seconds": round(time.perf_counter() - state["t0"], 1),
+        "train": asdict(cfg),
+    }
 
 
 def _evaluate(
-    ema: BlendNet, out: Path, state: dict[str, Any], vx: Any, vy: Any, losses: dict[str, float],
+    ema: BlendNet,
+    out: Path,
+    state: dict[str, Any],
+    vx: Any,
+    vy: Any,
+    losses: dict[str, float],
     log: Log | None,
 ) -> None:
     auc = roc_auc(vy, predict(ema, vx))
-    rec = {"step": state["step"], "seen": state["seen"],
-           "seconds": round(time.perf_counter() - state["t0"], 1), "holdout_auc": round(auc, 4),
-           **{k: round(v, 4) for k, v in losses.items()}}
+    rec = {
+        "step": state["step"],
+        "seen": state["seen"],
+        "seconds": round(time.perf_counter() - state["t0"], 1),
+        "holdout_auc": round(auc, 4),
+        **{k: round(v, 4) for k, v in losses.items()},
+    }
     if auc > state["best_auc"]:
         state["best_auc"] = auc
         save_checkpoint(out / "best.pt", ema, {**rec})

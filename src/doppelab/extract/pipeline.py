@@ -10,6 +10,7 @@ index is written.
 from __future__ import annotations
 
 import time
+from multiprocessing import get_context
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -337,7 +338,9 @@ def extract(
     ensure_dir(root / "journal")
     jobs = [(p, i, root, cfg) for p, i in zip(paths, infos, strict=True)]
     if cfg.workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs))) as pool:
+        # spawn, not fork: MediaPipe's and torch's threads do not survive a fork
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs)), mp_context=ctx) as pool:
             summaries = []
             for s in pool.map(_run_one, jobs):
                 summaries.append(s)
