@@ -126,7 +126,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/results/extract.json"))
     args = ap.parse_args()
     from doppelab.core.storage import atomic_write_text
-    from doppelab.extract.identity import SAME_PERSON, cluster_people
+    from doppelab.extract.identity import CLUSTER_SIMILARITY, cluster_people
 
     with open(args.data_dir / "clips.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -165,7 +165,7 @@ def main() -> None:
         "identity_min_within_clip_similarity": min(
             r["within_clip_min_similarity"] for r in results
         ),
-        "identity_threshold": SAME_PERSON,
+        "identity_threshold": CLUSTER_SIMILARITY,
     }
     out = {
         "bench": "extract",

@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="leave out frames whose index is a multiple of K (for evaluation)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice; 1 when sharing the CPU)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         device=args.device,
         holdout_every=args.holdout_every,
+        threads=args.threads,
     )
     with tqdm(total=args.steps, unit="it", desc="train", file=sys.stderr, disable=None) as bar:
 

@@ -58,7 +58,7 @@ class TrackerConfig:
     min_score: float = 0.5
     redetect_every: int = 15
     roi_scale: float = 1.6
-    roi_size: int = 256
+    roi_size: int = 192  # FaceMesh's own input size: no second resize inside the graph
     static: bool = False
 
 
