@@ -18,16 +18,9 @@ from doppelab.core.errors import OutputError
 
 
 def _check_parent(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise OutputError(f"output path is a directory: {path}")
-    if not parent.exists():
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {parent}: {exc.strerror}") from exc
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder is not writable: {parent}")
+    ensure_dir(path.parent if str(path.parent) else Path("."))
 
 
 def _describe(exc: OSError) -> str:

@@ -10,18 +10,18 @@ index is written.
 from __future__ import annotations
 
 import time
-from multiprocessing import get_context
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
 from doppelab.core.media import DEFAULT_MAX_PIXELS, iter_frames, media_id, probe, read_image
 from doppelab.core.storage import ensure_dir
-from doppelab.core.types import Embedding, Face, Frame, FrameRef, MediaInfo
+from doppelab.core.types import Embedding, Face, Frame, FrameRef, ImageU8, MediaInfo
 from doppelab.core.version import __version__
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import (
@@ -107,16 +107,25 @@ class ExtractResult:
         return sum(m.processed for m in self.media)
 
 
-def embed_reference(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Embedding:
-    """Identity embedding of the one face in a reference photo."""
+def single_face(
+    path: Path, role: str, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[ImageU8, TrackedFace]:
+    """The photo at ``path`` and its one face; ``role`` names the photo in errors
+    (e.g. "reference photo"). Raises :class:`NoFaceError` or :class:`ManyFacesError`."""
     image = read_image(path, max_pixels=max_pixels)
     with FaceTracker(TrackerConfig(static=True, max_faces=8, min_face=24)) as tracker:
         faces = tracker.process(image)
     if not faces:
-        raise NoFaceError(f"no face found in the reference photo {path}")
+        raise NoFaceError(f"no face found in the {role} {path}")
     if len(faces) > 1:
-        raise ManyFacesError(f"the reference photo {path} shows {len(faces)} faces; crop it to one")
-    return IdentityEmbedder().embed(image, faces[0].landmarks)
+        raise ManyFacesError(f"the {role} {path} shows {len(faces)} faces; crop it to one")
+    return image, faces[0]
+
+
+def embed_reference(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Embedding:
+    """Identity embedding of the one face in a reference photo."""
+    image, face = single_face(path, "reference photo", max_pixels)
+    return IdentityEmbedder().embed(image, face.landmarks)
 
 
 def _journal(root: Path, mid: str) -> dict[str, Any]:

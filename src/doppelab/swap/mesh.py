@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
-from doppelab.core.media import read_image
+from doppelab.core.errors import NoFaceError, UsageError
 from doppelab.core.types import Embedding, ImageU8, Landmarks
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import FaceSet
 from doppelab.extract.identity import IdentityEmbedder
-from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 from doppelab.extract.masks import face_mask, part_mask, parts_map
+from doppelab.extract.pipeline import single_face
 from doppelab.swap.methods import SwapOutput, TargetFace, register
 from doppelab.swap.warp import warp_mesh
 
@@ -43,15 +42,9 @@ class MeshSource:
 
 def source_from_image(path: Path, align_cfg: AlignConfig) -> MeshSource:
     """The one face of a source photo."""
-    image = read_image(path)
-    with FaceTracker(TrackerConfig(static=True, max_faces=4, min_face=24)) as tracker:
-        faces = tracker.process(image)
-    if not faces:
-        raise NoFaceError(f"no face found in the source {path}")
-    if len(faces) > 1:
-        raise ManyFacesError(f"the source {path} shows {len(faces)} faces; crop it to one")
-    crop, _, lm = align(image, faces[0].landmarks, align_cfg)
-    identity = IdentityEmbedder().embed(image, faces[0].landmarks)
+    image, face = single_face(path, "source")
+    crop, _, lm = align(image, face.landmarks, align_cfg)
+    identity = IdentityEmbedder().embed(image, face.landmarks)
     return MeshSource(
         crop=crop,
         landmarks=lm,
