@@ -10,7 +10,9 @@ For every clip of ``DATA/clips.csv`` (each in a fresh process, so peak memory is
   difference over time of the expression-stable landmarks (|x[t] - (x[t-1] + x[t+1]) / 2|,
   in crop pixels): smooth motion (head turns, expressions) scores ~0, frame-to-frame noise
   does not; ``motion_px``: plain mean frame-to-frame motion of the same points on the crop;
-* ``peak_rss_mb``: peak resident memory of the process.
+* ``peak_rss_mb``: peak resident memory of the process;
+* ``loader_faces_per_s``: random 32-face batches (256 px crops, masks, parts, landmarks, ...)
+  read back from the memory-mapped FaceSet.
 
 Identity: each clip's main person (largest cluster) must hold >= 95% of its faces, and
 clustering the clips' main-person embeddings together must give one cluster per clip.
@@ -89,6 +91,10 @@ def _clip_job(path: str) -> dict[str, Any]:
         )
         idx = frames["index"]
         samples = _spread_embeddings(path, idx, fs.column("landmarks"))
+        t1, n_loaded = time.perf_counter(), 0
+        for _, batch in zip(range(20), fs.batches(32, seed=0), strict=False):
+            n_loaded += len(batch["crops"])
+        loader = n_loaded / (time.perf_counter() - t1)
         people, counts = np.unique(fs.people, return_counts=True)
         main = people[np.argmax(counts)]
         emb = fs.embeddings[fs.people == main].mean(axis=0)
@@ -114,6 +120,7 @@ def _clip_job(path: str) -> dict[str, Any]:
         "people": len(people),
         "main_share": float(counts.max() / counts.sum()),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "loader_faces_per_s": loader,
         "embedding": (emb / np.linalg.norm(emb)).tolist(),
         "within_clip_min_similarity": float((samples @ (emb / np.linalg.norm(emb))).min()),
     }
@@ -158,6 +165,7 @@ def main() -> None:
         "mean_fps_decode_512": float(np.mean([r["fps_decode"] for r in sq])) if sq else None,
         "mean_jitter_px": float(np.mean([r["jitter_px"] for r in results if r["jitter_px"]])),
         "max_peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "mean_loader_faces_per_s": float(np.mean([r["loader_faces_per_s"] for r in results])),
         "identity_clusters": int(clusters.max() + 1),
         "identity_one_cluster_per_clip": bool(len(set(clusters.tolist())) == len(results)),
         "identity_main_share_min": min(r["main_share"] for r in results),
