@@ -41,8 +41,8 @@ class SwapConfig:
 
     colour: str = "reinhard"
     blend: str = "alpha"
-    erode: float = 0.02
-    feather: float = 0.05
+    erode: float = 0.0
+    feather: float = 0.02
     sharpen: float = 0.0
     grain: bool = True
     smooth: float = 0.5
