@@ -41,10 +41,20 @@ def _down(cin: int, cout: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, 2, 1), nn.LeakyReLU(0.1, inplace=True))
 
 
+def icnr_(conv: nn.Conv2d, scale: int = 2) -> nn.Conv2d:
+    """ICNR initialisation (Aitken et al. 2017): the ``scale**2`` sub-pixel kernels start equal,
+    so a pixel-shuffle layer starts as nearest-neighbour upsampling, without checkerboards."""
+    out_ch = conv.out_channels // scale**2
+    base = torch.empty(out_ch, conv.in_channels, *conv.kernel_size)
+    nn.init.kaiming_uniform_(base, a=0.1)
+    with torch.no_grad():
+        conv.weight.copy_(base.repeat_interleave(scale**2, dim=0))
+    return conv
+
+
 def _up(cin: int, cout: int) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout * 4, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True), nn.PixelShuffle(2)
-    )
+    conv = icnr_(nn.Conv2d(cin, cout * 4, 3, 1, 1))
+    return nn.Sequential(conv, nn.LeakyReLU(0.1, inplace=True), nn.PixelShuffle(2))
 
 
 class Encoder(nn.Module):
@@ -83,7 +93,7 @@ class Decoder(nn.Module):
         n_up = cfg.resolution.bit_length() - 4  # 4 -> R/2
         chans = [cin] + [max(8 * cfg.width // 2**i, cfg.width // 2) for i in range(1, n_up + 1)]
         self.ups = nn.Sequential(*[_up(a, b) for a, b in itertools.pairwise(chans)])
-        self.out = nn.Sequential(nn.Conv2d(chans[-1], 4 * 4, 3, 1, 1), nn.PixelShuffle(2))
+        self.out = nn.Sequential(icnr_(nn.Conv2d(chans[-1], 4 * 4, 3, 1, 1)), nn.PixelShuffle(2))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.out(self.ups(h))
