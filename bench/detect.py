@@ -169,7 +169,11 @@ def main() -> int:
     }
     extra = read_labels(args.labels) if args.labels else []
     if args.swap_mesh:
-        extra += make_mesh_set(args.data_dir, work)
+        try:
+            extra += make_mesh_set(args.data_dir, work)
+        except (subprocess.CalledProcessError, OSError) as exc:  # creation stage not usable
+            err = getattr(exc, "stderr", b"") or b""
+            report["swap_mesh_error"] = f"{exc}: {err.decode(errors='replace')[-400:]}"
     if extra:
         report["extra"], res_extra = evaluate(extra, det)
         report["extra"]["per_detector_video_auc"] = per_detector(res_extra)
