@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from doppelab.core.media import iter_frames, write_image
 from doppelab.detect.data import list_items
 from doppelab.detect.evaluate import Labelled, evaluate, read_labels
 from doppelab.detect.fakevideo import write_video
@@ -82,8 +83,13 @@ def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
         real, fake = work / f"{target}_real.mp4", work / f"{target}_mesh_from_{source}.mp4"
         if not real.exists():
             write_video(t, real, seed=None)
+        photo = work / f"{source}_frame.png"
+        if not photo.exists():  # the mesh method takes a photo (or FaceSet) as its source
+            frames = iter_frames(s)
+            write_image(photo, next(frames).image)
         if not fake.exists():
-            cmd = [*exe, "swap", "--method", "mesh", "--source", str(s), str(t), "-o", str(fake)]
+            cmd = [*exe, "swap", "--method", "mesh", "--source", str(photo), str(t)]
+            cmd += ["-o", str(fake)]
             subprocess.run(cmd, env=env, check=True, capture_output=True)
         if Labelled(path=real, label=0, source="real") not in rows:
             rows.append(Labelled(path=real, label=0, source="real"))

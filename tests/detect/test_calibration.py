@@ -25,6 +25,7 @@ def test_video_logit_temporal_only_raises() -> None:
     assert f.video_logit([0.2, -0.2], None) == pytest.approx(0.0)
     assert f.video_logit([0.2, -0.2], -3.0) == pytest.approx(0.0)
     assert f.video_logit([0.2, -0.2], 2.0) == pytest.approx(1.0)
+    assert f.video_logit([0.2, -0.2], 50.0) == pytest.approx(0.5 * f.temporal_cap)
 
 
 def test_fit_fusion_recovers_weights() -> None:

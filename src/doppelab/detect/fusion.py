@@ -6,9 +6,11 @@ identities, real faces vs self-blended fakes with the shared degradations; 50/50
 sigmoid is a calibrated probability on that distribution (Platt scaling folded in).
 
 Video level: the mean of the per-frame logits (a frame's logit is its most suspicious face),
-plus ``temporal_weight * max(temporal_logit, 0)``: the temporal detector is an anomaly score
-calibrated on real clips only, so it may raise suspicion but never vouch for a video; its weight
-is set by hand (no fake videos were available to fit it) and written in ``fusion.json``.
+plus ``temporal_weight * clip(temporal_logit, 0, temporal_cap)``: the temporal detector is an
+anomaly score calibrated on real clips only, so it may raise suspicion but never vouch for a
+video, and, never having been validated against fake videos, its pull is bounded (at most
+``temporal_weight * temporal_cap`` logits: it can tip a borderline video, not overturn a
+confident face-level score). Weight and cap are set by hand and written in ``fusion.json``.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class Fusion:
     weights: dict[str, float] = field(default_factory=lambda: {"blend": 1.0, "frequency": 0.0})
     bias: float = 0.0
     temporal_weight: float = 0.5
+    temporal_cap: float = 2.0
     margin: float = 0.15  # |p - 0.5| below this is "inconclusive"
     fitted_on: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Fusion:
@@ -61,7 +65,7 @@ class Fusion:
         fl = np.asarray(frame_logits, np.float64)
         base = float(fl.mean()) if len(fl) else 0.0
         if temporal_logit is not None and np.isfinite(temporal_logit):
-            base += self.temporal_weight * max(float(temporal_logit), 0.0)
+            base += self.temporal_weight * min(max(float(temporal_logit), 0.0), self.temporal_cap)
         return base
 
     def probability(self, logit: npt.ArrayLike) -> F32:

@@ -73,13 +73,15 @@ def png_data_uri(image: npt.NDArray[np.uint8]) -> str:
 
 
 def overlay(crop: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32] | None) -> npt.NDArray:
-    """The crop with a heatmap (0-1) blended over it (JET colours, 45%)."""
+    """The crop with a heatmap (0-1) over it: JET colours, opacity growing with the heat
+    (scaled by its peak, floored at 0.25 so a faint map stays faint)."""
     if heat is None:
         return crop
     h = cv2.resize(heat, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    grey = (np.clip(h, 0, 1) * 255).astype(np.uint8)
-    colour = cv2.applyColorMap(grey, cv2.COLORMAP_JET)[..., ::-1]
-    return np.asarray(crop * 0.55 + colour * 0.45, np.uint8)
+    h = np.clip(h / max(float(h.max()), 0.25), 0.0, 1.0)
+    colour = cv2.applyColorMap((h * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    a = (0.7 * h)[..., None]
+    return np.asarray(crop * (1.0 - a) + colour * a, np.uint8)
 
 
 def _figure_uri(fig: Any) -> str:
