@@ -28,7 +28,7 @@ from doppelab.extract.masks import face_mask
 from doppelab.extract.pipeline import embed_reference
 from doppelab.provenance.publish import label_image, label_video
 from doppelab.swap import postprocess as pp
-from doppelab.swap.methods import SwapMethod, TargetFace
+from doppelab.swap.methods import SwapMethod, SwapOutput, TargetFace
 from doppelab.swap.smoothing import OneEuro, smoother
 
 Progress = Callable[[int], None]
@@ -113,36 +113,60 @@ class FaceSwapper:
         tr.matches, tr.checked_at = matches, n
         return tr
 
-    def frame(self, frame: Frame, faces: list[TrackedFace]) -> ImageU8:
-        """The frame with every face of the chosen person swapped."""
-        out, swapped = frame.image, 0
+    def swap(self, frame: Frame, faces: list[TrackedFace]) -> list[Swapped]:
+        """Stage 1: the method's output for every face of the chosen person in ``frame``."""
+        out = []
         for tf in faces:
             tr = self._wanted(frame.image, tf, frame.ref.index, faces)
             if not tr.matches:
                 continue
             lm = tf.landmarks if tr.smooth is None else tr.smooth(tf.landmarks, frame.ref.timestamp)
-            out = self._swap_one(out, frame, lm, tf.track_id)
-            swapped += 1
-        self.faces_swapped += swapped
-        self.frames_swapped += bool(swapped)
+            m = crop_from_landmarks(lm, self._align)
+            crop = warp_to_crop(frame.image, m, self._align.size)
+            lm_crop = transform_points(m, lm)
+            res = self.method.swap(
+                TargetFace(
+                    crop=crop,
+                    landmarks=lm_crop,
+                    track_id=tf.track_id,
+                    timestamp=frame.ref.timestamp,
+                )
+            )
+            out.append(Swapped(crop=crop, crop_from_frame=m, landmarks=lm_crop, result=res))
+        self.faces_swapped += len(out)
+        self.frames_swapped += bool(out)
         return out
 
-    def _swap_one(self, image: ImageU8, frame: Frame, lm: np.ndarray, track: int) -> ImageU8:
-        size, cfg = self._align.size, self.cfg
-        m = crop_from_landmarks(lm, self._align)
-        crop = warp_to_crop(frame.image, m, size)
-        lm_crop = transform_points(m, lm)
-        res = self.method.swap(
-            TargetFace(crop=crop, landmarks=lm_crop, track_id=track, timestamp=frame.ref.timestamp)
-        )
-        mask = pp.shape_mask(res.mask * face_mask(lm_crop, size, 0.0), cfg.erode, cfg.feather)
-        face = pp.transfer_colour(res.crop, crop, mask, cfg.colour)
+    def frame(self, frame: Frame, faces: list[TrackedFace]) -> ImageU8:
+        """The frame with every face of the chosen person swapped (both stages)."""
+        return compose(frame, self.swap(frame, faces), self.cfg)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Swapped:
+    """A method's output for one face, with the target crop and matrix it was made in."""
+
+    crop: ImageU8
+    crop_from_frame: np.ndarray
+    landmarks: np.ndarray
+    result: SwapOutput
+
+
+def compose(frame: Frame, swaps: list[Swapped], cfg: SwapConfig) -> ImageU8:
+    """Stage 2: post-process each swapped face and paste it back into the frame."""
+    out = frame.image
+    for s in swaps:
+        size = s.crop.shape[0]
+        raw = s.result.mask * face_mask(s.landmarks, size, 0.0)
+        mask = pp.shape_mask(raw, cfg.erode, cfg.feather)
+        face = pp.transfer_colour(s.result.crop, s.crop, mask, cfg.colour)
         face = pp.sharpen(face, cfg.sharpen)
         if cfg.grain:
-            face = pp.match_grain(face, crop, mask, seed=cfg.seed + frame.ref.index)
+            face = pp.match_grain(face, s.crop, mask, seed=cfg.seed + frame.ref.index)
         if cfg.blend == "poisson":
-            face = pp.poisson_blend(face, crop, mask)
-        return paste_back(image, face, mask, m)
+            face = pp.poisson_blend(face, s.crop, mask)
+        out = paste_back(out, face, mask, s.crop_from_frame)
+    return out
 
 
 def _reference(method: SwapMethod, cfg: SwapConfig) -> Embedding | None:
@@ -153,13 +177,13 @@ def _reference(method: SwapMethod, cfg: SwapConfig) -> Embedding | None:
 
 def _frames(
     swapper: FaceSwapper, target: Path, static: bool, progress: Progress | None
-) -> Iterator[ImageU8]:
+) -> Iterator[tuple[Frame, list[Swapped]]]:
     tcfg = TrackerConfig(
         max_faces=swapper.cfg.max_faces, min_face=swapper.cfg.min_face, static=static
     )
     with FaceTracker(tcfg) as tracker:
         for frame in iter_frames(target):
-            yield swapper.frame(frame, tracker.process(frame.image))
+            yield frame, swapper.swap(frame, tracker.process(frame.image))
             if progress:
                 progress(1)
     if swapper.faces_swapped == 0:  # raised inside the writer: nothing is written
@@ -186,8 +210,9 @@ def swap_file(
     swapper = FaceSwapper(method, cfg, _reference(method, cfg))
     ingredients = {**(sources or {}), "target": target}
     static = info.kind == "image"
-    # tracking + swapping on one thread, watermarking + encoding + signing on the other
-    frames = prefetch(_frames(swapper, target, static, progress), depth=4)
+    # three threads: tracking + the method; post-processing + paste-back; watermark + encoding
+    swapped = prefetch(_frames(swapper, target, static, progress), depth=4)
+    frames = prefetch((compose(f, s, cfg) for f, s in swapped), depth=4)
     if static:
         image = next(frames)
         for _ in frames:  # runs the no-face check
