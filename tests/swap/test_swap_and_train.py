@@ -182,3 +182,52 @@ def test_autoencoder_swap_and_other_identity(
     with pytest.raises(NoFaceError):
         swap_file(method, astronaut_video, tmp_path / "other.mp4")
     assert not (tmp_path / "other.mp4").exists()
+
+
+def test_resume_after_kill_9(facesets: tuple[Path, Path], tmp_path: Path) -> None:
+    """A training process killed with SIGKILL leaves a loadable checkpoint; training resumes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    a, b = facesets
+    out = tmp_path / "m"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "doppelab",
+            "train",
+            str(a),
+            str(b),
+            "-o",
+            str(out),
+            "--width",
+            "8",
+            "--batch",
+            "4",
+            "--steps",
+            "100000",
+            "--save-every",
+            "2",
+            "--preview-every",
+            "1000",
+            "--threads",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # let it get on with later steps, maybe mid-save
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    saved = checkpoint.load(out / "checkpoint.pt")["step"]
+    assert saved >= 2
+    res = train(a, b, out, ModelConfig(width=8), TrainConfig(steps=saved + 1, batch=4))
+    assert res.resumed_from == saved and res.step == saved + 1

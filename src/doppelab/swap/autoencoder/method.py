@@ -46,8 +46,10 @@ class AutoencoderMethod:
     def __post_init__(self) -> None:
         model_dir = Path(self.model)
         cfg = read_config(model_dir)
-        digest = str(cfg["weights_sha256"])
-        state = checkpoint.load(model_dir / "weights.pt", expected=digest)
+        # the weights file carries its own hash (config.json's copy is informational: a run
+        # killed between the two writes must not make a complete model unloadable)
+        state = checkpoint.load(model_dir / "weights.pt")
+        digest = checkpoint.digest_of(model_dir / "weights.pt")
         mcfg = ModelConfig(**state["model_config"])
         net = FaceSwapAE(mcfg)
         net.load_state_dict(state["model"])
