@@ -173,7 +173,7 @@ class FaceSet:
         self.root, self.meta, self._shards = root, meta, shards
         self.index, self.embeddings, self.people = index, embeddings, people
         small = ("landmarks", "crop_from_frame", "bbox", "quality", "frames")
-        self._small = {k: self._gather_all(k) for k in small}
+        self._small = {k: self._gather(k, self.index) for k in small}
 
     @classmethod
     def open(cls, path: str | Path) -> FaceSet:
@@ -231,11 +231,12 @@ class FaceSet:
         if len(rows) == 0:
             proto = self._shards[0][key] if self._shards else np.zeros((0,))
             return np.zeros((0, *proto.shape[1:]), dtype=proto.dtype)
-        parts = [self._shards[int(s)][key][int(r)] for s, r in rows]
-        return np.stack(parts)
-
-    def _gather_all(self, key: str) -> npt.NDArray[Any]:
-        return self._gather(key, self.index)
+        proto = self._shards[int(rows[0, 0])][key]
+        out = np.empty((len(rows), *proto.shape[1:]), dtype=proto.dtype)
+        for shard in np.unique(rows[:, 0]):  # one fancy-indexed read per shard, not per row
+            sel = rows[:, 0] == shard
+            out[sel] = self._shards[int(shard)][key][rows[sel, 1]]
+        return out
 
     def batch(self, indices: npt.ArrayLike) -> dict[str, npt.NDArray[Any]]:
         """Arrays of the faces at ``indices``: crops, masks (float32 0-1), parts, landmarks, ..."""
@@ -257,9 +258,8 @@ class FaceSet:
         rng = np.random.default_rng(seed)
         while True:
             order = rng.permutation(len(self)) if shuffle else np.arange(len(self))
-            for start in range(
-                0, len(order) - batch_size + 1 if len(order) >= batch_size else 1, batch_size
-            ):
+            # full batches only (one short batch when the whole set is smaller than a batch)
+            for start in range(0, max(len(order) - batch_size + 1, 1), batch_size):
                 yield self.batch(np.sort(order[start : start + batch_size]))
 
     def face(self, i: int) -> Face:

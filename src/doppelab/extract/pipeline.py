@@ -25,7 +25,6 @@ from doppelab.core.types import Embedding, Face, Frame, FrameRef, ImageU8, Media
 from doppelab.core.version import __version__
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import (
-    FaceSet,
     ShardBuffer,
     check_compatible,
     new_shard_name,
@@ -390,8 +389,3 @@ def _nothing_message(summaries: list[MediaSummary], cfg: ExtractConfig, ref: boo
     if dropped:
         return f"no face passed the quality filters in {frames} frames ({dropped} dropped)"
     return f"no face found in {frames} frames (faces under {cfg.min_face:g} px are ignored)"
-
-
-def open_faceset(path: str | Path) -> FaceSet:
-    """Open a finished FaceSet (see :class:`doppelab.extract.faceset.FaceSet`)."""
-    return FaceSet.open(path)

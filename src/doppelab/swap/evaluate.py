@@ -6,12 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from doppelab.core.geometry import transform_points
+from doppelab.core.geometry import transform_points, warp_to_crop
 from doppelab.core.media import iter_frames
 from doppelab.core.types import Embedding
 from doppelab.extract.align import AlignConfig, crop_from_landmarks
@@ -47,7 +46,7 @@ def _faces(path: Path, every: int) -> dict[int, tuple[npt.NDArray[np.uint8], np.
 
 
 def _temporal(path: Path, landmarks: dict[int, np.ndarray], every: int) -> float:
-    """Mean absolute change between consecutive frames inside the face (256 px crops aligned
+    """Mean absolute change between consecutive frames inside the face (128 px crops aligned
     with the target's landmarks, so head motion is removed)."""
     cfg = AlignConfig(size=128)
     prev, diffs = None, []
@@ -57,7 +56,7 @@ def _temporal(path: Path, landmarks: dict[int, np.ndarray], every: int) -> float
             prev = None
             continue
         m = crop_from_landmarks(lm, cfg)
-        crop = cv2.warpAffine(fr.image, m.astype(np.float64), (128, 128)).astype(np.float32)
+        crop = warp_to_crop(fr.image, m, 128).astype(np.float32)
         mask = face_mask(transform_points(m, lm), 128, 0.0) > 0.5
         if prev is not None:
             diffs.append(float(np.abs(crop - prev)[mask].mean()))

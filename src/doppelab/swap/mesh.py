@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.core.errors import NoFaceError, UsageError
+from doppelab.core.geometry import transform_points
 from doppelab.core.types import Embedding, ImageU8, Landmarks
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import FaceSet
@@ -71,8 +72,6 @@ def source_from_faceset(path: Path, align_cfg: AlignConfig) -> MeshSource:
     face = fs.face(_best_face(fs))
     assert face.crop is not None and face.identity is not None
     # the FaceSet crop is itself an aligned image: align it again to this method's template
-    from doppelab.core.geometry import transform_points
-
     lm_crop = transform_points(face.crop_from_frame, face.landmarks)
     crop, _, lm = align(face.crop, lm_crop, align_cfg)
     return MeshSource(
