@@ -1,0 +1,1 @@
+"""Batch runs over many files on a distributed engine (Ray)."""

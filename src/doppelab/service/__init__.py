@@ -1,0 +1,1 @@
+"""HTTP service: request -> config -> library call (no business logic here)."""
