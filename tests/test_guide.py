@@ -3,7 +3,8 @@
 ```bash``` blocks: each line must exit 0. ```console``` blocks: each ``$ `` line runs; the lines
 after it must appear in its output (``...`` matches anything) and ``# -> exit N`` sets the
 expected exit code. ```python``` blocks run as doctests with shared globals. An HTML comment
-just before a block: ``<!-- test: skip REASON -->`` or ``<!-- test: replace "FROM" "TO" -->``.
+just before a block: ``<!-- test: skip REASON -->``, ``<!-- test: replace "FROM" "TO" -->`` or
+``<!-- test: requires MODULE -->`` (skipped where that module is not built).
 All of it runs in one temporary folder with generated inputs and its own DOPPELAB_HOME.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import doctest
+import importlib.util
 import io
 import os
 import re
@@ -40,6 +42,7 @@ class Block:
     text: str
     line: int
     skip: str | None = None
+    requires: str | None = None  # a module the block needs (a feature not in every checkout)
     replace: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -72,6 +75,8 @@ def parse(markdown: str) -> list[Block]:
                 kind, _, rest = m.group(1).partition(" ")
                 if kind == "skip":
                     block.skip = rest or "marked skip"
+                elif kind == "requires":
+                    block.requires = rest
                 elif kind == "replace":
                     old, new = shlex.split(rest)
                     block.replace.append((old, new))
@@ -232,6 +237,8 @@ def test_guide_parses_and_covers_every_command() -> None:
 def test_guide_block(block: Block, lab: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     if block.skip:
         pytest.skip(f"guide line {block.line}: {block.skip}")
+    if block.requires and importlib.util.find_spec(block.requires) is None:
+        pytest.skip(f"guide line {block.line}: {block.requires} is not in this checkout")
     monkeypatch.chdir(lab["work"])
     monkeypatch.setenv("DOPPELAB_HOME", str(lab["home"]))
     if block.lang == "python":

@@ -98,3 +98,27 @@ def test_report_pictures_render_in_chromium(demo: tuple[Path, str, str]) -> None
         ("provenance", "watermark_pattern"), ("provenance", "watermark_evidence"),
     }
     assert wanted <= rendered, f"missing or not rendered: {sorted(wanted - rendered)}"
+
+
+def test_rerun_clears_only_the_demos_own_artefacts(tmp_path: Path) -> None:
+    from doppelab.demo.run import fresh
+
+    ours = tmp_path / "astronaut.faceset"
+    (ours / "shards").mkdir(parents=True)
+    (ours / "faceset.json").write_text(json.dumps({"format": "doppelab.faceset"}))
+    interrupted = tmp_path / "hopper.faceset"
+    (interrupted / "journal").mkdir(parents=True)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"format": "doppelab.model"}))
+    theirs = tmp_path / "photos"
+    theirs.mkdir()
+    (theirs / "faceset.json").write_text("not json")
+    (theirs / "me.jpg").write_bytes(b"\xff\xd8")
+    assert fresh(ours, "faceset.json", "doppelab.faceset") == ours and not ours.exists()
+    fresh(interrupted, "faceset.json", "doppelab.faceset")
+    fresh(model, "config.json", "doppelab.model")
+    fresh(theirs, "faceset.json", "doppelab.faceset")
+    fresh(tmp_path / "absent", "faceset.json", "doppelab.faceset")
+    assert not interrupted.exists() and not model.exists()
+    assert (theirs / "me.jpg").exists()  # never deletes what is not the demo's

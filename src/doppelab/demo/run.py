@@ -8,7 +8,9 @@ calls the same public functions as the CLI (``extract``, ``swap_file``, ``train`
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -74,11 +76,13 @@ class _Run:
     t0: float = field(default_factory=time.perf_counter)
     timings: dict[str, float] = field(default_factory=dict)
 
-    def stage(self, name: str, message: str) -> float:
+    def stage(self, message: str) -> float:
+        """Announce a stage; returns its start time for :meth:`done`."""
         self.say(f"[{time.perf_counter() - self.t0:6.1f} s] {message}")
         return time.perf_counter()
 
     def done(self, name: str, started: float) -> None:
+        """Record the stage's duration under ``name``."""
         self.timings[name] = round(time.perf_counter() - started, 2)
 
 
@@ -92,6 +96,20 @@ def frame_at(path: Path, index: int) -> ImageU8:
     if last is None:
         raise UsageError(f"{path} has no frames")
     return last
+
+
+def fresh(path: Path, marker: str, fmt: str) -> Path:
+    """``path`` cleared of the demo's own artefact from an earlier run, so a re-run starts clean
+    (a FaceSet would otherwise add the new clip's faces to the old ones). Only removed when it is
+    one: ``marker`` holds JSON with ``"format": fmt``, or an interrupted FaceSet's journal."""
+    try:
+        ours = json.loads((path / marker).read_text()).get("format") == fmt
+    except (OSError, ValueError, AttributeError):
+        ours = fmt == "doppelab.faceset" and (path / "journal").is_dir() and not (
+            set(os.listdir(path)) - {"journal", "shards"})
+    if ours:
+        shutil.rmtree(path)
+    return path
 
 
 def _ensure_keys() -> str:
@@ -126,7 +144,7 @@ def _swap_facts(r: SwapResult) -> dict[str, Any]:
 
 
 def _make_material(run: _Run) -> tuple[Path, Path, material.Portrait]:
-    t = run.stage("material", "1 material: a test clip from the astronaut photo (public domain)")
+    t = run.stage("1 material: a test clip from the astronaut photo (public domain)")
     cfg = run.cfg
     clip = material.make_clip(
         material.astronaut_image(), run.out / "real_astronaut.mp4",
@@ -145,15 +163,15 @@ def _make_material(run: _Run) -> tuple[Path, Path, material.Portrait]:
 
 
 def _extract_target(run: _Run, clip: Path) -> FaceSet:
-    t = run.stage("extract", "2 extract: detect, track 478 landmarks, align, mask, embed")
-    r = extract([clip], run.out / "astronaut.faceset")
+    t = run.stage("2 extract: detect, track 478 landmarks, align, mask, embed")
+    r = extract([clip], fresh(run.out / "astronaut.faceset", "faceset.json", "doppelab.faceset"))
     run.res.facts["extract"] = _extract_facts(r)
     run.done("extract", t)
     return FaceSet.open(r.path)
 
 
 def _mesh_swap(run: _Run, clip: Path, source: Path) -> SwapResult:
-    t = run.stage("swap_mesh", "3 create: training-free mesh swap, labelled on write")
+    t = run.stage("3 create: training-free mesh swap, labelled on write")
     run.res.facts["keys_dir"] = _ensure_keys()
     method = create_method("mesh", source=source, shape=run.cfg.shape)
     r = swap_file(method, clip, run.out / "fake_mesh.mp4", SwapConfig(), sources={"source": source})
@@ -167,17 +185,19 @@ def _autoencoder(run: _Run, clip: Path, target_fs: FaceSet) -> SwapResult:
     from doppelab.swap.autoencoder.train import TrainConfig, train
 
     cfg = run.cfg
-    t = run.stage("train", f"3b train: small autoencoder for {cfg.train_minutes:g} min")
+    t = run.stage(f"3b train: small autoencoder for {cfg.train_minutes:g} min")
     src_clip = material.make_clip(
         material.hopper_image(cfg.size), run.out / "source_hopper.mp4",
         seconds=cfg.seconds, fps=cfg.fps, size=cfg.size,
     )
-    src_fs = extract([src_clip], run.out / "hopper.faceset")
+    src_fs = extract([src_clip], fresh(run.out / "hopper.faceset", "faceset.json",
+                                       "doppelab.faceset"))
     tcfg = TrainConfig(
         steps=1_000_000, minutes=cfg.train_minutes, threads=cfg.threads,
         save_every=200, preview_every=100_000,
     )
-    tr = train(src_fs.path, target_fs.root, run.out / "model", ModelConfig(), tcfg,
+    model = fresh(run.out / "model", "config.json", "doppelab.model")
+    tr = train(src_fs.path, target_fs.root, model, ModelConfig(), tcfg,
                progress=run.train_progress)
     run.res.facts["train"] = {
         "path": str(tr.path), "step": tr.step, "it_per_s": round(tr.it_per_s, 2),
@@ -190,7 +210,7 @@ def _autoencoder(run: _Run, clip: Path, target_fs: FaceSet) -> SwapResult:
             "Hopper->Hopper, Hopper->astronaut, astronaut, astronaut->astronaut, "
             "astronaut->Hopper)"))
     run.done("train", t)
-    t = run.stage("swap_autoencoder", "3c create: autoencoder swap, labelled on write")
+    t = run.stage("3c create: autoencoder swap, labelled on write")
     method = create_method("autoencoder", model=tr.path)
     r = swap_file(method, clip, run.out / "fake_autoencoder.mp4", SwapConfig())
     run.res.facts["swap"]["autoencoder"] = _swap_facts(r)
@@ -199,7 +219,7 @@ def _autoencoder(run: _Run, clip: Path, target_fs: FaceSet) -> SwapResult:
 
 
 def _detect(run: _Run, files: dict[str, Path]) -> dict[str, MediaResult]:
-    t = run.stage("detect", f"4 detect: {', '.join(files)} (blend CNN, frequency, temporal)")
+    t = run.stage(f"4 detect: {', '.join(files)} (blend CNN, frequency, temporal)")
     det = Detect(DetectConfig(frames=run.cfg.detect_frames, threads=run.cfg.threads))
     results = {name: det.run(path) for name, path in files.items()}
     run.res.facts["detect"] = {name: result_dict(r) for name, r in results.items()}
@@ -208,7 +228,7 @@ def _detect(run: _Run, files: dict[str, Path]) -> dict[str, MediaResult]:
 
 
 def _verify(run: _Run, files: dict[str, Path]) -> dict[str, Verdict]:
-    t = run.stage("verify", "5 verify provenance: C2PA manifest, watermark, registry")
+    t = run.stage("5 verify provenance: C2PA manifest, watermark, registry")
     verdicts = {name: verify(path) for name, path in files.items()}
     run.res.facts["verify"] = {name: v.to_dict() for name, v in verdicts.items()}
     run.done("verify", t)
@@ -217,7 +237,7 @@ def _verify(run: _Run, files: dict[str, Path]) -> dict[str, Verdict]:
 
 def _figures(run: _Run, fs: FaceSet, files: dict[str, Path], source: Path,
              detected: dict[str, MediaResult], fakes: dict[str, SwapResult]) -> None:
-    t = run.stage("pictures", "6 report: pictures of every stage")
+    t = run.stage("6 report: pictures of every stage")
     figs = run.res.figures
     i = pictures.middle_face(fs)
     face = fs.face(i)
