@@ -17,7 +17,7 @@ from pathlib import Path
 
 EXAMPLE = """\
 examples:
-  doppelab demo                          # writes ./doppelab-demo/demo.html (about 1-2 min)
+  doppelab demo                          # writes ./doppelab-demo/demo.html (30-60 s, 2 cores)
   doppelab demo -o /tmp/demo --json      # the facts as JSON on stdout
   doppelab demo --train-minutes 3        # also a small face-swap autoencoder"""
 
@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--train-minutes", type=float, default=0.0, metavar="N",
                    help="also train a small autoencoder for N minutes and swap with it")
     p.add_argument("--seconds", type=float, default=3.0, help="length of the test clip (default 3)")
-    p.add_argument("--frames", type=int, default=24, help="frames the detector samples")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the networks")
+    p.add_argument("--frames", type=int, default=24, help="frames the detector samples (24)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the networks (1)")
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
     p.set_defaults(func=run)
 
