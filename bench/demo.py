@@ -1,8 +1,8 @@
 """How long ``doppelab demo`` takes, as a user runs it (a fresh process, its own lab folder).
 
-Records wall time, the CPU time the demo's process used (user + system: close to the wall time
-the demo would take on an otherwise idle machine, since it runs mostly one busy thread at a
-time), the machine's load average before and after (other people's jobs share this CPU), and the
+Records wall time, the CPU time the demo's process used (user + system: about the wall time the
+demo would take on an otherwise idle machine, or more, since it keeps one or two threads busy
+at a time), the machine's load average before and after (other people's jobs share this CPU), and the
 demo's own per-stage timings. Target: under 5 minutes on this project's 2-core CPU.
 
 Usage: python bench/demo.py [--train-minutes N] [--runs 1]
