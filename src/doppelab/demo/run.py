@@ -155,8 +155,9 @@ def _make_material(run: _Run) -> tuple[Path, Path, material.Portrait]:
     run.res.facts["material"] = {
         "target": {**asdict(material.ASTRONAUT), "clip": str(clip)},
         "source": {**asdict(source), "path": str(source.path)},
-        "why": "two different adults whose public-domain portraits ship inside doppelab's "
-        "dependencies (scikit-image, matplotlib); nothing is downloaded",
+        "why": "a swap needs a second person and nothing may be downloaded: among the images "
+        "installed with doppelab's dependencies these two public-domain portraits of adults are "
+        "the usable faces (scikit-image's lfw_subset faces are 25x25 px, too small to swap)",
     }
     run.done("material", t)
     return clip, source.path, source
