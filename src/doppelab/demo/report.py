@@ -80,6 +80,12 @@ def _stage_table(stage: str, facts: dict[str, Any]) -> str:
 def _notes(stage: str, facts: dict[str, Any]) -> str:
     """What the reader should not miss in this run's numbers (computed, not canned)."""
     notes = []
+    train = facts.get("train")
+    if stage == "swap" and train:
+        notes.append(
+            f"The autoencoder trained for {train['step']} steps ({train['it_per_s']} it/s). The "
+            "classic autoencoder needs hours of training on a CPU, so after minutes its face is "
+            "blurry or barely differs from the target; the mesh method needs no training.")
     if stage == "detect":
         missed = [n for n, d in facts.get("detect", {}).items()
                   if n.startswith("fake") and d.get("verdict") != "likely fake"]
