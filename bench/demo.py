@@ -2,8 +2,8 @@
 
 Records wall time, the CPU time the demo's process used (user + system: about the wall time the
 demo would take on an otherwise idle machine, or more, since it keeps one or two threads busy
-at a time), the machine's load average before and after (other people's jobs share this CPU), and the
-demo's own per-stage timings. Target: under 5 minutes on this project's 2-core CPU.
+at a time), the machine's load average before and after (other people's jobs share this CPU),
+and the demo's own per-stage timings. Target: under 5 minutes on this project's 2-core CPU.
 
 Usage: python bench/demo.py [--train-minutes N] [--runs 1]
 Writes bench/results/demo.json (or demo_train.json with --train-minutes).
@@ -80,7 +80,8 @@ def main() -> None:
     print(f"{'run':>4} {'wall s':>8} {'cpu s':>8} {'load 1m':>8}  stages")
     for i, r in enumerate(runs):
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
-        print(f"{i:>4} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {r['load_before'][0]:>8.2f}  {stages}")
+        load = r["load_before"][0]
+        print(f"{i:>4} {r['wall_s']:>8.1f} {r['cpu_s']:>8.1f} {load:>8.2f}  {stages}")
     print(f"worst wall {worst:.1f} s (target < {TARGET_S:.0f} s) -> {RESULTS / name}")
 
 
