@@ -112,11 +112,12 @@ def fresh(path: Path, marker: str, fmt: str) -> Path:
     return path
 
 
-def _ensure_keys() -> str:
+def _ensure_keys() -> dict[str, Any]:
+    """The lab's signing keys folder, created first when there are none (labelling needs them)."""
     try:
-        return str(load_keys().keys_dir)
+        return {"keys_dir": str(load_keys().keys_dir), "keys_created": False}
     except KeysMissingError:
-        return str(init_keys()) + " (created now)"
+        return {"keys_dir": str(init_keys()), "keys_created": True}
 
 
 def _extract_facts(r: ExtractResult) -> dict[str, Any]:
@@ -173,7 +174,10 @@ def _extract_target(run: _Run, clip: Path) -> FaceSet:
 
 def _mesh_swap(run: _Run, clip: Path, source: Path) -> SwapResult:
     t = run.stage("3 create: training-free mesh swap, labelled on write")
-    run.res.facts["keys_dir"] = _ensure_keys()
+    keys = _ensure_keys()
+    run.res.facts.update(keys)
+    if keys["keys_created"]:
+        run.say(f"         created the lab's signing keys in {keys['keys_dir']}")
     method = create_method("mesh", source=source, shape=run.cfg.shape)
     r = swap_file(method, clip, run.out / "fake_mesh.mp4", SwapConfig(), sources={"source": source})
     run.res.facts.setdefault("swap", {})["mesh"] = _swap_facts(r)
