@@ -28,8 +28,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, 
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout):
         mp.setenv("DOPPELAB_HOME", str(home))
         mp.delenv("DOPPELAB_REGISTRY", raising=False)
-        code = main(["demo", "-o", str(out), "--seconds", "1.2", "--train-minutes", "0.05",
-                     "--frames", "12"])
+        code = main(["demo", "-o", str(out), "--seconds", "1.2", "--size", "256",
+                     "--train-minutes", "0.05", "--frames", "12"])
     assert code == 0
     yield out, str(home), stdout.getvalue()
 

@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--train-minutes", type=float, default=0.0, metavar="N",
                    help="also train a small autoencoder for N minutes and swap with it")
     p.add_argument("--seconds", type=float, default=3.0, help="length of the test clip (default 3)")
+    p.add_argument("--size", type=int, default=512, help="side of the test clips in px (512)")
     p.add_argument("--frames", type=int, default=24, help="frames the detector samples (24)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the networks (1)")
     p.add_argument("--json", action="store_true", help="print the facts as JSON")
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from doppelab.demo import DemoConfig, run_demo, write_report
     from doppelab.detect.report import clean_json
 
-    cfg = DemoConfig(seconds=args.seconds, train_minutes=args.train_minutes,
+    cfg = DemoConfig(seconds=args.seconds, size=args.size, train_minutes=args.train_minutes,
                      detect_frames=args.frames, threads=args.threads)
 
     def say(message: str) -> None:
