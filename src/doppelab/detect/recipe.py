@@ -27,6 +27,7 @@ import numpy.typing as npt
 from doppelab.core.storage import atomic_write_text, ensure_dir
 from doppelab.detect import shipped
 from doppelab.detect.augment import AugmentConfig
+from doppelab.detect.card import write_model_card
 from doppelab.detect.data import (
     FaceTable,
     build_facesets,
@@ -330,102 +331,6 @@ def stage_fusion(work: Path, log: Log | None = None) -> dict[str, Any]:
     if log:
         log({"fusion": fusion.to_dict(), "metrics": metrics})
     return metrics
-
-
-def _licences(data_dir: str | Path) -> list[str]:
-    import csv
-
-    with open(Path(data_dir) / "clips.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["split"] == "train"]
-    return [f"| {r['file']} | {r['license_note']} |" for r in rows]
-
-
-def write_model_card(data_dir: str | Path, work: Path) -> Path:
-    """``model/MODEL_CARD.md``: data, recipe, measured metrics, limitations."""
-    from doppelab.detect.data import is_holdout
-
-    model = work / "model"
-    train = list_items(data_dir, "train")
-    photos = [i for i in train if i.kind == "photo"]
-    hold = sorted({i.identity for i in train if is_holdout(i.identity)})
-    result = json.loads((work / "blend" / "result.json").read_text())
-    metrics = json.loads((model / "metrics.json").read_text())
-    rows = []
-    for split, per in metrics.items():
-        for det, m in per.items():
-            rows.append(f"| {split} | {det} | {m['auc']:.4f} | {m['eer']:.4f} | {m['ap']:.4f} |")
-    text = CARD.format(
-        n_clips=sum(i.kind == "clip" for i in train),
-        n_photos=len(photos),
-        n_people=len({i.identity for i in photos}),
-        holdout=", ".join(hold),
-        result=json.dumps(result, indent=2),
-        metrics="\n".join(rows),
-        licences="\n".join(_licences(data_dir)),
-    )
-    atomic_write_text(model / "MODEL_CARD.md", text)
-    return model / "MODEL_CARD.md"
-
-
-CARD = """# doppelab detector weights: model card
-
-Files: `blendnet.onnx` (BlendNet, fp32 ONNX, run with onnxruntime), `blendnet_fp16.npz` (the same
-weights in fp16 for the torch fallback), `frequency.npz` (logistic regression over spectral and
-boundary statistics), `temporal.json` (statistics of real train clips), `fusion.json` (fusion
-and calibration), `metrics.json` (face-level metrics below). Made by `doppelab detect-train`
-(src/doppelab/detect/recipe.py); every number below was measured by that run.
-
-## Data
-
-Only the shared data set's `train` split was trained on: {n_clips} talking-head clips (every 3rd
-frame) and {n_photos} photos of {n_people} identities (group photos count as one each). A fixed
-part of the train identities (sha1 of the name mod 6 == 0) was held out of training and used for
-calibration and fusion: {holdout}. The `dev` split (8 clips, 50 photos, people never trained on)
-was used only for measuring. All faces are real; fakes are self-blended pseudo-fakes made on the
-fly (a face blended with a colour/sharpness/geometry-changed copy of itself through a random soft
-landmark mask). No sample carries the doppelab watermark (training uses unmarked real faces and
-their self-blends only), so the watermark cannot be the learned cue.
-
-Train clips and their licences (the photos' sources and licences are in photos.csv):
-
-| clip | licence note |
-|---|---|
-{licences}
-
-## Recipe
-
-Faces aligned to the extraction template at 256 px with the mesh spanning 65% of the crop, then
-resized to 128 px. BlendNet: residual CNN, ~1.2M parameters, trained from scratch on CPU (1
-thread, `nice`), batch 48 (24 real + their 24 self-blends), AdamW, warm-up + cosine decay over a
-fixed time budget, EMA weights, loss = BCE(label) + BCE(32 px boundary map 4m(1-m)). Real and fake
-get the same random JPEG (q35-95), down-up resize, blur, noise, tone and flip. The best EMA
-checkpoint by holdout AUC is shipped.
-
-```
-{result}
-```
-
-## Measured (face level, real vs self-blended, balanced; threshold 0 on the logit)
-
-| split | detector | AUC | EER | AP |
-|---|---|---|---|---|
-{metrics}
-
-`holdout` = held-out train identities (used to fit the fusion, so its `fused` row is optimistic);
-`dev` = unseen people, with the training degradations; `dev_clean` = unseen people, no
-degradation. Video-level numbers: bench/results/detect.json (`python bench/detect.py`).
-
-## Limitations
-
-- Trained only against self-blended pseudo-fakes; fakes made without a blending seam (fully
-  synthesised frames, talking-head reenactment, diffusion edits) are outside what `blend` and the
-  boundary features look for. The temporal detector is an anomaly score calibrated on 36 real
-  clips, not trained on fakes; its fusion weight is set by hand.
-- The calibration assumes a 50/50 prior and the self-blend distribution; on other material the
-  probability is a score, not a frequency.
-- Small data: 36 train clips and ~200 photo identities; a handful of dev clips decide the
-  video-level numbers.
-"""
 
 
 def stage_video(data_dir: str | Path, work: Path, log: Log | None = None) -> dict[str, Any]:

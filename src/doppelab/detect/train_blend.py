@@ -261,6 +261,8 @@ def train(
         pin_memory=cfg.device.startswith("cuda"),
         prefetch_factor=4 if cfg.workers else None,
         persistent_workers=cfg.workers > 0,
+        # fresh processes: OpenCV's and OpenMP's thread pools do not survive a fork
+        multiprocessing_context="spawn" if cfg.workers else None,
     )
     budget = cfg.minutes * 60.0
     losses: dict[str, float] = {}

@@ -1,0 +1,45 @@
+"""Swap fakes for detector training: only the designated pairs, and marked real controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from doppelab.core.media import iter_frames
+from doppelab.detect.swapfakes import PAIRS, directions, marked_real, pair_held_out, video_faces
+from doppelab.provenance import watermark
+
+
+def test_only_the_designated_pairs_in_both_directions() -> None:
+    assert PAIRS == {"pair-1": ("lp_d18", "lp_d19"), "pair-2": ("lp_d3", "lp_d6")}
+    got = {(t, s) for _, t, s, _ in directions()}
+    assert got == {
+        ("lp_d19", "lp_d18"),
+        ("lp_d18", "lp_d19"),
+        ("lp_d6", "lp_d3"),
+        ("lp_d3", "lp_d6"),
+    }
+    # the autoencoder side named is the source's (a of pair-1 is lp_d18)
+    assert ("pair-1", "lp_d19", "lp_d18", "a") in directions()
+
+
+def test_a_pair_with_a_held_out_person_is_held_out_whole() -> None:
+    assert pair_held_out("lp_d19") and pair_held_out("lp_d18")  # lp_d19 is held out
+    assert not pair_held_out("lp_d3") and not pair_held_out("lp_d6")
+    assert not pair_held_out("somebody_else")
+
+
+def test_marked_real_carries_the_mark_and_keeps_the_picture(
+    astronaut_video: Path, tmp_path: Path
+) -> None:
+    out = marked_real(astronaut_video, tmp_path / "marked.mp4", seed=3)
+    src = [f.image for f in iter_frames(astronaut_video)]
+    got = [f.image for f in iter_frames(out)]
+    assert len(got) == len(src)
+    assert watermark.detect_frames(got).found
+    assert not watermark.detect_frames(src).found
+    mse = np.mean((np.stack(got).astype(np.float64) - np.stack(src)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 30  # only the faint mark (and the codec) changed it
+    crops, lms = video_faces(out, every=4)
+    assert crops.shape[1:] == (128, 128, 3) and lms.shape[1:] == (478, 2) and len(crops) >= 2
