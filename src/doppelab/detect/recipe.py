@@ -272,7 +272,7 @@ def stage_temporal(data_dir: str | Path, work: Path, log: Log | None = None) -> 
     stats["clips"] = sorted(used)
     atomic_write_text(out / shipped.TEMPORAL, json.dumps(stats, indent=2) + "\n")
     if log:
-        log({"temporal": {"clips": len(done), "q95": stats["q95"]}})
+        log({"temporal": {"clips": len(used), "q95": stats["q95"]}})
     return stats
 
 
