@@ -73,6 +73,7 @@ def write_model_card(data_dir: str | Path, work: Path) -> Path:
         metrics=_metrics(model),
         video=_video(model),
         licences="\n".join(_licences(data_dir)),
+        notes=(work / "notes.md").read_text().strip() if (work / "notes.md").exists() else "",
     )
     atomic_write_text(model / "MODEL_CARD.md", text)
     return model / "MODEL_CARD.md"
@@ -105,7 +106,7 @@ Watermark: every swap carries the creation watermark (there is no opt-out), so e
 also has a *marked real* control: the unchanged clip with the same watermark embedder and H.264
 settings. Training draws one marked real for every swap, so the mark is equally common in both
 classes; self-blends and their reals carry no mark. A test checks the batches and that the
-shipped BlendNet scores a face the same with and without the mark.
+shipped BlendNet's score moves far less for the mark than for a self-blend of the same face.
 
 {swaps}
 
@@ -128,6 +129,8 @@ shipped.
 ```
 {result}
 ```
+
+{notes}
 
 ## Measured (face level, balanced; threshold 0 on the logit)
 
