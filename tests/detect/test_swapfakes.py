@@ -43,3 +43,37 @@ def test_marked_real_carries_the_mark_and_keeps_the_picture(
     assert 10 * np.log10(255**2 / mse) > 30  # only the faint mark (and the codec) changed it
     crops, lms = video_faces(out, every=4)
     assert crops.shape[1:] == (128, 128, 3) and lms.shape[1:] == (478, 2) and len(crops) >= 2
+
+
+def test_swap_model_flag_takes_only_designated_pairs() -> None:
+    import pytest
+
+    from doppelab.cli.detect_train import _models
+    from doppelab.core.errors import UsageError
+
+    assert _models(["pair-2=/m/p2"]) == {"pair-2": Path("/m/p2")}
+    for bad in ("pair-9=/m", "pair-1", "lp_d1=/m"):
+        with pytest.raises(UsageError):
+            _models([bad])
+
+
+def test_video_rule_picks_lowest_logloss_and_smaller_weight_on_ties(tmp_path: Path) -> None:
+    from doppelab.detect.calibrate_video import _choose
+
+    def row(label: int, frame: float, temporal: float) -> dict:
+        return {
+            "path": "x",
+            "label": label,
+            "source": "s",
+            "frame_logit": frame,
+            "temporal_logit": temporal,
+        }
+
+    # the temporal score separates what the frames cannot: a positive weight must win
+    rows = [row(0, 0.0, -3.0), row(0, 0.0, -2.0), row(1, 0.0, 2.0), row(1, 0.0, 3.0)]
+    best = _choose(rows, tmp_path, None)["chosen"]
+    assert best["weight"] == 1.0 and best["cap"] == 2.0
+    # a useless temporal score (the same for all) ties every weight on AUC; log-loss decides
+    rows = [row(0, -2.0, -5.0), row(1, 2.0, -5.0)]
+    best = _choose(rows, tmp_path, None)["chosen"]
+    assert best["weight"] == 0.0 and (tmp_path / "video_calibration.json").exists()
