@@ -12,9 +12,9 @@ EPILOG = """\
 examples:
   doppelab detect-train --data-dir ../shared/data --work-dir work/detect
   doppelab detect-train --data-dir ../shared/data --work-dir work/detect --minutes 40 --seed 0
-  doppelab detect-train --data-dir ../shared/data --work-dir work/detect \
-      --swap-model pair-1=models/pair-1 --swap-model pair-2=models/pair-2 \
-      --net large --device cuda --workers 14 --batch 256 --minutes 6
+  doppelab detect-train --data-dir ../shared/data --work-dir work/detect --net large \\
+      --swap-model pair-1=models/pair-1 --swap-model pair-2=models/pair-2 \\
+      --device cuda --workers 13 --batch 256 --minutes 5.5
 
 Stages (each resumes from its artefact under --work-dir): FaceSets of the train/dev clips and
 photos, face tables, mesh (and, with --swap-model, autoencoder) swaps of the designated pairs
@@ -50,7 +50,12 @@ def register(sub: Any) -> None:
     p.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
     p.add_argument("--workers", type=int, default=0, help="batch-making processes (default 0)")
     p.add_argument("--batch", type=int, default=48, help="images per step (default 48)")
-    p.add_argument("--swap-share", type=float, default=0.25, help="share of swap pairs")
+    p.add_argument(
+        "--swap-share",
+        type=float,
+        default=0.25,
+        help="share of the batch that is (marked real, swap) pairs (default 0.25)",
+    )
     p.set_defaults(func=run)
 
 
@@ -74,7 +79,11 @@ def _models(specs: list[str]) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from doppelab.core.errors import UsageError
     from doppelab.detect.blendnet import BlendNetConfig
+
+    if args.batch < 4 or args.batch % 2 or not 0 <= args.swap_share < 1 or args.workers < 0:
+        raise UsageError("--batch must be even and >= 4, --swap-share in [0, 1), --workers >= 0")
     from doppelab.detect.recipe import run_recipe
     from doppelab.detect.train_blend import TrainConfig
 
