@@ -11,14 +11,20 @@ spaced frames, face crop with margin, all frames tracked for the temporal detect
   and tracked, 32 scored; model loading excluded) and per-file seconds;
 * ``face_level``: the recipe's face-level metrics (``weights/metrics.json``) when present.
 
-Fakes of the creation stage: ``--swap-mesh`` makes ``doppelab swap --method mesh`` fakes of the
-designated swap pairs (lp_d18 <-> lp_d19, lp_d3 <-> lp_d6; the only clips that may be swapped,
-all in ``train``, so these people are not unseen) with their re-encoded originals as reals, keys
-in a throw-away ``DOPPELAB_HOME``; ``--labels LABELS.csv`` (path,label,source) evaluates any
-other set. Both are reported under ``extra`` per source.
+Fakes of the creation stage: ``--swaps WORK/swaps`` evaluates the swaps that ``detect-train``
+made of the designated pairs (``manifest.json``: mesh and autoencoder, both directions, two
+post-processing variants) against the pairs' *marked* real controls (the same watermark and
+encoder as the swaps, so the mark is no cue), per pair: pair-1 holds a held-out train identity
+and was never trained on, pair-2 was; reported under ``swaps``. ``--swap-mesh`` makes
+``doppelab swap --method mesh`` fakes of the designated swap pairs (lp_d18 <-> lp_d19,
+lp_d3 <-> lp_d6; the only clips that may be swapped, all in ``train``, so these people are not
+unseen) with their re-encoded, *unmarked* originals as reals (so the watermark differs between
+the classes there: prefer ``--swaps``), keys in a throw-away ``DOPPELAB_HOME``;
+``--labels LABELS.csv`` (path,label,source) evaluates any other set. Both are reported under
+``extra`` per source.
 
 Usage: python bench/detect.py [--data-dir ../shared/data] [--variants 2] [--limit N]
-       [--swap-mesh] [--labels extra.csv] [--out bench/results/detect.json]
+       [--swap-mesh] [--swaps WORK/swaps] [--labels extra.csv] [--out bench/results/detect.json]
 """
 
 from __future__ import annotations
@@ -97,6 +103,22 @@ def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
     return rows
 
 
+def swap_sets(folder: Path) -> dict[str, list[Labelled]]:
+    """The swap manifest's videos grouped by pair (its marked reals and its swaps)."""
+    from doppelab.detect.swapfakes import PAIRS, pair_held_out
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    out: dict[str, list[Labelled]] = {}
+    for v in manifest["videos"]:
+        pair = next(k for k, p in PAIRS.items() if v["target"] in p)
+        key = f"{pair} ({'held out' if pair_held_out(v['target']) else 'trained on'})"
+        src = "real (marked)" if v["label"] == 0 else v["method"]
+        out.setdefault(key, []).append(
+            Labelled(path=folder / v["path"], label=int(v["label"]), source=src)
+        )
+    return out
+
+
 def per_detector(results: list[tuple[Labelled, Any]]) -> dict[str, float]:
     names = sorted({n for _, r in results for n in r.detectors})
     out = {}
@@ -129,6 +151,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--labels", type=Path, default=None, help="extra LABELS.csv to evaluate")
     ap.add_argument("--swap-mesh", action="store_true", help="also mesh swaps of the pairs")
+    ap.add_argument("--swaps", type=Path, default=None, help="detect-train's swaps/ folder")
     ap.add_argument("--out", type=Path, default=Path("bench/results/detect.json"))
     return ap.parse_args()
 
@@ -184,6 +207,15 @@ def main() -> int:
         report["extra"], res_extra = evaluate(extra, det)
         report["extra"]["per_detector_video_auc"] = per_detector(res_extra)
         report["extra"]["files"] = _files(res_extra)
+    if args.swaps:
+        report["swaps"] = {}
+        for key, rows_k in swap_sets(args.swaps).items():
+            m_k, res_k = evaluate(rows_k, det)
+            report["swaps"][key] = {
+                "video": m_k["video"],
+                "per_detector_video_auc": per_detector(res_k),
+                "files": _files(res_k),
+            }
     card = weights_dir() / "metrics.json"
     if card.exists():
         report["face_level"] = json.loads(card.read_text())
@@ -194,6 +226,7 @@ def main() -> int:
         "video_auc": v.get("auc"),
         "per_detector": report["per_detector_video_auc"],
         "speed": report["speed"],
+        "swaps": {k: v["video"]["all"].get("auc") for k, v in report.get("swaps", {}).items()},
     }
     print(json.dumps(summary, indent=2))
     return 0

@@ -12,12 +12,17 @@ EPILOG = """\
 examples:
   doppelab detect-train --data-dir ../shared/data --work-dir work/detect
   doppelab detect-train --data-dir ../shared/data --work-dir work/detect --minutes 40 --seed 0
+  doppelab detect-train --data-dir ../shared/data --work-dir work/detect --net large \\
+      --swap-model pair-1=models/pair-1 --swap-model pair-2=models/pair-2 \\
+      --device cuda --workers 13 --batch 256 --minutes 5.5
 
 Stages (each resumes from its artefact under --work-dir): FaceSets of the train/dev clips and
-photos, face tables, BlendNet training (time budget, fixed seed, checkpoints), ONNX export,
-frequency classifier, temporal statistics of real train clips, fusion and calibration on the
-held-out train identities, metrics on dev. The result is WORK/model/, ready to copy into
-src/doppelab/detect/weights/. Only `train` items are trained on; `dev` is only measured."""
+photos, face tables, mesh (and, with --swap-model, autoencoder) swaps of the designated pairs
+with watermarked real controls, BlendNet training (time budget, fixed seed, checkpoints), ONNX
+export, frequency classifier, temporal statistics of real train clips, fusion, calibration and
+the video rule on the held-out train identities, metrics on dev. The result is WORK/model/,
+ready to copy into src/doppelab/detect/weights/. Only `train` items are trained on; `dev` is
+only measured."""
 
 
 def register(sub: Any) -> None:
@@ -34,17 +39,69 @@ def register(sub: Any) -> None:
     p.add_argument("--minutes", type=float, default=40.0, help="CNN time budget (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--swap-model",
+        action="append",
+        default=[],
+        metavar="PAIR=DIR",
+        help="autoencoder model of a designated pair (pair-1 or pair-2) for swap fakes",
+    )
+    p.add_argument("--net", choices=sorted(NETS), default="small", help="BlendNet size")
+    p.add_argument("--device", default="cpu", help="torch device for training (default cpu)")
+    p.add_argument("--workers", type=int, default=0, help="batch-making processes (default 0)")
+    p.add_argument("--batch", type=int, default=48, help="images per step (default 48)")
+    p.add_argument(
+        "--swap-share",
+        type=float,
+        default=0.25,
+        help="share of the batch that is (marked real, swap) pairs (default 0.25)",
+    )
     p.set_defaults(func=run)
 
 
+NETS = {
+    "small": {},
+    "large": {"stem": 24, "widths": (48, 96, 160, 192), "depth": (2, 2, 1, 1)},
+}
+
+
+def _models(specs: list[str]) -> dict[str, Path]:
+    from doppelab.core.errors import UsageError
+    from doppelab.detect.swapfakes import PAIRS
+
+    out = {}
+    for spec in specs:
+        pair, _, folder = spec.partition("=")
+        if pair not in PAIRS or not folder:
+            raise UsageError(f"--swap-model takes PAIR=DIR with PAIR one of {', '.join(PAIRS)}")
+        out[pair] = Path(folder)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
+    from doppelab.core.errors import UsageError
+    from doppelab.detect.blendnet import BlendNetConfig
+
+    if args.batch < 4 or args.batch % 2 or not 0 <= args.swap_share < 1 or args.workers < 0:
+        raise UsageError("--batch must be even and >= 4, --swap-share in [0, 1), --workers >= 0")
     from doppelab.detect.recipe import run_recipe
     from doppelab.detect.train_blend import TrainConfig
 
-    cfg = TrainConfig(minutes=args.minutes, seed=args.seed, threads=args.threads)
+    cfg = TrainConfig(
+        minutes=args.minutes,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        workers=args.workers,
+        batch=args.batch,
+        amp=args.device.startswith("cuda"),
+        swap_share=args.swap_share,
+        net=BlendNetConfig(**NETS[args.net]),  # type: ignore[arg-type]
+    )
 
     def log(rec: dict[str, Any]) -> None:
         print(json.dumps(rec), file=sys.stderr, flush=True)
 
-    print(json.dumps(run_recipe(args.data_dir, args.work_dir, cfg, log), indent=2))
+    models = _models(args.swap_model)
+    print(json.dumps(run_recipe(args.data_dir, args.work_dir, cfg, log, models), indent=2))
     return 0

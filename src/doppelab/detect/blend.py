@@ -129,6 +129,7 @@ def load_state(arrays: dict[str, npt.NDArray[Any]]) -> Any:
 
     cfg = json.loads(bytes(arrays["__config__"]).decode())
     cfg["widths"] = tuple(cfg["widths"])
+    cfg["depth"] = tuple(cfg.get("depth", (1, 1, 1, 1)))
     model = BlendNet(BlendNetConfig(**cfg))
     state = {k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items() if k != "__config__"}
     ref = model.state_dict()

@@ -1,8 +1,9 @@
 """BlendNet: a compact CNN that scores a face crop for blending traces and maps the seam.
 
-A plain residual CNN (about 1.2M parameters, ~60M multiply-adds, channels-last), trained from
-scratch: a stride-2 stem to 64 px, then one residual block per stage at 32, 16, 8 and 4 px (sized
-for a shared 2-core CPU: the cost is in FLOPs, not parameters). Two heads:
+A plain residual CNN trained from scratch: a stride-2 stem to 64 px, then residual stages at 32,
+16, 8 and 4 px (:class:`BlendNetConfig`: the default, one block per stage, is about 1.2M
+parameters and ~60M multiply-adds; sized for a shared 2-core CPU, where the cost is in FLOPs,
+not parameters). Two heads:
 
 * ``logit`` ``(N,)``: fake (blended) vs real, from global average + max pooling of the 4 px stage;
 * ``boundary`` ``(N, 32, 32)``: logits of the blending-boundary map (Face X-ray target), from the
@@ -27,10 +28,12 @@ MAP = 32
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BlendNetConfig:
-    """Widths of the stem and the four stages; dropout before the classifier."""
+    """Widths of the stem and the four stages, residual blocks per stage (the first of each
+    halves the resolution); dropout before the classifier."""
 
     stem: int = 16
     widths: tuple[int, int, int, int] = (32, 64, 128, 256)
+    depth: tuple[int, int, int, int] = (1, 1, 1, 1)
     dropout: float = 0.2
 
     def to_dict(self) -> dict[str, object]:
@@ -75,14 +78,19 @@ class BlendNet(nn.Module):
         self.s16 = _Block(w[0], w[1], 2)
         self.s8 = _Block(w[1], w[2], 2)
         self.s4 = _Block(w[2], w[3], 2)
+        # extra stride-1 blocks per stage (empty for depth 1, so older weights keep their keys)
+        self.x32, self.x16, self.x8, self.x4 = (
+            nn.Sequential(*[_Block(c, c, 1) for _ in range(d - 1)])
+            for c, d in zip(w, self.cfg.depth, strict=True)
+        )
         self.map_head = nn.Sequential(nn.Conv2d(w[0], 16, 3, 1, 1), nn.SiLU(), nn.Conv2d(16, 1, 1))
         self.drop = nn.Dropout(self.cfg.dropout)
         self.fc = nn.Linear(2 * w[3], 1)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pooled features ``(N, 2 * widths[3])`` and the 32 px feature map."""
-        f32 = self.s32(self.stem(x))
-        f4 = self.s4(self.s8(self.s16(f32)))
+        f32 = self.x32(self.s32(self.stem(x)))
+        f4 = self.x4(self.s4(self.x8(self.s8(self.x16(self.s16(f32))))))
         pooled = torch.cat([f4.mean(dim=(2, 3)), f4.amax(dim=(2, 3))], dim=1)
         return pooled, f32
 

@@ -6,9 +6,12 @@ stopped run resumes):
 1. ``facesets/``: FaceSets of the shared data set's train and dev clips and photos
    (:func:`~doppelab.detect.data.build_facesets`);
 2. ``train_table.npz`` / ``dev_table.npz``: the faces at network size, with identity and split;
-3. ``blend/``: BlendNet training (:mod:`~doppelab.detect.train_blend`), ``blend/best.pt``;
-4. ``model/``: the exported detector files (ONNX model, frequency classifier, temporal
-   statistics, fusion and calibration), ready to copy into ``doppelab/detect/weights``.
+3. ``swaps/`` + ``swap_table.npz``: mesh and autoencoder swaps of the designated pairs and their
+   marked real controls, with ``swaps/manifest.json`` (:mod:`~doppelab.detect.swapfakes`);
+4. ``blend/``: BlendNet training (:mod:`~doppelab.detect.train_blend`), ``blend/best.pt``;
+5. ``model/``: the exported detector files (ONNX model, frequency classifier, temporal
+   statistics, fusion and calibration, the video rule fitted on held-out train identities),
+   ready to copy into ``doppelab/detect/weights``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy.typing as npt
 from doppelab.core.storage import atomic_write_text, ensure_dir
 from doppelab.detect import shipped
 from doppelab.detect.augment import AugmentConfig
+from doppelab.detect.card import write_model_card
 from doppelab.detect.data import (
     FaceTable,
     build_facesets,
@@ -33,6 +37,7 @@ from doppelab.detect.data import (
     save_table,
 )
 from doppelab.detect.metrics import summary
+from doppelab.detect.swapfakes import SwapTable, read_swap_table
 from doppelab.detect.train_blend import TrainConfig, make_pairs, train
 
 Log = Callable[[dict[str, Any]], None]
@@ -81,19 +86,46 @@ def write_manifest(work: Path, train_path: Path, dev_path: Path) -> Path:
             "self-blend": "made on the fly from each real face (doppelab.detect.selfblend)",
             "config": asdict(BlendConfig()),
             "augment": asdict(AugmentConfig()),
-            "mesh/autoencoder": "not used: only the designated pair clips may be swapped",
+            "mesh/autoencoder": "swaps of the designated pairs only (both directions), "
+            "listed in swaps/manifest.json; pairs with a held-out identity are held out",
         },
-        "watermark": "no sample carries the doppelab watermark",
+        "watermark": "self-blends and their reals carry no watermark; every swap carries the "
+        "creation watermark and so does its real control (the same clip marked with the same "
+        "embedder and encoder settings), so the mark is in both classes",
     }
+    swaps = work / "swaps" / "manifest.json"
+    if swaps.exists():
+        manifest["swaps"] = json.loads(swaps.read_text())
     atomic_write_text(work / "dataset.json", json.dumps(manifest, indent=1) + "\n")
     return work / "dataset.json"
 
 
+def stage_swaps(
+    data_dir: str | Path, work: Path, models: dict[str, Path] | None, log: Log | None = None
+) -> Path:
+    """Swap videos of the designated pairs and their faces (``swap_table.npz``; resumable)."""
+    from doppelab.detect.swapfakes import build_table, make_videos, save_swap_table
+
+    path = work / "swap_table.npz"
+    if not path.exists():
+        say = (lambda m: log({"swaps": m})) if log else None
+        videos = make_videos(data_dir, work / "swaps", models, log=say)
+        save_swap_table(build_table(work / "swaps", videos), path)
+        write_manifest(work, work / "train_table.npz", work / "dev_table.npz")
+    return path
+
+
+def _swaps(work: Path) -> SwapTable | None:
+    path = work / "swap_table.npz"
+    return read_swap_table(path) if path.exists() else None
+
+
 def stage_blend(work: Path, cfg: TrainConfig, log: Log | None = None) -> Path:
-    """Train BlendNet on the train table (skipped when ``blend/last.pt`` exists)."""
+    """Train BlendNet on the train table and the swaps (skipped when ``blend/last.pt`` exists)."""
     out = work / "blend"
     if not (out / "last.pt").exists():
-        result = train(read_table(work / "train_table.npz"), out, cfg, log)
+        table = read_table(work / "train_table.npz")
+        result = train(table, out, cfg, log, swaps=_swaps(work))
         (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
     return out / "best.pt"
 
@@ -142,13 +174,56 @@ def pair_set(
     return pairs, np.concatenate(labels)
 
 
+def _as_table(crops: npt.NDArray[np.uint8], landmarks: npt.NDArray) -> FaceTable:
+    n = len(crops)
+    return FaceTable(
+        crops=crops,
+        landmarks=landmarks,
+        identity=np.full(n, ""),
+        source=np.full(n, ""),
+        media=np.full(n, ""),
+        holdout=np.zeros(n, bool),
+        dev=np.zeros(n, bool),
+    )
+
+
+def swap_pair_set(swaps: SwapTable, held: bool, seed: int) -> tuple[FaceTable, npt.NDArray]:
+    """Marked reals and as many swaps of the held-out (or the training) pairs, degraded but
+    never flipped, as a table + labels (empty when that part has none)."""
+    from doppelab.detect.augment import augment
+
+    sub = swaps.subset(swaps.holdout == held)
+    rng = np.random.default_rng(seed)
+    reals, fakes = np.flatnonzero(sub.label == 0), np.flatnonzero(sub.label == 1)
+    n = min(len(reals), len(fakes))
+    idx = np.r_[rng.choice(reals, n, replace=False), rng.choice(fakes, n, replace=False)]
+    zero = np.zeros(sub.crops.shape[1:3], np.float32)
+    crops = [augment(sub.crops[i], zero, rng, NO_FLIP)[0] for i in idx]
+    empty = np.zeros((0, *sub.crops.shape[1:]), np.uint8)
+    table = _as_table(np.stack(crops) if crops else empty, sub.landmarks[idx])
+    return table, np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
+
+
+def _join(a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | None) -> Any:
+    if b is None or len(b[1]) == 0:
+        return a
+    crops = np.concatenate([a[0].crops, b[0].crops])
+    lms = np.concatenate([a[0].landmarks, b[0].landmarks])
+    return _as_table(crops, lms), np.concatenate([a[1], b[1]])
+
+
 def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
-    """Fit the frequency classifier on non-holdout train pairs; metrics on holdout and dev."""
+    """Fit the frequency classifier on non-holdout train pairs (self-blends and, when made,
+    swaps); metrics on holdout, the held-out pair's swaps and dev."""
     from doppelab.detect.frequency import features, fit_logistic
 
     out = ensure_dir(work / "model")
     table = read_table(work / "train_table.npz")
-    fit_pairs, y = pair_set(table.subset(~table.holdout), seed=11, rounds=2)
+    swaps = _swaps(work)
+    fit_pairs, y = _join(
+        pair_set(table.subset(~table.holdout), seed=11, rounds=2),
+        swap_pair_set(swaps, False, 14) if swaps is not None else None,
+    )
     clf = fit_logistic(features(fit_pairs.crops, fit_pairs.landmarks), y, l2=0.1)
     np.savez(out / shipped.FREQUENCY, **clf.to_arrays())
     metrics = {}
@@ -158,6 +233,9 @@ def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
     ):
         pairs, yy = pair_set(sub, seed=seed)
         metrics[name] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)), 0.0)
+    if swaps is not None:
+        pairs, yy = swap_pair_set(swaps, True, 15)
+        metrics["holdout_swap"] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)))
     if log:
         log({"frequency": metrics})
     return metrics
@@ -185,11 +263,16 @@ def stage_temporal(data_dir: str | Path, work: Path, log: Log | None = None) -> 
         series = clip_series(item.path)
         done[item.path.name] = measure(series) if series is not None else {}
         atomic_write_text(cache, json.dumps(done, indent=1))
-    stats = fit_stats([m for m in done.values() if m])
-    stats["clips"] = sorted(done)
+    from doppelab.detect.data import is_holdout
+
+    # the held-out clips stay out of the statistics: the video rule is fitted on them
+    names = {i.path.name: i.identity for i in list_items(data_dir, "train") if i.kind == "clip"}
+    used = {k: m for k, m in done.items() if m and not is_holdout(names.get(k, k))}
+    stats = fit_stats(list(used.values()))
+    stats["clips"] = sorted(used)
     atomic_write_text(out / shipped.TEMPORAL, json.dumps(stats, indent=2) + "\n")
     if log:
-        log({"temporal": {"clips": len(done), "q95": stats["q95"]}})
+        log({"temporal": {"clips": len(used), "q95": stats["q95"]}})
     return stats
 
 
@@ -212,13 +295,18 @@ def stage_fusion(work: Path, log: Log | None = None) -> dict[str, Any]:
 
     model = work / "model"
     table = read_table(work / "train_table.npz")
-    hold, y = pair_set(table.subset(table.holdout), seed=21, rounds=2)
+    swaps = _swaps(work)
+    hold, y = _join(
+        pair_set(table.subset(table.holdout), seed=21, rounds=2),
+        swap_pair_set(swaps, True, 25) if swaps is not None else None,
+    )
     logits = face_logits(model, hold)
     fusion = fit_fusion(
         logits,
         y,
         fitted_on={
-            "data": "train holdout identities, real vs self-blended (2 rounds, augmented)",
+            "data": "train holdout identities: real vs self-blended (2 rounds, augmented)"
+            + (", and the held-out pair's marked reals vs its swaps" if swaps is not None else ""),
             "faces": len(y),
         },
     )
@@ -234,119 +322,57 @@ def stage_fusion(work: Path, log: Log | None = None) -> dict[str, Any]:
         lg = face_logits(model, pairs)
         lg["fused"] = fusion.face_logits(lg)
         metrics[name] = {k: summary(yy, v, 0.0) for k, v in lg.items()}
+    if swaps is not None:
+        pairs, yy = swap_pair_set(swaps, True, 26)
+        lg = face_logits(model, pairs)
+        lg["fused"] = fusion.face_logits(lg)
+        metrics["holdout_swap"] = {k: summary(yy, v, 0.0) for k, v in lg.items()}
     atomic_write_text(model / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if log:
         log({"fusion": fusion.to_dict(), "metrics": metrics})
     return metrics
 
 
-def _licences(data_dir: str | Path) -> list[str]:
-    import csv
+def stage_video(data_dir: str | Path, work: Path, log: Log | None = None) -> dict[str, Any]:
+    """Fit the video rule's temporal weight and cap on held-out train videos
+    (:mod:`~doppelab.detect.calibrate_video`) and write them into ``fusion.json``."""
+    from dataclasses import replace
 
-    with open(Path(data_dir) / "clips.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["split"] == "train"]
-    return [f"| {r['file']} | {r['license_note']} |" for r in rows]
-
-
-def write_model_card(data_dir: str | Path, work: Path) -> Path:
-    """``model/MODEL_CARD.md``: data, recipe, measured metrics, limitations."""
-    from doppelab.detect.data import is_holdout
+    from doppelab.detect.calibrate_video import fit_video_rule
+    from doppelab.detect.fusion import Fusion
 
     model = work / "model"
-    train = list_items(data_dir, "train")
-    photos = [i for i in train if i.kind == "photo"]
-    hold = sorted({i.identity for i in train if is_holdout(i.identity)})
-    result = json.loads((work / "blend" / "result.json").read_text())
-    metrics = json.loads((model / "metrics.json").read_text())
-    rows = []
-    for split, per in metrics.items():
-        for det, m in per.items():
-            rows.append(f"| {split} | {det} | {m['auc']:.4f} | {m['eer']:.4f} | {m['ap']:.4f} |")
-    text = CARD.format(
-        n_clips=sum(i.kind == "clip" for i in train),
-        n_photos=len(photos),
-        n_people=len({i.identity for i in photos}),
-        holdout=", ".join(hold),
-        result=json.dumps(result, indent=2),
-        metrics="\n".join(rows),
-        licences="\n".join(_licences(data_dir)),
+    result = fit_video_rule(data_dir, work, model, log)
+    best = result["chosen"]
+    fusion = replace(
+        Fusion.load(model / shipped.FUSION),
+        temporal_weight=float(best["weight"]),
+        temporal_cap=float(best["cap"]),
+        note="temporal_weight and temporal_cap chosen by video log-loss on held-out train "
+        "identities only (video_calibration.json); dev was not used",
     )
-    atomic_write_text(model / "MODEL_CARD.md", text)
-    return model / "MODEL_CARD.md"
-
-
-CARD = """# doppelab detector weights: model card
-
-Files: `blendnet.onnx` (BlendNet, fp32 ONNX, run with onnxruntime), `blendnet_fp16.npz` (the same
-weights in fp16 for the torch fallback), `frequency.npz` (logistic regression over spectral and
-boundary statistics), `temporal.json` (statistics of real train clips), `fusion.json` (fusion
-and calibration), `metrics.json` (face-level metrics below). Made by `doppelab detect-train`
-(src/doppelab/detect/recipe.py); every number below was measured by that run.
-
-## Data
-
-Only the shared data set's `train` split was trained on: {n_clips} talking-head clips (every 3rd
-frame) and {n_photos} photos of {n_people} identities (group photos count as one each). A fixed
-part of the train identities (sha1 of the name mod 6 == 0) was held out of training and used for
-calibration and fusion: {holdout}. The `dev` split (8 clips, 50 photos, people never trained on)
-was used only for measuring. All faces are real; fakes are self-blended pseudo-fakes made on the
-fly (a face blended with a colour/sharpness/geometry-changed copy of itself through a random soft
-landmark mask). No sample carries the doppelab watermark (training uses unmarked real faces and
-their self-blends only), so the watermark cannot be the learned cue.
-
-Train clips and their licences (the photos' sources and licences are in photos.csv):
-
-| clip | licence note |
-|---|---|
-{licences}
-
-## Recipe
-
-Faces aligned to the extraction template at 256 px with the mesh spanning 65% of the crop, then
-resized to 128 px. BlendNet: residual CNN, ~1.2M parameters, trained from scratch on CPU (1
-thread, `nice`), batch 48 (24 real + their 24 self-blends), AdamW, warm-up + cosine decay over a
-fixed time budget, EMA weights, loss = BCE(label) + BCE(32 px boundary map 4m(1-m)). Real and fake
-get the same random JPEG (q35-95), down-up resize, blur, noise, tone and flip. The best EMA
-checkpoint by holdout AUC is shipped.
-
-```
-{result}
-```
-
-## Measured (face level, real vs self-blended, balanced; threshold 0 on the logit)
-
-| split | detector | AUC | EER | AP |
-|---|---|---|---|---|
-{metrics}
-
-`holdout` = held-out train identities (used to fit the fusion, so its `fused` row is optimistic);
-`dev` = unseen people, with the training degradations; `dev_clean` = unseen people, no
-degradation. Video-level numbers: bench/results/detect.json (`python bench/detect.py`).
-
-## Limitations
-
-- Trained only against self-blended pseudo-fakes; fakes made without a blending seam (fully
-  synthesised frames, talking-head reenactment, diffusion edits) are outside what `blend` and the
-  boundary features look for. The temporal detector is an anomaly score calibrated on 36 real
-  clips, not trained on fakes; its fusion weight is set by hand.
-- The calibration assumes a 50/50 prior and the self-blend distribution; on other material the
-  probability is a score, not a frequency.
-- Small data: 36 train clips and ~200 photo identities; a handful of dev clips decide the
-  video-level numbers.
-"""
+    atomic_write_text(model / shipped.FUSION, json.dumps(fusion.to_dict(), indent=2) + "\n")
+    return result
 
 
 def run_recipe(
-    data_dir: str | Path, work_dir: str | Path, cfg: TrainConfig, log: Log | None = None
+    data_dir: str | Path,
+    work_dir: str | Path,
+    cfg: TrainConfig,
+    log: Log | None = None,
+    swap_models: dict[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """All stages in order; returns the paths made."""
+    """All stages in order; returns the paths made. ``swap_models``: trained autoencoder
+    folders of the designated pairs (``{"pair-1": dir}``); mesh swaps are always made."""
     work = ensure_dir(work_dir)
     train_table, dev_table = stage_tables(data_dir, work)
+    stage_swaps(data_dir, work, swap_models, log)
     best = stage_blend(work, cfg, log)
     model = stage_export(work)
     stage_frequency(work, log)
     stage_temporal(data_dir, work, log)
     stage_fusion(work, log)
+    stage_video(data_dir, work, log)
     write_model_card(data_dir, work)
     return {
         "train_table": str(train_table),

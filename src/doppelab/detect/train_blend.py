@@ -1,13 +1,18 @@
-"""Training of :class:`~doppelab.detect.blendnet.BlendNet` on real faces vs self-blended fakes.
+"""Training of :class:`~doppelab.detect.blendnet.BlendNet` on real faces vs generated fakes.
 
-Recipe (fixed seed, time budget): every step takes ``batch // 2`` real training faces and makes a
-self-blended pseudo-fake of each (:func:`~doppelab.detect.selfblend.self_blend`); real and fake
-then get the same random degradations (:mod:`doppelab.detect.augment`). Loss = binary
+Recipe (fixed seed, time budget): every step takes real training faces and makes a self-blended
+pseudo-fake of each (:func:`~doppelab.detect.selfblend.self_blend`); with a swap table
+(:mod:`doppelab.detect.swapfakes`) a ``swap_share`` of the batch's pairs are instead a marked
+real face and a mesh or autoencoder swap (both carry the watermark, so it is no cue). Every image
+then gets the same kind of random degradations (:mod:`doppelab.detect.augment`). Loss = binary
 cross-entropy on the label + ``boundary_weight`` x pixel binary cross-entropy of the 32 px
-boundary map (zero for reals). AdamW, linear warm-up then cosine decay over the time budget, an
-exponential moving average (EMA) of the weights is what gets evaluated and shipped. The
-calibration part of train (held-out identities) is scored every ``eval_every`` seconds; the best
-EMA checkpoint by that AUC is kept. Logs are JSON lines; checkpoints are written atomically.
+boundary map (zero for reals; swaps, whose exact mask is unknown, have no map loss). AdamW,
+linear warm-up then cosine decay over the time budget; an exponential moving average (EMA) of
+the weights is what gets evaluated and shipped. The held-out train identities are scored every
+``eval_every`` seconds (self-blends of their faces and, when given, the held-out pair's swaps vs
+its marked reals); the best EMA checkpoint by the mean of those AUCs is kept. Batches can be made
+by ``workers`` processes and the network can run on ``device`` (CUDA, optionally bf16 autocast):
+the same code trains on this CPU and on a lent GPU. Logs are JSON lines; checkpoints are atomic.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -29,12 +34,16 @@ from torch.nn import functional as F
 
 from doppelab.core.storage import atomic_path, ensure_dir
 from doppelab.detect.augment import AugmentConfig, augment
-from doppelab.detect.blendnet import MAP, BlendNet, BlendNetConfig, to_input
-from doppelab.detect.data import FaceTable
+from doppelab.detect.blendnet import MAP, BlendNet, BlendNetConfig
 from doppelab.detect.metrics import roc_auc
 from doppelab.detect.selfblend import BlendConfig, self_blend
 
+if TYPE_CHECKING:
+    from doppelab.detect.data import FaceTable
+    from doppelab.detect.swapfakes import SwapTable
+
 Log = Callable[[dict[str, Any]], None]
+Batch = tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32], Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +61,12 @@ class TrainConfig:
     threads: int = 1
     eval_every: float = 180.0
     eval_faces: int = 400
+    device: str = "cpu"
+    workers: int = 0  # batch-making processes (0: in the training process)
+    amp: bool = False  # bf16 autocast on CUDA
+    swap_share: float = 0.0  # share of the pairs that are (marked real, swap) when swaps given
+    max_steps: int = 0  # also stop after this many steps (0: time budget only)
+    net: BlendNetConfig = field(default_factory=BlendNetConfig)
 
 
 def make_pairs(
@@ -82,14 +97,67 @@ def _lr_factor(frac: float, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min((frac - warmup) / (1.0 - warmup), 1.0)))
 
 
+def swap_samples(
+    swaps: SwapTable, n: int, rng: np.random.Generator, aug: bool = True
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """``n`` marked real faces then ``n`` swapped faces of ``swaps`` (degraded like the rest):
+    images ``(2n, S, S, 3)``, labels ``(2n,)``, zero boundary maps ``(2n, 32, 32)``."""
+    reals, fakes = np.flatnonzero(swaps.label == 0), np.flatnonzero(swaps.label == 1)
+    idx = np.r_[rng.choice(reals, size=n), rng.choice(fakes, size=n)]
+    zero = np.zeros(swaps.crops.shape[1:3], np.float32)
+    images = [augment(swaps.crops[i], zero, rng)[0] if aug else swaps.crops[i] for i in idx]
+    labels = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
+    return np.stack(images), labels, np.zeros((2 * n, MAP, MAP), np.float32)
+
+
+def make_batch(
+    fit: FaceTable, swaps: SwapTable | None, rng: np.random.Generator, cfg: TrainConfig
+) -> Batch:
+    """One training batch: images, labels, boundary targets and per-image map-loss weights."""
+    half = cfg.batch // 2
+    n_sw = round(half * cfg.swap_share) if swaps is not None and len(swaps) else 0
+    idx = rng.choice(len(fit), size=half - n_sw, replace=False)
+    images, labels, maps = make_pairs(fit, idx, rng)
+    weights = np.ones(len(labels), np.float32)
+    if n_sw and swaps is not None:
+        x, y, m = swap_samples(swaps, n_sw, rng)
+        images, labels = np.concatenate([images, x]), np.concatenate([labels, y])
+        maps = np.concatenate([maps, m])
+        weights = np.r_[weights, np.ones(n_sw), np.zeros(n_sw)].astype(np.float32)
+    return images, labels, maps, weights
+
+
+class _Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """Endless batches; each worker process draws from its own seeded generator."""
+
+    def __init__(self, fit: FaceTable, swaps: SwapTable | None, cfg: TrainConfig) -> None:
+        self.fit, self.swaps, self.cfg = fit, swaps, cfg
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = torch.utils.data.get_worker_info()
+        rng = np.random.default_rng([self.cfg.seed, info.id if info else 0])
+        cv2.setNumThreads(1)
+        while True:
+            yield make_batch(self.fit, self.swaps, rng, self.cfg)
+
+
+def to_device(images: Any, device: torch.device) -> torch.Tensor:
+    """``(N, S, S, 3)`` uint8 RGB (array or tensor) -> ``(N, 3, S, S)`` in [-1, 1] on
+    ``device``, channels-last (the same scaling as :func:`~doppelab.detect.blendnet.to_input`)."""
+    x = torch.as_tensor(images).to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+    return (x / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)
+
+
 @torch.no_grad()
-def predict(model: BlendNet, images: npt.NDArray[np.uint8], batch: int = 128) -> npt.NDArray:
+def predict(
+    model: BlendNet, images: npt.NDArray[np.uint8], batch: int = 128, device: str = "cpu"
+) -> npt.NDArray:
     """Logits ``(N,)`` of ``(N, 128, 128, 3)`` crops (eval mode)."""
     model.eval()
     out = []
     for s in range(0, len(images), batch):
-        x = torch.from_numpy(to_input(images[s : s + batch]))
-        out.append(model(x.contiguous(memory_format=torch.channels_last))[0].numpy())
+        x = to_device(np.ascontiguousarray(images[s : s + batch]), torch.device(device))
+        out.append(model(x)[0].float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -104,15 +172,18 @@ def fixed_eval_set(
 
 
 def _step(
-    model: BlendNet, opt: torch.optim.Optimizer, batch: tuple[Any, ...], cfg: TrainConfig
+    model: BlendNet, opt: torch.optim.Optimizer, batch: Batch, cfg: TrainConfig
 ) -> dict[str, float]:
-    images, labels, maps = batch
-    x = torch.from_numpy(to_input(images)).contiguous(memory_format=torch.channels_last)
-    y, m = torch.from_numpy(labels), torch.from_numpy(maps)
+    dev = torch.device(cfg.device)
+    images, labels, maps, weights = batch
+    x = to_device(images, dev)
+    y, m, w = (torch.as_tensor(a).to(dev, non_blocking=True) for a in (labels, maps, weights))
     model.train()
-    logit, bmap = model(x)
-    cls = F.binary_cross_entropy_with_logits(logit, y)
-    seam = F.binary_cross_entropy_with_logits(bmap, m)
+    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        logit, bmap = model(x)
+    cls = F.binary_cross_entropy_with_logits(logit.float(), y)
+    per = F.binary_cross_entropy_with_logits(bmap.float(), m, reduction="none").mean(dim=(1, 2))
+    seam = (per * w).sum() / w.sum().clamp_min(1.0)
     loss = cls + cfg.boundary_weight * seam
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -131,8 +202,9 @@ def _ema_update(ema: BlendNet, model: BlendNet, decay: float) -> None:
 
 def save_checkpoint(path: Path, model: BlendNet, meta: dict[str, Any]) -> None:
     """Atomically write ``{"state": ..., "config": ..., "meta": ...}``."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic_path(path) as tmp:
-        torch.save({"state": model.state_dict(), "config": model.cfg.to_dict(), "meta": meta}, tmp)
+        torch.save({"state": state, "config": model.cfg.to_dict(), "meta": meta}, tmp)
 
 
 def load_checkpoint(path: str | Path) -> tuple[BlendNet, dict[str, Any]]:
@@ -140,42 +212,76 @@ def load_checkpoint(path: str | Path) -> tuple[BlendNet, dict[str, Any]]:
     ck = torch.load(path, map_location="cpu", weights_only=True)
     cfg = dict(ck["config"])
     cfg["widths"] = tuple(cfg["widths"])
+    cfg["depth"] = tuple(cfg.get("depth", (1, 1, 1, 1)))
     model = BlendNet(BlendNetConfig(**cfg))
     model.load_state_dict(ck["state"])
     model.eval()
     return model, dict(ck["meta"])
 
 
+def validation_sets(
+    table: FaceTable, swaps: SwapTable | None, n: int
+) -> dict[str, tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]]:
+    """Fixed, degraded held-out sets: ``selfblend`` (held-out train identities and their
+    self-blends) and, with swaps, ``swap`` (the held-out pair's marked reals vs its swaps)."""
+    out = {"selfblend": fixed_eval_set(table.subset(table.holdout & ~table.dev), n, 1234)}
+    if swaps is not None:
+        held = swaps.subset(swaps.holdout)
+        if (held.label == 0).any() and (held.label == 1).any():
+            rng = np.random.default_rng(4321)
+            x, y, _ = swap_samples(held, n // 2, rng)
+            out["swap"] = (x, y)
+    return out
+
+
 def train(
-    table: FaceTable, out_dir: str | Path, cfg: TrainConfig, log: Log | None = None
+    table: FaceTable,
+    out_dir: str | Path,
+    cfg: TrainConfig,
+    log: Log | None = None,
+    swaps: SwapTable | None = None,
 ) -> dict[str, Any]:
-    """Train on ``table``'s non-holdout, non-dev faces; evaluate on its holdout faces."""
+    """Train on ``table``'s (and ``swaps``') non-holdout, non-dev faces; evaluate on the
+    held-out ones (:func:`validation_sets`)."""
     out = ensure_dir(out_dir)
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
     fit = table.subset(~table.holdout & ~table.dev)
-    val_x, val_y = fixed_eval_set(table.subset(table.holdout & ~table.dev), cfg.eval_faces, 1234)
-    model = BlendNet().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    fit_swaps = swaps.subset(~swaps.holdout) if swaps is not None else None
+    val = validation_sets(table, swaps, cfg.eval_faces)
+    model = BlendNet(cfg.net).to(cfg.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    state = {"step": 0, "seen": 0, "best_auc": -1.0, "t0": time.perf_counter(), "last_eval": 0.0}
+    state = {"step": 0, "seen": 0, "best": -1.0, "t0": time.perf_counter(), "last_eval": 0.0}
+    loader = torch.utils.data.DataLoader(
+        _Stream(fit, fit_swaps, cfg),
+        batch_size=None,
+        num_workers=cfg.workers,
+        pin_memory=cfg.device.startswith("cuda"),
+        prefetch_factor=4 if cfg.workers else None,
+        persistent_workers=cfg.workers > 0,
+        # fresh processes: OpenCV's and OpenMP's thread pools do not survive a fork
+        multiprocessing_context="spawn" if cfg.workers else None,
+    )
     budget = cfg.minutes * 60.0
-    while (elapsed := time.perf_counter() - state["t0"]) < budget:
+    losses: dict[str, float] = {}
+    for batch in loader:
+        elapsed = time.perf_counter() - state["t0"]
+        if elapsed >= budget or (cfg.max_steps and state["step"] >= cfg.max_steps):
+            break
         for g in opt.param_groups:
             g["lr"] = cfg.lr * _lr_factor(elapsed / budget, cfg.warmup)
-        idx = rng.choice(len(fit), size=cfg.batch // 2, replace=False)
-        losses = _step(model, opt, make_pairs(fit, idx, rng), cfg)
+        losses = _step(model, opt, batch, cfg)
         _ema_update(ema, model, cfg.ema if state["step"] > 100 else 0.9)
         state["step"] += 1
-        state["seen"] += cfg.batch
+        state["seen"] += len(batch[1])
         if elapsed - state["last_eval"] >= cfg.eval_every:
             state["last_eval"] = elapsed
-            _evaluate(ema, out, state, val_x, val_y, losses, log)
-    _evaluate(ema, out, state, val_x, val_y, {}, log)
+            _evaluate(ema, out, state, val, losses, log, cfg.device)
+    _evaluate(ema, out, state, val, losses, log, cfg.device)
     save_checkpoint(out / "last.pt", ema, _meta(state, cfg))
-    return {**_meta(state, cfg), "best_auc": state["best_auc"]}
+    return {**_meta(state, cfg), "best": state["best"]}
 
 
 def _meta(state: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
@@ -191,21 +297,25 @@ def _evaluate(
     ema: BlendNet,
     out: Path,
     state: dict[str, Any],
-    vx: Any,
-    vy: Any,
+    val: dict[str, tuple[Any, Any]],
     losses: dict[str, float],
     log: Log | None,
+    device: str,
 ) -> None:
-    auc = roc_auc(vy, predict(ema, vx))
+    aucs = {
+        f"holdout_{k}_auc": roc_auc(y, predict(ema, x, device=device)) for k, (x, y) in val.items()
+    }
+    score = float(np.mean(list(aucs.values())))
     rec = {
         "step": state["step"],
         "seen": state["seen"],
         "seconds": round(time.perf_counter() - state["t0"], 1),
-        "holdout_auc": round(auc, 4),
+        "score": round(score, 4),
+        **{k: round(v, 4) for k, v in aucs.items()},
         **{k: round(v, 4) for k, v in losses.items()},
     }
-    if auc > state["best_auc"]:
-        state["best_auc"] = auc
+    if score > state["best"]:
+        state["best"] = score
         save_checkpoint(out / "best.pt", ema, {**rec})
     with open(out / "log.jsonl", "a") as fh:
         fh.write(json.dumps(rec) + "\n")

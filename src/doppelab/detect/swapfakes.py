@@ -1,0 +1,243 @@
+"""Training fakes from the project's own creation methods (mesh and autoencoder swaps).
+
+Only the designated swap pairs of the shared data set may be swapped (``data/README.md``:
+pair-1 = lp_d18 <-> lp_d19, pair-2 = lp_d3 <-> lp_d6), in both directions. Every swap output is
+labelled by the creation stage (invisible watermark, C2PA, registry entry; there is no opt-out),
+so a detector trained on them could learn the watermark instead of the swap. The counter-measure
+here: each pair clip also gets a *marked real* control, the unchanged clip with the same
+watermark embedder (:func:`doppelab.provenance.watermark.embed`) and the same H.264 settings
+(CRF 18) as ``label_video``, so both classes carry the mark and it predicts nothing.
+
+Faces are taken from the videos exactly as ``detect`` sees them (tracked, aligned with
+:data:`~doppelab.detect.data.CROP`, resized to the network size) on every ``every``-th frame, and
+stored in a :class:`SwapTable` with the label, the method, the target and source person and a
+``holdout`` flag: every video of a pair with a held-out train identity
+(:func:`~doppelab.detect.data.is_holdout`) is held out, so those swaps measure an unseen pair.
+``manifest.json`` lists every video (label, method, target, source, settings, watermark).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.geometry import warp_to_crop
+from doppelab.core.media import iter_frames, probe, write_image
+from doppelab.core.media_write import VideoWriter
+from doppelab.core.storage import atomic_path, atomic_write_text, ensure_dir
+from doppelab.detect.data import CROP, is_holdout, net_landmarks, to_net
+from doppelab.extract.align import crop_from_landmarks
+from doppelab.extract.landmarks import FaceTracker, TrackerConfig
+
+# the only pairs that may be swapped (shared data README), as (a, b) of each autoencoder model
+PAIRS = {"pair-1": ("lp_d18", "lp_d19"), "pair-2": ("lp_d3", "lp_d6")}
+# post-processing variants (SwapConfig fields): the default and two other looks of the seam
+VARIANTS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "hist-poisson": {"colour": "histogram", "blend": "poisson"},
+    "soft-sharp": {"feather": 0.06, "sharpen": 0.5, "smooth": 0.2},
+}
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Video:
+    """One generated video of the manifest."""
+
+    path: str
+    label: int  # 1 swap, 0 marked real control
+    method: str  # "mesh", "autoencoder" or "real"
+    target: str
+    source: str
+    variant: str
+    watermark: bool = True
+
+
+def directions() -> list[tuple[str, str, str, str]]:
+    """(pair, target, source, autoencoder side of the source) for both directions of each pair."""
+    out = []
+    for pair, (a, b) in PAIRS.items():
+        out += [(pair, b, a, "a"), (pair, a, b, "b")]
+    return out
+
+
+def pair_held_out(person: str) -> bool:
+    """True when ``person``'s pair has a held-out train identity: every video of that pair
+    (both swap directions and both marked reals) is then kept for validation."""
+    return any(person in p and any(is_holdout(x) for x in p) for p in PAIRS.values())
+
+
+def marked_real(src: str | Path, dst: str | Path, seed: int) -> Path:
+    """``src`` re-encoded with a watermark of a random payload, as ``label_video`` writes swaps
+    (same embedder, H.264 CRF 18): the real control that carries the mark."""
+    from doppelab.provenance import watermark
+
+    info = probe(src)
+    payload = int(np.random.default_rng(seed).integers(1, 2**31))
+    w, h = info.width - info.width % 2, info.height - info.height % 2
+    with VideoWriter(dst, fps=info.fps or 25.0, width=w, height=h, crf=18) as writer:
+        for frame in iter_frames(src):
+            writer.write(watermark.embed(np.ascontiguousarray(frame.image[:h, :w]), payload))
+    return Path(dst)
+
+
+def _method(name: str, photo: Path, model: Path | None, side: str) -> Any:
+    from doppelab.swap.methods import create_method
+
+    if name == "mesh":
+        return create_method("mesh", source=photo, shape=0.8)
+    return create_method("autoencoder", model=model, source=side)
+
+
+def _swap(method: Any, target: Path, out: Path, variant: str, home: Path) -> None:
+    from doppelab.swap.convert import SwapConfig, swap_file
+
+    cfg = SwapConfig(**VARIANTS[variant])
+    swap_file(
+        method,
+        target,
+        out,
+        cfg,
+        keys_dir=home / "keys",
+        registry_path=home / "registry.sqlite",
+    )
+
+
+def make_videos(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    models: dict[str, Path] | None = None,
+    variants: tuple[str, ...] = ("default", "hist-poisson"),
+    log: Log | None = None,
+) -> list[Video]:
+    """Mesh (and, for pairs in ``models``, autoencoder) swaps of both directions of every
+    designated pair, plus a marked real control of each pair clip; resumable; writes
+    ``manifest.json``. Keys and registry live in ``out_dir/home`` (a throw-away lab)."""
+    from doppelab.provenance.keys import init_keys
+
+    out, clips = ensure_dir(out_dir), Path(data_dir) / "clips"
+    home = ensure_dir(out / "home")
+    if not (home / "keys").exists():
+        init_keys(home / "keys")
+    videos: list[Video] = []
+    for pair, target, source, side in directions():
+        tpath = clips / f"{target}.mp4"
+        real = out / f"{target}_marked.mp4"
+        if not real.exists():
+            marked_real(tpath, real, seed=len(videos))
+        if all(v.path != real.name for v in videos):
+            videos.append(
+                Video(
+                    path=real.name,
+                    label=0,
+                    method="real",
+                    target=target,
+                    source=target,
+                    variant="watermark",
+                )
+            )
+        photo = out / f"{source}_frame.png"
+        if not photo.exists():
+            write_image(photo, next(iter_frames(clips / f"{source}.mp4")).image)
+        kinds = ["mesh"] + (["autoencoder"] if models and pair in models else [])
+        for name in kinds:
+            for variant in variants:
+                fake = out / f"{target}_{name}_from_{source}_{variant}.mp4"
+                if not fake.exists():
+                    if log:
+                        log(f"swap {fake.name}")
+                    model = (models or {}).get(pair)
+                    _swap(_method(name, photo, model, side), tpath, fake, variant, home)
+                videos.append(
+                    Video(
+                        path=fake.name,
+                        label=1,
+                        method=name,
+                        target=target,
+                        source=source,
+                        variant=variant,
+                    )
+                )
+    manifest = {"pairs": PAIRS, "variants": VARIANTS, "videos": [asdict(v) for v in videos]}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    return videos
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwapTable:
+    """Faces of the generated videos at network size.
+
+    Shape: ``crops`` (N, 128, 128, 3) uint8; ``landmarks`` (N, 478, 2) float32; ``label`` (N,)
+    int; ``method``/``target``/``source``/``video`` (N,) str; ``holdout`` (N,) bool.
+    """
+
+    crops: npt.NDArray[np.uint8]
+    landmarks: npt.NDArray[np.float32]
+    label: npt.NDArray[np.int64]
+    method: npt.NDArray[np.str_]
+    target: npt.NDArray[np.str_]
+    source: npt.NDArray[np.str_]
+    video: npt.NDArray[np.str_]
+    holdout: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def subset(self, keep: npt.NDArray[np.bool_]) -> SwapTable:
+        return SwapTable(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
+
+
+def video_faces(
+    path: str | Path, every: int = 2
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """The largest face of every ``every``-th frame, aligned as ``detect`` does:
+    crops ``(n, 128, 128, 3)`` and landmarks ``(n, 478, 2)`` in crop px."""
+    crops, lms = [], []
+    with FaceTracker(TrackerConfig(max_faces=1, min_face=24.0)) as tracker:
+        for frame in iter_frames(path):
+            found = tracker.process(frame.image)
+            if frame.ref.index % every or not found:
+                continue
+            face = max(found, key=lambda f: f.bbox.size)
+            m = crop_from_landmarks(face.landmarks, CROP)
+            crops.append(to_net(warp_to_crop(frame.image, m, CROP.size)[None])[0])
+            lms.append(net_landmarks(face.landmarks[None], m[None])[0])
+    if not crops:
+        return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, 478, 2), np.float32)
+    return np.stack(crops), np.stack(lms)
+
+
+def build_table(out_dir: str | Path, videos: list[Video], every: int = 2) -> SwapTable:
+    """Faces of every video of the manifest (see :class:`SwapTable`)."""
+    parts: dict[str, list[Any]] = {k: [] for k in SwapTable.__dataclass_fields__}
+    for v in videos:
+        crops, lms = video_faces(Path(out_dir) / v.path, every)
+        n = len(crops)
+        parts["crops"].append(crops)
+        parts["landmarks"].append(lms)
+        parts["label"].append(np.full(n, v.label, np.int64))
+        for key, val in (
+            ("method", v.method),
+            ("target", v.target),
+            ("source", v.source),
+            ("video", v.path),
+        ):
+            parts[key].append(np.full(n, val, dtype="U64"))
+        parts["holdout"].append(np.full(n, pair_held_out(v.target), bool))
+    return SwapTable(**{k: np.concatenate(v) for k, v in parts.items()})
+
+
+def save_swap_table(table: SwapTable, path: str | Path) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **{k: getattr(table, k) for k in SwapTable.__dataclass_fields__})
+
+
+def read_swap_table(path: str | Path) -> SwapTable:
+    with np.load(path) as z:
+        return SwapTable(**{k: z[k] for k in SwapTable.__dataclass_fields__})

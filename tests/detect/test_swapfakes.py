@@ -1,0 +1,79 @@
+"""Swap fakes for detector training: only the designated pairs, and marked real controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from doppelab.core.media import iter_frames
+from doppelab.detect.swapfakes import PAIRS, directions, marked_real, pair_held_out, video_faces
+from doppelab.provenance import watermark
+
+
+def test_only_the_designated_pairs_in_both_directions() -> None:
+    assert PAIRS == {"pair-1": ("lp_d18", "lp_d19"), "pair-2": ("lp_d3", "lp_d6")}
+    got = {(t, s) for _, t, s, _ in directions()}
+    assert got == {
+        ("lp_d19", "lp_d18"),
+        ("lp_d18", "lp_d19"),
+        ("lp_d6", "lp_d3"),
+        ("lp_d3", "lp_d6"),
+    }
+    # the autoencoder side named is the source's (a of pair-1 is lp_d18)
+    assert ("pair-1", "lp_d19", "lp_d18", "a") in directions()
+
+
+def test_a_pair_with_a_held_out_person_is_held_out_whole() -> None:
+    assert pair_held_out("lp_d19") and pair_held_out("lp_d18")  # lp_d19 is held out
+    assert not pair_held_out("lp_d3") and not pair_held_out("lp_d6")
+    assert not pair_held_out("somebody_else")
+
+
+def test_marked_real_carries_the_mark_and_keeps_the_picture(
+    astronaut_video: Path, tmp_path: Path
+) -> None:
+    out = marked_real(astronaut_video, tmp_path / "marked.mp4", seed=3)
+    src = [f.image for f in iter_frames(astronaut_video)]
+    got = [f.image for f in iter_frames(out)]
+    assert len(got) == len(src)
+    assert watermark.detect_frames(got).found
+    assert not watermark.detect_frames(src).found
+    mse = np.mean((np.stack(got).astype(np.float64) - np.stack(src)) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 30  # only the faint mark (and the codec) changed it
+    crops, lms = video_faces(out, every=4)
+    assert crops.shape[1:] == (128, 128, 3) and lms.shape[1:] == (478, 2) and len(crops) >= 2
+
+
+def test_swap_model_flag_takes_only_designated_pairs() -> None:
+    import pytest
+
+    from doppelab.cli.detect_train import _models
+    from doppelab.core.errors import UsageError
+
+    assert _models(["pair-2=/m/p2"]) == {"pair-2": Path("/m/p2")}
+    for bad in ("pair-9=/m", "pair-1", "lp_d1=/m"):
+        with pytest.raises(UsageError):
+            _models([bad])
+
+
+def test_video_rule_picks_lowest_logloss_and_smaller_weight_on_ties(tmp_path: Path) -> None:
+    from doppelab.detect.calibrate_video import _choose
+
+    def row(label: int, frame: float, temporal: float) -> dict:
+        return {
+            "path": "x",
+            "label": label,
+            "source": "s",
+            "frame_logit": frame,
+            "temporal_logit": temporal,
+        }
+
+    # the temporal score separates what the frames cannot: a positive weight must win
+    rows = [row(0, 0.0, -3.0), row(0, 0.0, -2.0), row(1, 0.0, 2.0), row(1, 0.0, 3.0)]
+    best = _choose(rows, tmp_path, None)["chosen"]
+    assert best["weight"] == 1.0 and best["cap"] == 2.0
+    # a useless temporal score (the same for all) ties every weight on AUC; log-loss decides
+    rows = [row(0, -2.0, -5.0), row(1, 2.0, -5.0)]
+    best = _choose(rows, tmp_path, None)["chosen"]
+    assert best["weight"] == 0.0 and (tmp_path / "video_calibration.json").exists()
