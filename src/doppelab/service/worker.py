@@ -10,13 +10,14 @@ server path reaches a client.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from doppelab.core.errors import DoppelabError
 
-_DETECTORS: dict[int, Any] = {}  # per process: frames -> loaded Detect
+_DETECTORS: dict[tuple[int, int], Any] = {}  # (thread, frames) -> loaded Detect (not shared)
 
 
 def init_worker(threads: int = 1) -> None:
@@ -32,12 +33,13 @@ def init_worker(threads: int = 1) -> None:
 
 
 def _detector(frames: int) -> Any:
-    det = _DETECTORS.get(frames)
+    slot = (threading.get_ident(), frames)
+    det = _DETECTORS.get(slot)
     if det is None:
         from doppelab.detect.predict import Detect, DetectConfig
 
         det = Detect(DetectConfig(frames=frames, threads=1))
-        _DETECTORS[frames] = det
+        _DETECTORS[slot] = det
     return det
 
 
