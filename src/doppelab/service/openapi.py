@@ -59,8 +59,9 @@ def custom_openapi(app: FastAPI) -> dict[str, Any]:
         for op in path.values():
             for code, resp in op.get("responses", {}).items():
                 content = resp.get("content", {})
-                if code.isdigit() and int(code) >= 400 and "application/json" in content:
-                    resp["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+                if code.isdigit() and int(code) >= 400 and content:
+                    # the model's schema, whatever media type the route's class put it under
+                    resp["content"] = {PROBLEM_MEDIA_TYPE: next(iter(content.values()))}
             # FastAPI's own 422 for path parameters: make it a problem too
             if "422" in op.get("responses", {}):
                 op["responses"]["422"] = {
