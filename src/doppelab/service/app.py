@@ -218,7 +218,7 @@ def create_app(cfg: ServiceConfig | None = None) -> FastAPI:
     return app
 
 
-def _routes(app: FastAPI, svc: Service) -> None:  # noqa: C901 - one closure per route
+def _routes(app: FastAPI, svc: Service) -> None:
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")

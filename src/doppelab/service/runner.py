@@ -10,6 +10,7 @@ A retention sweep deletes uploads, reports and rows of checks older than the ret
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import time
@@ -69,10 +70,8 @@ class Dispatcher:
                 self.active.add(task)
                 task.add_done_callback(self._done)
             self.wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self.active.discard(task)

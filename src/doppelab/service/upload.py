@@ -8,11 +8,13 @@ client's filename reaches the disk; it is kept only (shortened, printable) for d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -56,7 +58,7 @@ class _Sink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fh = None  # type: ignore[var-annotated]
+        self.fh: BinaryIO | None = None
         self.part = _Part()
         self.header_field = b""
         self.header_value = b""
@@ -197,7 +199,5 @@ def _short(exc: BaseException) -> str:
 
 def remove_quietly(path: str | os.PathLike[str]) -> None:
     """Delete a file if it exists (upload clean-up must never fail a request)."""
-    try:
+    with contextlib.suppress(OSError):
         Path(path).unlink(missing_ok=True)
-    except OSError:
-        pass
