@@ -168,6 +168,33 @@ class Service:
                                {"Retry-After": str(max(1, round(wait + 0.5)))})
         return key
 
+    async def accept(self, request: Request, key: ApiKey) -> Check:
+        """Receive, sniff and store an upload as a queued check."""
+        active = self.store.counts(key.id)
+        if active.get("queued", 0) + active.get("running", 0) >= self.cfg.max_active_per_key:
+            raise ProblemError(429, "too-many-active", "Too Many Requests",
+                               f"{self.cfg.max_active_per_key} checks of this key are still "
+                               "queued or running", {"Retry-After": "5"})
+        try:
+            got = await receive_file(request.stream(), request.headers.get("content-type"),
+                                     request.headers.get("content-length"),
+                                     self.store.uploads, self.cfg.max_upload_bytes)
+        except UploadError as exc:
+            raise ProblemError(exc.status, "bad-upload", exc.title, exc.detail) from None
+        try:
+            info = await _sniff(got.path, got.filename, self.cfg)
+            stored = got.path.with_name(got.path.name.removeprefix(".incoming-")
+                                        + _extension(info))
+            os.replace(got.path, stored)
+        except BaseException:
+            remove_quietly(got.path)
+            raise
+        job = self.store.add_job(key_id=key.id, filename=got.filename, upload=stored.name,
+                                 kind=info.kind, size=got.size)
+        if self.dispatcher is not None:
+            self.dispatcher.wake.set()
+        return check_view(job, self.store.queue_position(job))
+
     def owned(self, job_id: str, key: ApiKey) -> Any:
         job = self.store.get(job_id, key.id) if len(job_id) <= 64 else None
         if job is None:
@@ -213,6 +240,7 @@ def create_app(cfg: ServiceConfig | None = None) -> FastAPI:
     app.state.service = svc
     _install_error_handlers(app)
     _routes(app, svc)
+    _job_routes(app, svc)
     app.openapi = lambda: custom_openapi(app)  # type: ignore[method-assign]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
@@ -235,33 +263,12 @@ def _routes(app: FastAPI, svc: Service) -> None:
                          **ERRORS["upload"]},
               openapi_extra={"requestBody": UPLOAD_BODY})
     async def create_check(request: Request, key: Key) -> JSONResponse:
-        active = svc.store.counts(key.id)
-        if active.get("queued", 0) + active.get("running", 0) >= svc.cfg.max_active_per_key:
-            raise ProblemError(429, "too-many-active", "Too Many Requests",
-                               f"{svc.cfg.max_active_per_key} checks of this key are still "
-                               "queued or running", {"Retry-After": "5"})
-        try:
-            got = await receive_file(request.stream(), request.headers.get("content-type"),
-                                     request.headers.get("content-length"),
-                                     svc.store.uploads, svc.cfg.max_upload_bytes)
-        except UploadError as exc:
-            raise ProblemError(exc.status, "bad-upload", exc.title, exc.detail) from None
-        try:
-            info = await _sniff(got.path, got.filename, svc.cfg)
-            stored = got.path.with_name(got.path.name.removeprefix(".incoming-")
-                                        + _extension(info))
-            os.replace(got.path, stored)
-        except BaseException:
-            remove_quietly(got.path)
-            raise
-        job = svc.store.add_job(key_id=key.id, filename=got.filename, upload=stored.name,
-                                kind=info.kind, size=got.size)
-        if svc.dispatcher is not None:
-            svc.dispatcher.wake.set()
-        view = check_view(job, svc.store.queue_position(job))
+        view = await svc.accept(request, key)
         return JSONResponse(view.model_dump(), status_code=202,
                             headers={"Location": view.links.self})
 
+
+def _job_routes(app: FastAPI, svc: Service) -> None:
     @app.get("/v1/checks", response_model=CheckList, tags=["checks"], responses=ERRORS["auth"])
     async def list_checks(key: Key) -> CheckList:
         return CheckList(checks=[check_view(j, full=False) for j in svc.store.list_jobs(key.id)])

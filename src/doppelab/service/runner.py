@@ -38,6 +38,11 @@ class RunnerConfig:
     sweep_every_s: float = 60.0
 
 
+def _log_failure(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        _log.error("warming a worker failed: %s", fut.exception())
+
+
 def make_executor(cfg: RunnerConfig) -> Executor:
     if cfg.pool == "thread":
         return ThreadPoolExecutor(cfg.workers, thread_name_prefix="doppelab-check")
@@ -61,6 +66,10 @@ class Dispatcher:
 
     async def run(self) -> None:
         """Main loop: fill free slots, then sleep until woken (new job) or one second."""
+        loop = asyncio.get_running_loop()
+        for _ in range(self.cfg.workers):  # load the models in every worker at start-up
+            fut = loop.run_in_executor(self.executor, worker.warm, self.cfg.frames)
+            fut.add_done_callback(_log_failure)
         while not self._stopping:
             while len(self.active) < self.cfg.workers:
                 job = self.store.claim_next()

@@ -43,6 +43,12 @@ def _detector(frames: int) -> Any:
     return det
 
 
+def warm(frames: int) -> bool:
+    """Load the detectors now, so the first check does not pay for it."""
+    _detector(frames)
+    return True
+
+
 def _message(exc: BaseException, path: str, filename: str) -> str:
     return str(exc).replace(str(Path(path).resolve()), filename).replace(path, filename)
 
