@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from doppelab.core.errors import DoppelabError
 
-_DETECTORS: dict[tuple[int, int], Any] = {}  # (thread, frames) -> loaded Detect (not shared)
+_IDLE: dict[int, list[Any]] = {}  # frames -> loaded, idle Detect objects (one per user)
+_LOCK = threading.Lock()
 
 
 def init_worker(threads: int = 1) -> None:
@@ -32,21 +35,27 @@ def init_worker(threads: int = 1) -> None:
         pass
 
 
-def _detector(frames: int) -> Any:
-    slot = (threading.get_ident(), frames)
-    det = _DETECTORS.get(slot)
+@contextmanager
+def _detector(frames: int) -> Iterator[Any]:
+    """A loaded Detect for this caller alone (Detect is not thread-safe); reused afterwards."""
+    with _LOCK:
+        idle = _IDLE.setdefault(frames, [])
+        det = idle.pop() if idle else None
     if det is None:
         from doppelab.detect.predict import Detect, DetectConfig
 
         det = Detect(DetectConfig(frames=frames, threads=1))
-        _DETECTORS[slot] = det
-    return det
+    try:
+        yield det
+    finally:
+        with _LOCK:
+            _IDLE[frames].append(det)
 
 
 def warm(frames: int) -> bool:
     """Load the detectors now, so the first check does not pay for it."""
-    _detector(frames)
-    return True
+    with _detector(frames):
+        return True
 
 
 def _message(exc: BaseException, path: str, filename: str) -> str:
@@ -60,13 +69,14 @@ def run_detect(path: str, filename: str, report_path: str, frames: int) -> dict[
     """
     from doppelab.detect.report import overlay, png_data_uri, result_dict, write_reports
 
-    det = _detector(frames)
-    try:
-        res = det.run(path)
-    except DoppelabError as exc:
-        return {"error": _message(exc, path, filename)}
+    with _detector(frames) as det:
+        try:
+            res = det.run(path)
+        except DoppelabError as exc:
+            return {"error": _message(exc, path, filename)}
+        config = asdict(det.config)
     res.path = filename  # reports name the client's file, never the storage path
-    write_reports([res], asdict(det.config), html_path=report_path)
+    write_reports([res], config, html_path=report_path)
     heatmaps = [
         {
             "frame": s["frame"],
