@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -53,9 +54,16 @@ def test_retention_sweep(tmp_path: Path, astronaut_video: Path) -> None:
     time.sleep(0.6)
     from doppelab.service.runner import Dispatcher
 
-    assert Dispatcher(store, app.state.service.cfg.runner).sweep() == 1
+    disp = Dispatcher(store, app.state.service.cfg.runner)
+    stray = store.uploads / "0123abcd.mp4"  # saved, then the server died before the job row
+    stray.write_bytes(b"x")
+    fresh = store.reports / "someone.html"
+    fresh.write_bytes(b"x")
+    os.utime(stray, (time.time() - 7200, time.time() - 7200))
+    assert disp.sweep() == 1
     assert list(store.uploads.iterdir()) == []
     assert client.get(f"/v1/checks/{job_id}", headers=bearer(key)).status_code == 404
+    assert fresh.exists()  # an unowned file is only removed once it is an hour old
 
 
 def test_committed_openapi_matches_app(tmp_path: Path) -> None:

@@ -133,13 +133,21 @@ class Dispatcher:
         for job in self.store.expired(cutoff):
             self.forget(job)
             n += 1
-        for stray in self.store.uploads.glob(".incoming-*"):
+        self._sweep_strays(time.time() - 3600)
+        return n
+
+    def _sweep_strays(self, older_than: float) -> None:
+        """Files no job owns (a crash between saving an upload and recording its job, an
+        upload cut off mid-stream), once they are an hour old."""
+        uploads, ids = self.store.known_files()
+        strays = [p for p in self.store.uploads.iterdir() if p.name not in uploads]
+        strays += [p for p in self.store.reports.iterdir() if p.stem not in ids]
+        for path in strays:
             try:
-                if stray.stat().st_mtime < time.time() - 3600:
-                    remove_quietly(stray)
+                if path.stat().st_mtime < older_than:
+                    remove_quietly(path)
             except OSError:
                 pass
-        return n
 
     def forget(self, job: Job) -> None:
         """Remove a job's row and files."""

@@ -282,6 +282,12 @@ class Store:
                 "WHERE state = 'running'", (time.time(),)).rowcount
         return again, failed
 
+    def known_files(self) -> tuple[set[str], set[str]]:
+        """(upload names, job ids) of every job, to find files no job owns."""
+        with self._lock:
+            rows = self._db.execute("SELECT upload, id FROM jobs").fetchall()
+        return {r[0] for r in rows}, {r[1] for r in rows}
+
     def expired(self, older_than: float) -> list[Job]:
         """Jobs created before the epoch time ``older_than`` and not running."""
         with self._lock:
