@@ -346,6 +346,9 @@ def main() -> None:
         result[name] = fn()
         print(json.dumps(result[name], indent=2), flush=True)
     result["machine"]["load_average_at_end"] = os.getloadavg()
+    if skip - {""} and args.out.exists():  # keep the skipped phases of the previous run
+        previous = json.loads(args.out.read_text())
+        result = {**{k: v for k, v in previous.items() if k not in result}, **result}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")

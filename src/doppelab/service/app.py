@@ -23,7 +23,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,7 +52,7 @@ from doppelab.service.security import (
     RateLimiter,
     unauthorized,
 )
-from doppelab.service.store import ApiKey, Store
+from doppelab.service.store import ApiKey, Job, Store
 from doppelab.service.upload import UploadError, receive_file, remove_quietly
 
 STATIC = Path(__file__).with_name("static")
@@ -195,7 +195,7 @@ class Service:
             self.dispatcher.wake.set()
         return check_view(job, self.store.queue_position(job))
 
-    def owned(self, job_id: str, key: ApiKey) -> Any:
+    def owned(self, job_id: str, key: ApiKey) -> Job:
         job = self.store.get(job_id, key.id) if len(job_id) <= 64 else None
         if job is None:
             raise ProblemError(404, "not-found", "Not Found", "no such check for this key")
