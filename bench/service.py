@@ -137,7 +137,7 @@ async def _wait(client: httpx.AsyncClient, stats: Stats, job: str, t0: float,
 
 
 async def client_loop(base: str, key: str, clip: bytes, stats: Stats, stop_at: float,
-                      deadline: float) -> None:
+                      deadline: float, once: bool = False) -> None:
     """Upload, wait for the verdict, repeat until ``stop_at``; waits at most to ``deadline``."""
     headers = {"Authorization": f"Bearer {key}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as client:
@@ -152,6 +152,8 @@ async def client_loop(base: str, key: str, clip: bytes, stats: Stats, stop_at: f
             job = r.json()["id"]
             stats.accepted[job] = time.monotonic()
             await _wait(client, stats, job, t0, deadline)
+            if once:
+                return
 
 
 def pct(xs: list[float], q: float) -> float | None:
@@ -178,9 +180,10 @@ def summarise(stats: Stats, seconds: float) -> dict[str, Any]:
 
 
 async def warm_up(base: str, key: str, clip: bytes, n: int) -> dict[str, Any]:
-    """``n`` checks at once right after start-up (models load in every worker)."""
+    """``n`` checks at once right after start-up (the first ones may wait for model loading);
+    the load phase starts when they are done."""
     stats, t0 = Stats(), time.monotonic()
-    await asyncio.gather(*(client_loop(base, key, clip, stats, t0 + 0.001, t0 + 600)
+    await asyncio.gather(*(client_loop(base, key, clip, stats, t0 + 1e9, t0 + 600, once=True)
                            for _ in range(n)))
     return {"checks": len(stats.finished), "seconds": round(time.monotonic() - t0, 2),
             "status_codes": {str(k): v for k, v in stats.statuses.items()}}
@@ -309,6 +312,7 @@ def phase_batch(work: Path, clip_path: Path, args: argparse.Namespace) -> dict[s
         out[f"workers_{workers}"] = {
             "files_per_second": round(summary["files_per_second"], 3),
             "startup_s": summary["startup_seconds"], "processing_s": summary["seconds"],
+            "ray_init_s": summary.get("ray_init_seconds"),
             "wall_s": round(time.perf_counter() - t0, 1), "errors": summary["errors"]}
     return out
 

@@ -35,6 +35,7 @@ class BatchSummary:
     errors: int
     seconds: float  # processing, after the cluster started
     startup_seconds: float  # ray.init + loading the detectors in every worker
+    ray_init_seconds: float = 0.0  # of which ray.init alone
 
     @property
     def files_per_second(self) -> float:
@@ -145,10 +146,11 @@ def run_batch(source: Path, out: Path, *, workers: int = 2, address: str | None 
     todo = [p for p in files if p not in done]
     t_start = time.perf_counter()
     processed = errors = 0
-    startup = 0.0
+    startup = ray_init = 0.0
     t0 = t_start
     if todo:
         ray = _start_ray(address, workers)
+        ray_init = time.perf_counter() - t_start
         journal = Journal(out)
         try:
             for row in _run_pool(ray, todo, min(workers, len(todo)), frames):
@@ -168,4 +170,4 @@ def run_batch(source: Path, out: Path, *, workers: int = 2, address: str | None 
     finalize(out, [done[p] for p in sorted(done)])
     return BatchSummary(output=str(out), total=len(files), skipped=len(files) - len(todo),
                         processed=processed, errors=errors, seconds=round(seconds, 3),
-                        startup_seconds=round(startup, 3))
+                        startup_seconds=round(startup, 3), ray_init_seconds=round(ray_init, 3))
