@@ -91,3 +91,4 @@ def test_cli_api_keys(capsys: object) -> None:
     assert main(["keys", "api", "revoke", "desk"]) == 0
     assert store.key_for_token(made["key"]).revoked is not None  # type: ignore[union-attr]
     assert main(["keys", "api", "revoke", "nobody"]) == 2
+    assert main(["keys", "api", "create", "--name", "desk"]) == 2  # names are unique

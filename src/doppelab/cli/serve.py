@@ -11,7 +11,7 @@ from doppelab.core.errors import UsageError
 EPILOG = """\
 examples:
   doppelab keys api create --name me          # prints an API key once
-  doppelab serve                              # http://127.0.0.1:8000/ (page), /docs (API)
+  doppelab serve                              # http://127.0.0.1:8000/ (page), /openapi.json
   doppelab serve --host 0.0.0.0 --port 8080 --workers 2 --retention-hours 6
   curl -H "Authorization: Bearer $KEY" -F file=@clip.mp4 http://127.0.0.1:8000/v1/checks
   doppelab serve --openapi > docs/openapi.json

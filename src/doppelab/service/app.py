@@ -234,7 +234,9 @@ def create_app(cfg: ServiceConfig | None = None) -> FastAPI:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    app = FastAPI(title="doppelab", version=__version__, lifespan=lifespan,
+    # no /docs or /redoc: their pages load scripts from a CDN; the spec is at /openapi.json
+    app = FastAPI(title="doppelab", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
                   description="Deepfake checks as jobs: upload an image or video, poll the "
                   "check, read the verdict (detect) and the provenance layers (verify).")
     app.state.service = svc

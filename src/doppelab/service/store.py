@@ -147,6 +147,8 @@ class Store:
         token = KEY_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(id=secrets.token_hex(6), name=name, created=time.time(), revoked=None)
         with self._tx() as db:
+            if db.execute("SELECT 1 FROM api_keys WHERE name = ?", (name,)).fetchone():
+                raise UsageError(f"an API key named {name!r} exists (names are unique)")
             db.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, NULL)",
                        (key.id, key.name, hash_key(token), key.created))
         return key, token
