@@ -92,3 +92,22 @@ def test_cli_api_keys(capsys: object) -> None:
     assert store.key_for_token(made["key"]).revoked is not None  # type: ignore[union-attr]
     assert main(["keys", "api", "revoke", "nobody"]) == 2
     assert main(["keys", "api", "create", "--name", "desk"]) == 2  # names are unique
+
+
+def test_dead_worker_process_fails_one_call_and_pool_recovers(tmp_path: Path) -> None:
+    import asyncio
+
+    from doppelab.service.runner import Dispatcher, RunnerConfig
+
+    async def go() -> tuple[dict, dict]:
+        disp = Dispatcher(Store(tmp_path), RunnerConfig(workers=1, pool="process"))
+        try:
+            crashed = await disp._call(os._exit, 9)  # the worker process dies mid-call
+            after = await disp._call(dict, [("ok", True)])
+        finally:
+            disp.executor.shutdown(wait=True)
+        return crashed, after
+
+    crashed, after = asyncio.run(go())
+    assert crashed == {"error": "the worker processing this file crashed"}
+    assert after == {"ok": True}
