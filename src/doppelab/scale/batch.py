@@ -74,6 +74,9 @@ def check_file(det: Any, path: str) -> dict[str, Any]:
     except DoppelabError as exc:
         return {**row, "status": "error", "error": str(exc),
                 "seconds": time.perf_counter() - t0}
+    except Exception as exc:  # a bug on one file must not end a long batch: record it
+        return {**row, "status": "error", "error": f"internal error: {type(exc).__name__}: "
+                f"{exc}", "seconds": time.perf_counter() - t0}
     row.update(
         kind=res.kind, verdict=res.verdict, reason=res.reason, probability=res.probability,
         detectors=json.dumps(res.detectors), frames_total=res.frames_total,
