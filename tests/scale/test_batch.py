@@ -71,3 +71,20 @@ def test_batch_on_ray_resumes(tmp_path: Path, astronaut_video: Path,
         "likely fake", "likely real", "inconclusive")
     assert rows["b.mp4"]["provenance_found"] is False and rows["b.mp4"]["faces"] > 0
     assert rows["c.mp4"]["status"] == "error" and "not an image or video" in rows["c.mp4"]["error"]
+
+
+def test_check_file_turns_failures_into_rows() -> None:
+    from doppelab.core.errors import NotMediaError
+    from doppelab.scale.batch import check_file
+
+    class Failing:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def run(self, path: str) -> None:
+            raise self.exc
+
+    row = check_file(Failing(NotMediaError("not an image or video: x")), "x")
+    assert (row["status"], row["error"]) == ("error", "not an image or video: x")
+    row = check_file(Failing(RuntimeError("boom")), "x")
+    assert row["status"] == "error" and row["error"] == "internal error: RuntimeError: boom"
