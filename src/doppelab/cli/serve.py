@@ -69,10 +69,17 @@ def run(args: argparse.Namespace) -> int:
     from doppelab.service.app import create_app
     from doppelab.service.openapi import spec_text
 
-    app = create_app(config(args))
-    if args.openapi:
-        print(spec_text(app), end="")
+    cfg = config(args)
+    if args.openapi:  # the spec needs no data: build the app on a throw-away folder
+        import dataclasses
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            app = create_app(dataclasses.replace(cfg, data_dir=Path(tmp)))
+            print(spec_text(app), end="")
+            app.state.service.store.close()
         return 0
+    app = create_app(cfg)
     import uvicorn
 
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
