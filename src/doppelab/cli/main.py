@@ -18,7 +18,8 @@ from doppelab.core.errors import DoppelabError
 from doppelab.core.version import __version__
 
 SUBCOMMANDS = (
-    "demo", "extract", "faces", "swap", "train", "keys", "verify", "detect", "eval", "detect-train"
+    "demo", "extract", "faces", "swap", "train", "keys", "verify", "detect", "eval", "detect-train",
+    "serve", "batch",
 )
 
 EPILOG = """\

@@ -1,0 +1,103 @@
+"""What a pool worker runs for one check: detect (with its HTML report) and verify.
+
+Functions here run inside the worker pool (spawned processes by default), so they take and
+return plain picklable values. Each process keeps one loaded :class:`~doppelab.detect.predict.
+Detect` (models load once per process, not per check). Library errors come back as
+``{"error": message}`` with the server's storage path replaced by the client's filename, so no
+server path reaches a client.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from doppelab.core.errors import DoppelabError
+
+_IDLE: dict[int, list[Any]] = {}  # frames -> loaded, idle Detect objects (one per user)
+_LOCK = threading.Lock()
+
+
+def init_worker(threads: int = 1) -> None:
+    """Pool initializer: one compute thread per worker (two cores shared by many)."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:  # pragma: no cover - cv2 ships with mediapipe
+        pass
+
+
+@contextmanager
+def _detector(frames: int) -> Iterator[Any]:
+    """A loaded Detect for this caller alone (Detect is not thread-safe); reused afterwards."""
+    with _LOCK:
+        idle = _IDLE.setdefault(frames, [])
+        det = idle.pop() if idle else None
+    if det is None:
+        from doppelab.detect.predict import Detect, DetectConfig
+
+        det = Detect(DetectConfig(frames=frames, threads=1))
+    try:
+        yield det
+    finally:
+        with _LOCK:
+            _IDLE[frames].append(det)
+
+
+def warm(frames: int) -> bool:
+    """Load the detectors now, so the first check does not pay for it."""
+    with _detector(frames):
+        return True
+
+
+def _message(exc: BaseException, path: str, filename: str) -> str:
+    return str(exc).replace(str(Path(path).resolve()), filename).replace(path, filename)
+
+
+def run_detect(path: str, filename: str, report_path: str, frames: int) -> dict[str, Any]:
+    """Detect on ``path``; writes detect's HTML report to ``report_path``.
+
+    Returns ``{"detect": facts, "heatmaps": [...]}`` or ``{"error": message}``.
+    """
+    from doppelab.detect.report import overlay, png_data_uri, result_dict, write_reports
+
+    with _detector(frames) as det:
+        try:
+            res = det.run(path)
+        except DoppelabError as exc:
+            return {"error": _message(exc, path, filename)}
+        config = asdict(det.config)
+    res.path = filename  # reports name the client's file, never the storage path
+    write_reports([res], config, html_path=report_path)
+    heatmaps = [
+        {
+            "frame": s["frame"],
+            "timestamp": s["timestamp"],
+            "probability": s["probability"],
+            "image": png_data_uri(overlay(s["crop"], s["heatmap"])),
+        }
+        for s in res.suspicious
+    ]
+    return {"detect": result_dict(res), "heatmaps": heatmaps}
+
+
+def run_verify(path: str, filename: str) -> dict[str, Any]:
+    """Provenance layers of ``path`` (manifest, watermark, registry) or ``{"error": ...}``."""
+    from doppelab.detect.report import clean_json
+    from doppelab.provenance.verify import verify
+
+    try:
+        verdict = verify(path)
+    except DoppelabError as exc:
+        return {"error": _message(exc, path, filename)}
+    facts = clean_json(verdict.to_dict())
+    facts["path"] = filename
+    return {"verify": facts}

@@ -1,0 +1,90 @@
+"""``doppelab batch``: inputs, the resumable journal, and one real run on local Ray."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from doppelab.cli.main import main
+from doppelab.core.errors import UsageError
+from doppelab.scale.batch import list_inputs
+from doppelab.scale.results import COLUMNS, Journal, done_rows, finalize, journal_path
+
+
+def test_list_inputs_folder_and_csv(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("a.mp4", "sub/b.JPG", "notes.txt", ".hidden.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in list_inputs(tmp_path)] == ["a.mp4", "b.JPG"]
+    csv = tmp_path / "list.csv"
+    csv.write_text("label,path\nfake,a.mp4\nreal,/abs/c.mov\n")
+    assert list_inputs(csv) == [tmp_path / "a.mp4", Path("/abs/c.mov")]
+    with pytest.raises(UsageError):
+        list_inputs(tmp_path / "notes.txt")
+
+
+def test_journal_resume_cuts_torn_line(tmp_path: Path) -> None:
+    out = tmp_path / "r.parquet"
+    j = Journal(out)
+    j.add({"path": "a", "status": "ok", "probability": 0.2})
+    j.close()
+    with open(journal_path(out), "a") as fh:
+        fh.write('{"path": "b", "sta')  # killed mid-write
+    assert [r["path"] for r in done_rows(out)] == ["a"]
+    assert journal_path(out).read_text().endswith("}\n")
+    finalize(out, done_rows(out))
+    assert not journal_path(out).exists()
+    rows = done_rows(out)  # from the Parquet file now
+    assert rows[0]["path"] == "a" and set(rows[0]) == set(COLUMNS)
+
+
+def test_bad_output_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["batch", str(tmp_path), "-o", str(tmp_path / "r.csv")]) == 2
+    assert "must end in .parquet or .jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_batch_on_ray_resumes(tmp_path: Path, astronaut_video: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("ray")
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(astronaut_video, src / name)
+    (src / "c.mp4").write_text("not a video at all")
+    out = tmp_path / "results.jsonl"
+    # a previous run finished a.mp4 (and was killed while writing its next row)
+    out.write_text(json.dumps({"path": str(src / "a.mp4"), "status": "ok",
+                               "verdict": "earlier"}) + "\n" + '{"path": "')
+    code = main(["batch", str(src), "-o", str(out), "--workers", "1", "--frames", "4",
+                 "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["total"], summary["skipped"], summary["processed"], summary["errors"]) \
+        == (3, 1, 2, 1)
+    rows = {Path(r["path"]).name: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["a.mp4"]["verdict"] == "earlier"  # skipped, not redone
+    assert rows["b.mp4"]["status"] == "ok" and rows["b.mp4"]["verdict"] in (
+        "likely fake", "likely real", "inconclusive")
+    assert rows["b.mp4"]["provenance_found"] is False and rows["b.mp4"]["faces"] > 0
+    assert rows["c.mp4"]["status"] == "error" and "not an image or video" in rows["c.mp4"]["error"]
+
+
+def test_check_file_turns_failures_into_rows() -> None:
+    from doppelab.core.errors import NotMediaError
+    from doppelab.scale.batch import check_file
+
+    class Failing:
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def run(self, path: str) -> None:
+            raise self.exc
+
+    row = check_file(Failing(NotMediaError("not an image or video: x")), "x")
+    assert (row["status"], row["error"]) == ("error", "not an image or video: x")
+    row = check_file(Failing(RuntimeError("boom")), "x")
+    assert row["status"] == "error" and row["error"] == "internal error: RuntimeError: boom"
