@@ -11,6 +11,7 @@ from doppelab.audio.decode import (
     AudioClip,
     AudioSource,
     NoAudioError,
+    is_audio_only,
     iter_audio_blocks,
     load_audio,
     probe_audio,
@@ -27,8 +28,22 @@ from doppelab.audio.vad import (
 )
 
 __all__ = [
-    "FRAME_SECONDS", "SAMPLE_RATE", "TARGET_DBFS", "AudioClip", "AudioSource", "NoAudioError",
-    "Segment", "gated_level_db", "iter_audio_blocks", "load_audio", "normalize_loudness",
-    "probe_audio", "shift", "speech_audio", "speech_probabilities", "speech_seconds",
+    "FRAME_SECONDS",
+    "SAMPLE_RATE",
+    "TARGET_DBFS",
+    "AudioClip",
+    "AudioSource",
+    "NoAudioError",
+    "Segment",
+    "gated_level_db",
+    "is_audio_only",
+    "iter_audio_blocks",
+    "load_audio",
+    "normalize_loudness",
+    "probe_audio",
+    "shift",
+    "speech_audio",
+    "speech_probabilities",
+    "speech_seconds",
     "speech_segments",
 ]

@@ -43,8 +43,8 @@ from doppelab.core.errors import (
 from doppelab.core.media import check_readable
 
 __all__ = [
-    "SAMPLE_RATE", "AudioClip", "AudioSource", "NoAudioError", "iter_audio_blocks", "load_audio",
-    "probe_audio",
+    "SAMPLE_RATE", "AudioClip", "AudioSource", "NoAudioError", "is_audio_only",
+    "iter_audio_blocks", "load_audio", "probe_audio",
 ]
 
 SAMPLE_RATE = 16_000
@@ -146,6 +146,17 @@ def probe_audio(path: str | Path) -> AudioSource:
     p = Path(path)
     with _open(p) as container:
         return _source(container, p)
+
+
+def is_audio_only(path: str | Path) -> bool:
+    """True when ``path`` opens as media with an audio stream and no video stream (cover art
+    does not count as video). Raises the errors of :func:`probe_audio` except ``NoAudioError``
+    (a file without audio is simply not audio-only)."""
+    p = Path(path)
+    with _open(p) as container:
+        video = [s for s in container.streams.video
+                 if not s.disposition & av.stream.Disposition.attached_pic]
+        return bool(container.streams.audio) and not video
 
 
 class _Decoder:
