@@ -16,7 +16,7 @@ analysed alone), and the speed of :func:`analyse_av_sync` end to end (decode, fa
 network) in times real time.
 
 Usage: python bench/avsync.py [--data-dir ../shared/data] [--split dev]
-       [--cache .cache/avsync] [--out bench/results/avsync.json]
+       [--cache .cache/avsync] [--out bench/results/avsync.json] [--weights W.npz] [--limit N]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import numpy as np
 
 from doppelab.detect.avsync import AVSyncResult, analyse_av_sync, analyse_streams
 from doppelab.detect.avsync.dataset import Clip, cached_face_track, list_clips
+from doppelab.detect.avsync.net import WEIGHTS
 from doppelab.detect.avsync.retime import retime_audio, swap_audio
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
 from doppelab.detect.metrics import roc_auc
@@ -54,10 +55,10 @@ def segments(track: FaceTrack) -> list[FaceTrack]:
     return out
 
 
-def score(track: FaceTrack, audio: AudioTrack) -> dict[str, Any]:
+def score(track: FaceTrack, audio: AudioTrack, weights: Path) -> dict[str, Any]:
     """Clip-level and segment-level numbers of one (track, audio) pair."""
-    res = analyse_streams(track, audio)
-    segs = [analyse_streams(s, audio) for s in segments(track)]
+    res = analyse_streams(track, audio, weights=weights)
+    segs = [analyse_streams(s, audio, weights=weights) for s in segments(track)]
     return {"clip": _row(res), "segments": [_row(r) for r in segs if r.status == "ok"]}
 
 
@@ -68,12 +69,14 @@ def _row(r: AVSyncResult) -> dict[str, Any]:
             "windows": [w.offset_frames for w in r.windows]}
 
 
-def run_clip(clip: Clip, others: list[Clip], cache: Path, work: Path) -> dict[str, Any] | None:
+def run_clip(
+    clip: Clip, others: list[Clip], cache: Path, work: Path, weights: Path
+) -> dict[str, Any] | None:
     """In-sync, shifted and swapped results of one clip (None when it has no speech)."""
     track = cached_face_track(clip.path, cache)
     audio = read_audio(clip.path)
     assert audio is not None
-    base = score(track, audio)
+    base = score(track, audio, weights)
     if base["clip"]["status"] != "ok":
         return {"name": clip.name, "skipped": base["clip"]["status"]}
     out: dict[str, Any] = {"name": clip.name, "fps": track.fps, "in_sync": base, "shifted": {},
@@ -83,12 +86,12 @@ def run_clip(clip: Clip, others: list[Clip], cache: Path, work: Path) -> dict[st
         retime_audio(clip.path, tmp, k / track.fps)
         moved = read_audio(tmp)
         assert moved is not None
-        out["shifted"][k] = score(track, moved)
+        out["shifted"][k] = score(track, moved, weights)
     for other in others:
         swap_audio(clip.path, other.path, tmp)
         dubbed = read_audio(tmp)
         assert dubbed is not None
-        out["swapped"][other.name] = score(track, dubbed)
+        out["swapped"][other.name] = score(track, dubbed, weights)
     return out
 
 
@@ -134,12 +137,12 @@ def aucs(clips: list[dict[str, Any]], level: str) -> dict[str, Any]:
     return out
 
 
-def speed(clips: list[Clip]) -> dict[str, Any]:
+def speed(clips: list[Clip], weights: Path) -> dict[str, Any]:
     """End-to-end :func:`analyse_av_sync` time per clip (model already loaded)."""
     per = []
     for clip in clips:
         t0 = time.perf_counter()
-        res = analyse_av_sync(clip.path)
+        res = analyse_av_sync(clip.path, weights=weights)
         dt = time.perf_counter() - t0
         frames = res.face_frames or 1
         per.append({"name": clip.name, "seconds": dt, "frames_per_s": frames / dt,
@@ -156,13 +159,17 @@ def main() -> None:
     ap.add_argument("--split", default="dev")
     ap.add_argument("--cache", type=Path, default=Path(".cache/avsync"))
     ap.add_argument("--out", type=Path, default=Path("bench/results/avsync.json"))
+    ap.add_argument("--weights", type=Path, default=None, help="default: the shipped network")
+    ap.add_argument("--limit", type=int, default=None, help="first N clips only (a quick look)")
     args = ap.parse_args()
-    clips = list_clips(args.data_dir, args.split)
+    weights = args.weights or WEIGHTS
+    clips = list_clips(args.data_dir, args.split)[: args.limit]
     done: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as work:
         for clip in clips:
             t0 = time.perf_counter()
-            r = run_clip(clip, [c for c in clips if c.name != clip.name], args.cache, Path(work))
+            others = [c for c in clips if c.name != clip.name]
+            r = run_clip(clip, others, args.cache, Path(work), weights)
             print(f"{clip.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
             if r is not None:
                 done.append(r)
@@ -177,7 +184,8 @@ def main() -> None:
         "offset_net": offset_stats(good, "offset"),
         "offset_xcorr": offset_stats(good, "xcorr_offset"),
         "detection_clip": aucs(good, "clip"), "detection_segments": aucs(good, "segment"),
-        "speed": speed([c for c in clips if c.name in {g["name"] for g in good}]),
+        "speed": speed([c for c in clips if c.name in {g["name"] for g in good}], weights),
+        "weights": str(weights),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "note": "2 shared CPU cores under load from other jobs: speed is pessimistic"},
         "raw": good,

@@ -160,7 +160,17 @@ def test_silent_audio_is_no_speech(tmp_path: Path, gray_frames: list[np.ndarray]
     assert res.status == "no_speech" and res.probability_fake is None
 
 
-def test_speech_without_face_is_no_face(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+def test_noise_is_no_speech(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+    path = write_av(tmp_path / "noise.mp4", gray_frames, bursts(2.0))
+    assert analyse_av_sync(path).status == "no_speech"
+
+
+def test_speech_without_face_is_no_face(
+    tmp_path: Path, gray_frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from doppelab.detect.avsync import analyse
+
+    monkeypatch.setattr(analyse, "audio_speech_seconds", lambda audio, fps: 2.0)
     path = write_av(tmp_path / "noface.mp4", gray_frames, bursts(2.0))
     res = analyse_av_sync(path)
     assert res.status == "no_face" and res.windows == () and res.probability_fake is None

@@ -1,7 +1,8 @@
 """``analyse_av_sync``: does the main face's mouth move with the speech in the audio track?
 
-Steps: decode the audio (none -> ``no_audio``); find speech frames with an energy detector (none
--> ``no_speech``); follow the main face with the 478-point mesh (too few frames -> ``no_face``);
+Steps: decode the audio (none -> ``no_audio``); find speech with the audio stage's
+voice-activity detector (under ``MIN_SPEECH_S`` -> ``no_speech``; music or noise is not speech);
+follow the main face with the 478-point mesh (too few frames -> ``no_face``);
 then, over sliding windows (``WINDOW_S`` long, every ``HOP_S``) and over the whole clip:
 
 * training-free: cross-correlation of mouth opening with speech-band energy
@@ -25,7 +26,13 @@ import numpy.typing as npt
 
 from doppelab.core.media import check_readable, probe
 from doppelab.detect.avsync import xcorr
-from doppelab.detect.avsync.features import ClipFeatures, clip_features, lag_logits, speech_frames
+from doppelab.detect.avsync.features import (
+    ClipFeatures,
+    clip_features,
+    lag_logits,
+    speech_frames,
+    voiced_frames,
+)
 from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_weights
 from doppelab.detect.avsync.signals import speech_energy
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio, read_face_track
@@ -52,11 +59,14 @@ def _empty(status: str, reason: str, **kw: Any) -> AVSyncResult:
 
 
 def audio_speech_seconds(audio: AudioTrack, fps: float = 25.0) -> float:
-    """Seconds of speech in the audio alone (energy detector on a ``fps`` frame clock)."""
+    """Seconds of speech in the audio alone: the audio stage's Silero voice-activity detector,
+    counted only where the band-energy detector (the frames the sync curves use) agrees."""
     if audio.duration <= 0:
         return 0.0
     times = np.arange(0.0, audio.duration, 1.0 / fps) + audio.start_s
-    return float(speech_frames(speech_energy(audio, times, fps)).sum() / fps)
+    voiced = voiced_frames(audio, times)
+    loud = speech_frames(speech_energy(audio, times, fps))
+    return float((voiced & loud).sum() / fps)
 
 
 def curve_peak(scores: F64, max_lag: int = MAX_LAG) -> tuple[float, float]:

@@ -4,7 +4,7 @@ Lips: :func:`signals.lip_shape` minus the clip's median shape (identity and rest
 out), divided by ``LIP_SCALE``. Audio: :func:`signals.log_mel` minus each band's clip mean
 (channel and microphone drop out). Speech frames: an energy detector on the 300-3400 Hz band
 (within ``SPEECH_RANGE`` natural-log units of the clip's loud frames and above an absolute floor
-of about -55 dBFS), used until the audio stage's voice-activity detector is wired in.
+of about -55 dBFS) inside the segments of the audio stage's voice-activity detector (Silero).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from doppelab.audio import AudioClip, speech_segments
 from doppelab.detect.avsync import signals as S
 from doppelab.detect.avsync.net import MEL_WIDTH, VIS_FRAMES, SyncNet
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack
@@ -53,8 +54,22 @@ def speech_frames(energy: F64) -> B:
     return np.asarray((energy > loud - SPEECH_RANGE) & (energy > ABS_FLOOR))
 
 
+def voiced_frames(audio: AudioTrack, times: F64) -> B:
+    """Frames at ``times`` (video timeline) inside a segment of the audio stage's Silero VAD."""
+    clip = AudioClip(samples=np.ascontiguousarray(audio.samples), sample_rate=audio.sample_rate)
+    voiced = np.zeros(len(times), bool)
+    if audio.duration <= 0:
+        return voiced
+    for seg in speech_segments(clip):
+        voiced |= (times >= seg.start + audio.start_s) & (times < seg.end + audio.start_s)
+    return voiced
+
+
 def clip_features(track: FaceTrack, audio: AudioTrack) -> ClipFeatures:
-    """Lips, mouth opening, speech energy, speech mask and log-mel of one clip."""
+    """Lips, mouth opening, speech energy, speech mask and log-mel of one clip.
+
+    The speech mask is the voice-activity detector's speech where the band energy also says
+    speech (so music, noise and quiet breaths do not count)."""
     lips = S.lip_shape(track)
     found = track.found
     if found.any():
@@ -65,7 +80,8 @@ def clip_features(track: FaceTrack, audio: AudioTrack) -> ClipFeatures:
     energy = S.speech_energy(audio, track.times, track.fps)
     return ClipFeatures(
         times=track.times, fps=track.fps, lips=lips.astype(np.float32),
-        mouth=S.mouth_opening(track), energy=energy, speech=speech_frames(energy),
+        mouth=S.mouth_opening(track), energy=energy,
+        speech=speech_frames(energy) & voiced_frames(audio, track.times),
         mel=mel.astype(np.float32), mel_start=audio.start_s,
     )
 
