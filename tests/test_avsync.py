@@ -242,3 +242,25 @@ def test_real_clip_shifted_by_known_frames(tmp_path: Path) -> None:
     assert abs(late.offset_frames - 6.0) <= 1.0
     assert late.probability_fake is not None and base.probability_fake is not None
     assert late.probability_fake > base.probability_fake
+
+
+def test_read_audio_without_track(astronaut_video: Path) -> None:
+    assert read_audio(astronaut_video) is None
+
+
+def test_retime_needs_audio(tmp_path: Path, astronaut_video: Path) -> None:
+    from doppelab.core.errors import NotMediaError
+
+    with pytest.raises(NotMediaError):
+        retime_audio(astronaut_video, tmp_path / "out.mp4", 0.1)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_swap_audio_takes_the_other_track(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+    from doppelab.detect.avsync.retime import swap_audio
+
+    a = write_av(tmp_path / "a.mp4", gray_frames, np.zeros(2 * RATE, np.float32))
+    b = write_av(tmp_path / "b.mp4", gray_frames[:10], bursts(2.0))
+    swap_audio(a, b, tmp_path / "ab.mp4")
+    got = read_audio(tmp_path / "ab.mp4")
+    assert got is not None and float(np.abs(got.samples).max()) > 0.05

@@ -10,8 +10,8 @@ then, over sliding windows (``WINDOW_S`` long, every ``HOP_S``) and over the who
 * the shipped sync network (:mod:`doppelab.detect.avsync.net`): mean in-sync logit of the speech
   frames at every lag in ``[-15, 15]`` -> ``offset_frames``, ``confidence`` (peak - median of
   that curve), ``in_sync_probability`` (sigmoid of the lag-0 mean logit) and
-  ``probability_fake`` (logistic calibration of lag-0 logit, peak logit and ``|offset|``,
-  fitted on the training clips in sync, shifted and with swapped audio; see the model card).
+  ``probability_fake`` (logistic calibration of :func:`fake_features`, fitted on the training
+  clips in sync, shifted and with swapped audio; see the model card).
 
 Sign convention: ``offset_frames > 0`` = audio late (see :mod:`doppelab.detect.avsync.types`).
 """
@@ -28,6 +28,7 @@ from doppelab.core.media import check_readable, probe
 from doppelab.detect.avsync import xcorr
 from doppelab.detect.avsync.features import (
     ClipFeatures,
+    anchor_frames,
     clip_features,
     lag_logits,
     speech_frames,
@@ -81,12 +82,22 @@ def _net_curve(logits: F64, rows: npt.NDArray[np.bool_]) -> F64 | None:
     return sel.mean(axis=0) if len(sel) >= MIN_FACE_FRAMES // 2 else None
 
 
-def calibrated(meta: dict[str, Any], lag0: float, top: float, offset: float) -> float:
-    """``probability_fake`` from the curve's lag-0 and peak logits and the offset."""
+def fake_features(curve: F64, offset: float) -> list[float]:
+    """Calibration inputs of a per-lag mean-logit curve, relative to the curve's own median
+    (the logit level itself differs between people): ``[lag0 - median, peak - lag0, |offset|]``.
+    """
+    med = float(np.median(curve))
+    return [float(curve[MAX_LAG]) - med, float(curve.max() - curve[MAX_LAG]), abs(offset)]
+
+
+def calibrated(meta: dict[str, Any], curve: F64, offset: float) -> float:
+    """``probability_fake`` of a curve: the shipped logistic calibration of :func:`fake_features`
+    (without one: 1 - sigmoid of the lag-0 logit above the median)."""
+    x = fake_features(curve, offset)
     cal = meta.get("calibration")
     if not cal:
-        return float(1.0 / (1.0 + np.exp(lag0)))
-    z = float(np.dot(cal["w"], [lag0, top, abs(offset)]) + cal["b"])
+        return float(1.0 / (1.0 + np.exp(x[0])))
+    z = float(np.dot(cal["w"], x) + cal["b"])
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
@@ -94,7 +105,7 @@ def sync_from_features(feats: ClipFeatures, model: SyncNet, meta: dict[str, Any]
     """The ``ok`` result of a clip with a face and speech (all analysis after decoding)."""
     fps = feats.fps
     face = np.isfinite(feats.lips).all(axis=1)
-    usable = face & feats.speech
+    usable = anchor_frames(feats, MAX_LAG)
     v, a = xcorr.prepare(feats.mouth, feats.energy, fps)
     x_off, x_conf = xcorr.peak(xcorr.lag_curve(v, a, MAX_LAG))
     logits = lag_logits(model, feats, MAX_LAG)
@@ -117,7 +128,7 @@ def sync_from_features(feats: ClipFeatures, model: SyncNet, meta: dict[str, Any]
     lag0 = float(curve[MAX_LAG])
     return AVSyncResult(
         status="ok", offset_frames=offset, confidence=conf,
-        probability_fake=calibrated(meta, lag0, float(curve.max()), offset),
+        probability_fake=calibrated(meta, curve, offset),
         windows=tuple(windows), reason=None, method="syncnet", fps=fps,
         face_frames=int(face.sum()), speech_seconds=float(feats.speech.sum() / fps),
         xcorr_offset_frames=x_off, xcorr_confidence=x_conf,

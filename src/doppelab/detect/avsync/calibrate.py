@@ -3,7 +3,8 @@
 Samples: every training clip with speech, whole and cut into 3-second segments, paired with its
 own audio in sync (label 0), shifted by ``+-2..10`` frames (label 1) and with the audio of three
 other training clips (label 1). Features per sample: the lag-0 mean logit, the peak mean logit
-over lags ``[-15, 15]`` and ``|offset|`` (see :func:`analyse.calibrated`); a class-balanced
+over lags ``[-15, 15]`` and ``|offset|``, each relative to the curve's median (see
+:func:`analyse.fake_features`); a class-balanced
 logistic regression maps them to a probability. Shifts are made exactly on the lag axis: delaying
 the audio by ``k`` frames turns the curve at lag ``l`` into the unshifted curve at ``l - k``, so
 one pass of the network at lags ``[-25, 25]`` serves every shift.
@@ -27,9 +28,9 @@ import numpy.typing as npt
 import torch
 
 from doppelab.core.storage import atomic_path
-from doppelab.detect.avsync.analyse import MAX_LAG, curve_peak
+from doppelab.detect.avsync.analyse import MAX_LAG, curve_peak, fake_features
 from doppelab.detect.avsync.dataset import cached_face_track, list_clips
-from doppelab.detect.avsync.features import ClipFeatures, clip_features, lag_logits
+from doppelab.detect.avsync.features import ClipFeatures, anchor_frames, clip_features, lag_logits
 from doppelab.detect.avsync.net import SyncNet, load_weights, save_weights
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
 
@@ -41,18 +42,18 @@ _log = logging.getLogger(__name__)
 
 
 def curve_features(logits: F64, rows: npt.NDArray[np.bool_]) -> list[float] | None:
-    """``[lag0, peak, |offset|]`` of the mean curve over ``rows`` (None when too few frames)."""
+    """:func:`analyse.fake_features` of the mean curve over ``rows`` (None when too few)."""
     sel = logits[rows]
     sel = sel[np.isfinite(sel).all(axis=1)]
     if len(sel) < 6:
         return None
     curve = sel.mean(axis=0)
     offset, _ = curve_peak(curve, MAX_LAG)
-    return [float(curve[MAX_LAG]), float(curve.max()), abs(offset)]
+    return fake_features(curve, offset)
 
 
 def _spans(feats: ClipFeatures) -> list[npt.NDArray[np.bool_]]:
-    usable = np.isfinite(feats.lips).all(axis=1) & feats.speech
+    usable = anchor_frames(feats, MAX_LAG)
     n = round(SEGMENT_S * feats.fps)
     spans = [usable]
     for lo in range(0, len(usable) - n + 1, n):
@@ -112,7 +113,8 @@ def calibrate(data: Path, weights: Path, cache: Path, seed: int = 0) -> dict[str
     x, y = samples(model, clips, np.random.default_rng(seed))
     w, b = fit_logistic(x, y)
     p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
-    cal = {"w": w.tolist(), "b": b, "features": ["lag0_logit", "peak_logit", "abs_offset"],
+    cal = {"w": w.tolist(), "b": b,
+           "features": ["lag0_minus_median", "peak_minus_lag0", "abs_offset"],
            "samples": len(y), "positives": int(y.sum()),
            "train_accuracy": float(((p > 0.5) == (y == 1)).mean())}
     meta["calibration"] = cal

@@ -86,6 +86,20 @@ def clip_features(track: FaceTrack, audio: AudioTrack) -> ClipFeatures:
     )
 
 
+def anchor_frames(feats: ClipFeatures, max_lag: int) -> B:
+    """Frames whose lips are compared: a face, and speech within ``max_lag`` frames either side.
+
+    Selecting on speech at the frame's own time would follow the audio: with the audio moved by
+    ``k`` frames the chosen lips would be those that are ``k`` frames away from the speech, often
+    a closed mouth. Widening the speech mask by the lag range keeps the same lips for any offset
+    inside it.
+    """
+    face = np.isfinite(feats.lips).all(axis=1)
+    kernel = np.ones(2 * max_lag + 1)
+    near = np.convolve(feats.speech.astype(np.float64), kernel, mode="same") > 0
+    return np.asarray(face & near)
+
+
 def visual_windows(lips: F32) -> tuple[F32, B]:
     """``(T, VIS_FRAMES, LIP_DIM)`` lip windows centred on each frame and their validity."""
     t = len(lips)

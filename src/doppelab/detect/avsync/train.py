@@ -97,8 +97,17 @@ def _batch(
 def _augment(
     lips: torch.Tensor, mel: torch.Tensor, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    scale = 1.0 + 0.15 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
-    lips = lips * scale + 0.05 * torch.randn(lips.shape, generator=gen)
+    half = lips.shape[-1] // 2  # x coordinates, then y: stretch each axis on its own
+    sx = 1.0 + 0.3 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
+    sy = 1.0 + 0.3 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
+    lips = torch.cat([lips[..., :half] * sx, lips[..., half:] * sy], dim=-1)
+    lips = lips + 0.05 * torch.randn(lips.shape, generator=gen)
+    # another voice: move the spectrum up or down by up to two mel bands (per batch)
+    shift = int(torch.randint(-2, 3, (1,), generator=gen))
+    if shift:
+        mel = torch.roll(mel, shift, dims=-1)
+        edge = slice(0, shift) if shift > 0 else slice(shift, None)
+        mel[..., edge] = 0.0
     mel = mel + 0.1 * torch.randn(mel.shape, generator=gen)
     band = torch.randint(0, mel.shape[-1] - 6, (mel.shape[0], 1, 1, 1), generator=gen)
     pos = torch.arange(mel.shape[-1])
@@ -142,14 +151,14 @@ def loss_fn(
 
 
 def train(data: Path, out: Path, cache: Path, steps: int, batch: int, seed: int,
-          save_every: int = 250) -> None:
+          save_every: int = 250, dropout: float = 0.1) -> None:
     """Train (or resume from ``out.ckpt``) and write the weights to ``out``."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     items = load_items(list_clips(data, "train"), cache)
-    model = SyncNet(SyncNetConfig())
+    model = SyncNet(SyncNetConfig(dropout=dropout))
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
     ckpt = out.with_suffix(".ckpt")
@@ -186,7 +195,8 @@ def train(data: Path, out: Path, cache: Path, steps: int, batch: int, seed: int,
                             "sched": sched.state_dict(), "rng": rng.bit_generator.state,
                             "step": step}, tmp)
     meta = {"clips": [it.name for it in items], "steps": steps, "batch": batch, "seed": seed,
-            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT}
+            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT,
+            "dropout": dropout}
     with atomic_path(out) as tmp:
         save_weights(model.eval(), tmp, meta)
 
@@ -200,9 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=12, help="segments (clips) per step")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.1)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    train(args.data, args.out, args.cache, args.steps, args.batch, args.seed)
+    train(args.data, args.out, args.cache, args.steps, args.batch, args.seed,
+          dropout=args.dropout)
 
 
 if __name__ == "__main__":
