@@ -97,17 +97,8 @@ def _batch(
 def _augment(
     lips: torch.Tensor, mel: torch.Tensor, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    half = lips.shape[-1] // 2  # x coordinates, then y: stretch each axis on its own
-    sx = 1.0 + 0.3 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
-    sy = 1.0 + 0.3 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
-    lips = torch.cat([lips[..., :half] * sx, lips[..., half:] * sy], dim=-1)
-    lips = lips + 0.05 * torch.randn(lips.shape, generator=gen)
-    # another voice: move the spectrum up or down by up to two mel bands (per batch)
-    shift = int(torch.randint(-2, 3, (1,), generator=gen))
-    if shift:
-        mel = torch.roll(mel, shift, dims=-1)
-        edge = slice(0, shift) if shift > 0 else slice(shift, None)
-        mel[..., edge] = 0.0
+    scale = 1.0 + 0.15 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
+    lips = lips * scale + 0.05 * torch.randn(lips.shape, generator=gen)
     mel = mel + 0.1 * torch.randn(mel.shape, generator=gen)
     band = torch.randint(0, mel.shape[-1] - 6, (mel.shape[0], 1, 1, 1), generator=gen)
     pos = torch.arange(mel.shape[-1])
@@ -182,7 +173,7 @@ def train(data: Path, out: Path, cache: Path, steps: int, batch: int, seed: int,
         opt.step()
         sched.step()
         step += 1
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         accs.append(acc)
         if step % save_every == 0 or step == steps:
             rec = {"step": step, "loss": float(np.mean(losses)), "top1": float(np.mean(accs)),
