@@ -18,6 +18,7 @@ Sign convention: ``offset_frames > 0`` = audio late (see :mod:`doppelab.detect.a
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,12 @@ WINDOW_S = 2.5
 HOP_S = 1.0
 MIN_FACE_FRAMES = 12
 MIN_SPEECH_S = 0.5
-_MODELS: dict[Path, tuple[SyncNet, dict[str, Any]]] = {}
 
 
+@functools.lru_cache(maxsize=2)
 def _model(path: Path) -> tuple[SyncNet, dict[str, Any]]:
-    if path not in _MODELS:
-        _MODELS[path] = load_weights(path)
-    return _MODELS[path]
+    """The network at ``path``, loaded once per process."""
+    return load_weights(path)
 
 
 def _empty(status: str, reason: str, **kw: Any) -> AVSyncResult:

@@ -110,8 +110,9 @@ def _video_origin(container: av.container.InputContainer) -> float:
 def read_audio(path: Path, *, max_seconds: float | None = None) -> AudioTrack | None:
     """The first audio track as 16 kHz mono float32 on the video's timeline; None without one.
 
-    Gaps between audio frames' timestamps are filled with silence and overlaps trimmed, so the
-    samples follow the container's timing. Decoding stops at ``max_seconds`` (plus one second).
+    Sample 0 sits at the first audio frame's timestamp and gaps between later frames'
+    timestamps are filled with silence, so the samples follow the container's timing.
+    Decoding stops at ``max_seconds`` (plus one second).
 
     Raises:
         FileAccessError, EmptyFileError: unreadable path.
