@@ -1,13 +1,21 @@
-"""The speech detector's front end: LFCC (linear-frequency cepstral coefficients) with deltas.
+"""The speech detector's front end: spectral envelope and fine-structure statistics per window.
 
 Per 2 s window of 16 kHz speech: pre-emphasis 0.97, 20 ms Hann frames every 10 ms, 512-point
-power spectrum, 40 triangular filters spaced *linearly* over 0-8 kHz (vocoder and codec traces
-sit in the high band that a mel scale squeezes), log, DCT-II -> 20 coefficients; first and second
-differences appended (60 rows). The static coefficients are mean-normalised over the window
-(cepstral mean normalisation), which removes a constant gain and the average channel colour, so
-loudness and microphone/codec tilt are not a cue.
+log power spectrum (0-8 kHz, 256 bins) with the window's mean log level removed (so gain is not a
+cue). Two views, each in 32 linear bands of 250 Hz:
 
-Shape: windows (B, L) float32 -> features (B, 60, 1 + (L - 320) // 160) float32.
+* envelope: band means per frame -> over time: mean, standard deviation, mean absolute frame
+  difference, 90th - 10th percentile spread (4 x 32);
+* fine structure: the log spectrum minus its 9-bin moving average (harmonics against the noise
+  between them, where vocoders and phase reconstruction leave traces) -> per band: standard
+  deviation, mean absolute frame difference (2 x 32).
+
+Chosen by measurement on our train windows (held-out recordings, every fake family, every codec
+condition): an LFCC + 2-D CNN could not be trained far enough on this shared CPU (3 s per batch;
+EER 0.44 after three epochs), envelope statistics alone gave EER 0.23, adding the fine structure
+0.16 (see the model card).
+
+Shape: windows (B, L) float32 -> features (B, 192) float32.
 """
 
 from __future__ import annotations
@@ -16,48 +24,43 @@ import functools
 
 import numpy as np
 import numpy.typing as npt
-from scipy.fft import dct, rfft
+from scipy.fft import rfft
+from scipy.ndimage import uniform_filter1d
 
-__all__ = ["N_COEFFS", "N_FEATURES", "lfcc"]
+__all__ = ["N_FEATURES", "spectral_stats"]
 
-N_COEFFS = 20
-N_FEATURES = 3 * N_COEFFS
-_FRAME, _HOP, _NFFT, _FILTERS = 320, 160, 512, 40
+_FRAME, _HOP, _NFFT, _BANDS = 320, 160, 512, 32
+N_FEATURES = 6 * _BANDS
 F32 = npt.NDArray[np.float32]
 
 
 @functools.lru_cache(maxsize=1)
-def _tables() -> tuple[F32, F32]:
-    bins = _NFFT // 2 + 1
-    edges = np.linspace(0, bins - 1, _FILTERS + 2)
-    k = np.arange(bins)
-    fb = np.zeros((bins, _FILTERS), np.float32)
-    for i in range(_FILTERS):
-        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
-        fb[:, i] = np.maximum(0, np.minimum((k - lo) / (mid - lo), (hi - k) / (hi - mid)))
-    return fb, np.hanning(_FRAME).astype(np.float32)
+def _hann() -> F32:
+    return np.hanning(_FRAME).astype(np.float32)
 
 
-def _delta(x: F32) -> F32:
-    """First difference over time with edge padding. Shape: (B, C, T) -> (B, C, T)."""
-    padded = np.concatenate([x[:, :, :1], x, x[:, :, -1:]], axis=2)
-    return ((padded[:, :, 2:] - padded[:, :, :-2]) * 0.5).astype(np.float32)
-
-
-def lfcc(windows: F32) -> F32:
-    """LFCC + delta + delta-delta of each window (see module doc for the shape)."""
-    w = np.asarray(windows, np.float32)
-    if w.ndim != 2 or w.shape[1] < _FRAME:
-        raise ValueError(f"windows must be (B, L >= {_FRAME}), got {w.shape}")
-    fb, hann = _tables()
+def _log_spectrum(w: F32) -> F32:
+    """(B, L) -> (B, T, 256) log power, the window's mean level removed."""
     pre = np.concatenate([w[:, :1], w[:, 1:] - 0.97 * w[:, :-1]], axis=1)
-    n_frames = 1 + (w.shape[1] - _FRAME) // _HOP
-    idx = np.arange(_FRAME)[None, :] + _HOP * np.arange(n_frames)[:, None]
-    frames = pre[:, idx] * hann  # (B, T, FRAME)
-    power = np.abs(rfft(frames, _NFFT, axis=2, workers=1)) ** 2
-    logfb = np.log(power.astype(np.float32) @ fb + 1e-8)
-    cep = dct(logfb, type=2, axis=2, norm="ortho", workers=1)[:, :, :N_COEFFS]
-    cep = np.transpose(cep, (0, 2, 1)).astype(np.float32)  # (B, C, T)
-    cep -= cep.mean(axis=2, keepdims=True)
-    d1 = _delta(cep)
-    return np.concatenate([cep, d1, _delta(d1)], axis=1)
+    n = 1 + (w.shape[1] - _FRAME) // _HOP
+    idx = np.arange(_FRAME)[None, :] + _HOP * np.arange(n)[:, None]
+    spec = np.abs(rfft(pre[:, idx] * _hann(), _NFFT, axis=2, workers=1))[:, :, :_NFFT // 2]
+    s = np.log(spec.astype(np.float32) ** 2 + 1e-8)
+    return s - s.mean(axis=(1, 2), keepdims=True)
+
+
+def spectral_stats(windows: F32) -> F32:
+    """Envelope and fine-structure statistics of each window (see module doc)."""
+    w = np.asarray(windows, np.float32)
+    if w.ndim != 2 or w.shape[1] < 2 * _FRAME:
+        raise ValueError(f"windows must be (B, L >= {2 * _FRAME}), got {w.shape}")
+    s = _log_spectrum(w)
+    b, t, _ = s.shape
+    band = s.reshape(b, t, _BANDS, -1).mean(axis=3)
+    fine = (s - uniform_filter1d(s, 9, axis=2)).reshape(b, t, _BANDS, -1)
+    d_band = np.abs(np.diff(band, axis=1))
+    d_fine = np.abs(np.diff(fine, axis=1))
+    spread = np.percentile(band, 90, axis=1) - np.percentile(band, 10, axis=1)
+    feats = [band.mean(axis=1), band.std(axis=1), d_band.mean(axis=1), spread,
+             fine.std(axis=(1, 3)), d_fine.mean(axis=(1, 3))]
+    return np.concatenate(feats, axis=1).astype(np.float32)

@@ -6,7 +6,7 @@ Stages, each resuming from its artefact under ``work``:
    real *train* speech for ``vocoder_minutes``;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
    trips (:mod:`doppelab.detect.speech_recipe`);
-3. ``features-<split>.npz``: LFCC of every window;
+3. ``features-<split>.npz``: spectral statistics of every window;
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
    other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
@@ -31,7 +31,7 @@ from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
 from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards
-from doppelab.detect.speech_features import N_FEATURES, lfcc
+from doppelab.detect.speech_features import N_FEATURES, spectral_stats
 from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
 
 __all__ = ["SpeechRecipe", "features", "run_speech_recipe"]
@@ -50,22 +50,22 @@ class SpeechRecipe:
     seed: int = 0
     lofo: bool = True
     train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
-    lofo_epochs: int = 6
+    lofo_steps: int = 2000
 
 
 def features(work: Path, split: str) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
-    """LFCC of every window of ``split`` (cached as ``features-<split>.npz``)."""
+    """Spectral statistics of every window of ``split`` (cached as ``features-<split>.npz``)."""
     cache = work / f"features-{split}.npz"
     if cache.exists():
         with np.load(cache) as z:
             return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
                     [str(v) for v in z["group"]])
     windows, y, fam, group = load_shards(work / "shards", split)
-    x = np.concatenate([lfcc(windows[i:i + 256]) for i in range(0, len(windows), 256)])
+    x = np.concatenate([spectral_stats(windows[i:i + 64]) for i in range(0, len(windows), 64)])
     from doppelab.core.storage import atomic_path
 
     with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=x.astype(np.float16), y=y, family=np.array(fam), group=np.array(group))
+        np.savez(fh, x=x, y=y, family=np.array(fam), group=np.array(group))
     return x, y, fam, group
 
 
@@ -86,7 +86,7 @@ def _lofo(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log) -> dict[str, Any
     xd, yd, famd, _ = dv
     fam_a, famd_a = np.array(fam), np.array(famd)
     out: dict[str, Any] = {}
-    cfg = replace(recipe.train, epochs=recipe.lofo_epochs)
+    cfg = replace(recipe.train, steps=recipe.lofo_steps)
     for left in [f for f in FAMILIES if f != "real" and f in set(famd)]:
         keep = fam_a != left
         t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
     model, calibration, dev, history = _final(tr, dv, recipe, log)
     metrics["dev"] = dev
     out = work / "model"
-    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_FEATURES, tr[0].shape[2]))
+    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_FEATURES))
     card = {"calibration": calibration, "metrics": metrics, "history": history,
             "recipe": {"vocoder_minutes": recipe.vocoder_minutes, "seed": recipe.seed,
                        "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
