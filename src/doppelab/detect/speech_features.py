@@ -1,8 +1,8 @@
 """The speech detector's front end: spectral envelope and fine-structure statistics per window.
 
 Per 2 s window of 16 kHz speech: pre-emphasis 0.97, 20 ms Hann frames every 10 ms, 512-point
-log power spectrum (0-8 kHz, 256 bins) with the window's mean log level removed (so gain is not a
-cue). Two views, each in 32 linear bands of 250 Hz:
+log power spectrum (0-8 kHz, 256 bins) over a floor 50 dB under the window's mean power, with the
+window's mean log level removed (so gain is not a cue). Two views, each in 32 linear bands of 250 Hz:
 
 * envelope: band means per frame -> over time: mean, standard deviation, mean absolute frame
   difference, 90th - 10th percentile spread (4 x 32);
@@ -30,6 +30,10 @@ from scipy.ndimage import uniform_filter1d
 __all__ = ["N_FEATURES", "spectral_stats"]
 
 _FRAME, _HOP, _NFFT, _BANDS = 320, 160, 512, 32
+# Power floor, relative to the window's mean power (-50 dB): what lies below (resampler leakage
+# in a band a codec or telephone line emptied, dither, numerical noise) is the same for every
+# input, so band-limited audio looks alike whichever filter band-limited it.
+_FLOOR = 1e-5
 N_FEATURES = 6 * _BANDS
 F32 = npt.NDArray[np.float32]
 
@@ -44,8 +48,10 @@ def _log_spectrum(w: F32) -> F32:
     pre = np.concatenate([w[:, :1], w[:, 1:] - 0.97 * w[:, :-1]], axis=1)
     n = 1 + (w.shape[1] - _FRAME) // _HOP
     idx = np.arange(_FRAME)[None, :] + _HOP * np.arange(n)[:, None]
-    spec = np.abs(rfft(pre[:, idx] * _hann(), _NFFT, axis=2, workers=1))[:, :, :_NFFT // 2]
-    s = np.log(spec.astype(np.float32) ** 2 + 1e-8)
+    power = np.abs(rfft(pre[:, idx] * _hann(), _NFFT, axis=2, workers=1))[:, :, :_NFFT // 2]
+    power = power.astype(np.float32) ** 2
+    floor = _FLOOR * power.mean(axis=(1, 2), keepdims=True) + 1e-12
+    s = np.log(power + floor)
     return s - s.mean(axis=(1, 2), keepdims=True)
 
 

@@ -43,7 +43,7 @@ class SpeechMLP(nn.Module):
 class SpeechTrainConfig:
     """Training settings (written into the model card and ``speech.json``)."""
 
-    steps: int = 3000
+    steps: int = 2000
     batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-3
