@@ -2,7 +2,8 @@
 
 Per 2 s window of 16 kHz speech: pre-emphasis 0.97, 20 ms Hann frames every 10 ms, 512-point
 log power spectrum (0-8 kHz, 256 bins) over a floor 50 dB under the window's mean power, with
-the window's mean log level removed (so gain is not a cue). Two views, each in 32 linear bands of 250 Hz:
+the window's mean log level removed (so gain is not a cue). Two views, each in 32 linear bands
+of 250 Hz:
 
 * envelope: band means per frame -> over time: mean, standard deviation, mean absolute frame
   difference, 90th - 10th percentile spread (4 x 32);
