@@ -10,10 +10,12 @@ Reported (``bench/results/audio.json``):
   reserved for dev): EER/AUC overall and per family.
 * ``invariance``: dev real recordings (``--files`` of them) scored through ``analyse_speech`` as
   the original FLAC, as MP3 (32 kb/s), as 8 kHz mu-law telephone audio, with 2 s of silence on
-  each side and at -12 dB: how often the verdict flips and the largest change in probability.
-* ``speed``: ``analyse_speech`` (decode, resample, Silero VAD, LFCC, CNN; 1 s hop) on a 60 s
-  file of dev speech, in times real time, also with the WebRTC VAD; the CPU is shared with other
-  jobs, so these numbers are pessimistic.
+  each side and at -12 dB: how often the verdict changes at all (``verdict_changes``, e.g. to
+  or from "inconclusive"), how often it turns into the opposite decisive verdict
+  (``decisive_flips``), the largest change in probability and every change over 0.3.
+* ``speed``: ``analyse_speech`` (decode, resample, VAD, spectral statistics, MLP) on a 60 s file
+  of dev speech, in times real time: Silero VAD with 1 s hop (the default), WebRTC VAD with 1 s
+  and 2 s hops; the CPU is shared with other jobs, so these numbers are pessimistic.
 * ``av_sync``: whatever ``bench/avsync.py`` wrote to ``bench/results/avsync.json`` (if present).
 
 Usage: python bench/audio.py --work /work/audio-work [--data-dir ../shared/data] [--lofo]
@@ -77,7 +79,9 @@ def _invariance(data: Path, det: SpeechDetector, n: int) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     rows = [rows[i] for i in sorted(rng.choice(len(rows), min(n, len(rows)), replace=False))]
     flips: dict[str, int] = {}
+    decisive: dict[str, int] = {}
     delta: dict[str, float] = {}
+    large: list[dict[str, Any]] = []
     scored = 0
     with tempfile.TemporaryDirectory() as t:
         for r in rows:
@@ -88,9 +92,16 @@ def _invariance(data: Path, det: SpeechDetector, n: int) -> dict[str, Any]:
             for name, p in _variants(data / r["file"], Path(t)).items():
                 v = analyse_speech(p, det)
                 flips[name] = flips.get(name, 0) + int(v.verdict != base.verdict)
+                opposite = {v.verdict, base.verdict} == {"likely real", "likely fake"}
+                decisive[name] = decisive.get(name, 0) + int(opposite)
                 d = abs((v.probability or 0.5) - base.probability)
                 delta[name] = max(delta.get(name, 0.0), d)
-    return {"files": scored, "verdict_flips": flips, "max_probability_change": delta}
+                if d > 0.3:
+                    large.append({"file": r["file"], "variant": name,
+                                  "from": round(base.probability, 3),
+                                  "to": None if v.probability is None else round(v.probability, 3)})
+    return {"files": scored, "verdict_changes": flips, "decisive_flips": decisive,
+            "max_probability_change": delta, "changes_over_0.3": large}
 
 
 def _speed(data: Path, det: SpeechDetector) -> dict[str, Any]:
@@ -107,11 +118,11 @@ def _speed(data: Path, det: SpeechDetector) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as t:
         path = write_audio(Path(t) / "long.flac", np.concatenate(parts), 16_000)
         analyse_speech(path, det)  # warm-up (sessions, caches)
-        for vad in ("silero", "webrtc"):
+        for vad, hop in (("silero", 1.0), ("webrtc", 1.0), ("webrtc", 2.0)):
             t0 = time.perf_counter()
-            res = analyse_speech(path, det, vad=vad)
+            res = analyse_speech(path, det, vad=vad, hop=hop)
             dt = time.perf_counter() - t0
-            out[f"x_real_time_{vad}_vad"] = round(res.duration / dt, 1)
+            out[f"x_real_time_{vad}_vad_hop{hop:g}s"] = round(res.duration / dt, 1)
     return out
 
 

@@ -32,7 +32,8 @@ from doppelab.core.errors import InputError, UsageError
 from doppelab.core.storage import atomic_path
 
 __all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
-           "build_shard", "load_shards", "real_items", "real_units", "speech_windows"]
+           "build_shard", "load_shards", "lowpass_copies", "real_items", "real_units",
+           "speech_windows"]
 
 _log = logging.getLogger(__name__)
 WINDOW_SECONDS = 2.0
@@ -156,6 +157,20 @@ def build_shard(out: Path, units: Iterator[Unit], *, rng: np.random.Generator,
     pcm = np.clip(arr * 8192, -32768, 32767).astype(np.int16)  # -23 dBFS speech: 2 bits headroom
     with atomic_path(out) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, windows=pcm, groups=np.array(groups), conditions=np.array(conds))
+    return out
+
+
+def lowpass_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator,
+                   low: float = 3400.0, high: float = 7800.0) -> npt.NDArray[np.float32]:
+    """Each window low-passed at a random cut-off in [low, high] Hz (8th-order Butterworth,
+    zero phase): bandwidth becomes a nuisance the detector must ignore, on both classes.
+    Shape: (N, L) -> (N, L)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    out = np.empty_like(windows)
+    for i, w in enumerate(windows):
+        sos = butter(8, float(rng.uniform(low, high)), fs=SAMPLE_RATE, output="sos")
+        out[i] = sosfiltfilt(sos, w)
     return out
 
 

@@ -6,7 +6,8 @@ Stages, each resuming from its artefact under ``work``:
    real *train* speech for ``vocoder_minutes``;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
    trips (:mod:`doppelab.detect.speech_recipe`);
-3. ``features-<split>.npz``: spectral statistics of every window;
+3. ``features-<split>.npz``: spectral statistics of every window (train windows twice: as they
+   are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue);
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
    other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
@@ -30,7 +31,7 @@ import numpy.typing as npt
 from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
-from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards
+from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards, lowpass_copies
 from doppelab.detect.speech_features import N_FEATURES, spectral_stats
 from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
 
@@ -61,6 +62,9 @@ def features(work: Path, split: str) -> tuple[F32, npt.NDArray[np.int64], list[s
             return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
                     [str(v) for v in z["group"]])
     windows, y, fam, group = load_shards(work / "shards", split)
+    if split == "train":  # every window also as a random low-pass copy (bandwidth nuisance)
+        windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
+        y, fam, group = np.concatenate([y, y]), fam + fam, group + group
     x = np.concatenate([spectral_stats(windows[i:i + 64]) for i in range(0, len(windows), 64)])
     from doppelab.core.storage import atomic_path
 
