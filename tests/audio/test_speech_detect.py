@@ -58,10 +58,14 @@ def test_no_speech_is_inconclusive(tmp_path: Path, det: SpeechDetector, kind: st
     assert res.probability is None and res.windows == []
 
 
-def test_no_audio_track(astronaut_video: Path, det: SpeechDetector) -> None:
+def test_no_audio_track(astronaut_video: Path, det: SpeechDetector,
+                        capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(NoAudioError):
         analyse_speech(astronaut_video, det)
     assert main(["detect", str(astronaut_video), "--json", "--frames", "4"]) == 0
+    res = json.loads(capsys.readouterr().out)["results"][0]
+    assert res["speech"]["reason"] == "no audio" and res["speech"]["verdict"] == "inconclusive"
+    assert res["av_sync"]["verdict"] == "inconclusive"
 
 
 def test_long_file_bounded(tmp_path: Path, det: SpeechDetector) -> None:
@@ -98,8 +102,13 @@ def test_cli_wav_mp3_and_video(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for r in out:
         assert r["speech"]["windows"] and r["speech"]["probability"] is not None
         assert r["detectors"]["speech"] is not None
+    av = out[2]["av_sync"]
+    assert av["status"] == "ok" and av["offset_frames"] is not None and av["timeline"]
+    assert av["verdict"] in ("likely fake", "likely real", "inconclusive")
+    assert out[0]["av_sync"] is None  # audio files have no mouth
     html = report.read_text()
     assert "<h3>Speech</h3>" in html and "P(synthetic speech)" in html
+    assert "<h3>Audio-visual sync</h3>" in html
 
 
 def _p(det: SpeechDetector, path: Path) -> float:

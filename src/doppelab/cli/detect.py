@@ -20,11 +20,12 @@ examples:
 Verdicts: "likely fake", "likely real", or "inconclusive" with a reason (no face, face too small,
 too dark, too blurry, no speech, no audio, score near the threshold); an image without a face is
 never "real". Audio files (WAV, FLAC, MP3, M4A, OGG/Opus, WebM) get the speech detector's verdict;
-a video's audio track adds speech evidence, fused with the face verdict (largest probability).
+a video's audio track adds speech evidence and audio-visual sync evidence (mouth against speech),
+fused with the face verdict (largest probability of the conclusive channels).
 Exit code 0 whenever every file was read (whatever the verdict), 3 when a file is not usable
 media (the others are still reported)."""
 
-DETECTORS = ("blend", "frequency", "temporal", "speech")
+DETECTORS = ("blend", "frequency", "temporal", "speech", "avsync")
 
 
 def register(sub: Any) -> None:

@@ -41,7 +41,7 @@ class DetectConfig:
     """Settings of ``doppelab detect``."""
 
     frames: int = 32
-    detectors: tuple[str, ...] = ("blend", "frequency", "temporal", "speech")
+    detectors: tuple[str, ...] = ("blend", "frequency", "temporal", "speech", "avsync")
     min_face: float = 48.0
     min_light: float = 35.0
     min_sharpness: float = 25.0  # real train faces: 1st percentile 107, minimum 39
@@ -132,6 +132,8 @@ class Detect:
 
     def __post_init__(self) -> None:
         for name in self.config.detectors:
+            if name == "avsync":  # a whole-video analysis, not a registered batch detector
+                continue
             kw = {"threads": self.config.threads} if name == "blend" else {}
             self.models[name] = create_detector(name, **kw)
         if any(m.level == "face" for m in self.models.values()):
@@ -161,10 +163,13 @@ class Detect:
         col = self._collect(path, picks, video and "temporal" in self.models)
         res.faces = col.faces
         self._score(col, res)
-        if video and speech is not None:
-            from doppelab.detect.predict_audio import attach_speech, fuse_channels
+        if video and (speech is not None or "avsync" in self.config.detectors):
+            from doppelab.detect.predict_audio import attach_av_sync, attach_speech, fuse_channels
 
-            attach_speech(res, path, speech, self.config)
+            if speech is not None:
+                attach_speech(res, path, speech, self.config)
+            if "avsync" in self.config.detectors:
+                attach_av_sync(res, path, self.config)
             fuse_channels(res, self.fusion.margin)
         res.seconds = time.perf_counter() - t0
         return res

@@ -15,6 +15,7 @@ drove a fake verdict.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,34 @@ def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
     res.speech = _speech_dict(sp)
     res.detectors["speech"] = sp.probability
     res.seconds += sp.seconds
+
+
+def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> None:
+    """Audio-visual sync of the main face (:func:`doppelab.detect.avsync.analyse_av_sync`) into
+    ``res.av_sync``: verdict, probability that mouth and speech do not belong together, offset
+    in video frames (> 0: audio late) and the per-window timeline."""
+    from doppelab.detect.avsync import analyse_av_sync
+
+    t0 = time.perf_counter()
+    av = analyse_av_sync(Path(path), max_seconds=cfg.max_audio_seconds)
+    ev: dict[str, Any] = {
+        "status": av.status, "probability": av.probability_fake,
+        "offset_frames": av.offset_frames, "confidence": av.confidence, "method": av.method,
+        "fps": av.fps, "in_sync_probability": av.in_sync_probability,
+        "xcorr_offset_frames": av.xcorr_offset_frames,
+        "timeline": [{"start": w.start_s, "end": w.end_s, "time": (w.start_s + w.end_s) / 2,
+                      "offset_frames": w.offset_frames, "confidence": w.confidence}
+                     for w in av.windows],
+    }
+    if av.status != "ok" or av.probability_fake is None:
+        ev["verdict"], ev["reason"] = "inconclusive", av.reason or av.status.replace("_", " ")
+    else:
+        v, _ = verdict(av.probability_fake, 0.15)
+        ev["verdict"] = v
+        ev["reason"] = "mouth and speech out of sync" if v == "likely fake" else None
+    res.av_sync = ev
+    res.detectors["av_sync"] = av.probability_fake
+    res.seconds += time.perf_counter() - t0
 
 
 def fuse_channels(res: MediaResult, margin: float) -> None:

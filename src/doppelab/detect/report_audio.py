@@ -10,6 +10,8 @@ import html
 import io
 from typing import Any
 
+import numpy as np
+
 __all__ = ["audio_sections"]
 
 
@@ -24,6 +26,7 @@ def _uri(fig: Any) -> str:
 
 def _plot(points: list[tuple[float, float]], segments: list[Any], duration: float, title: str,
           ylabel: str) -> str | None:
+    """Probability over time (step plot), speech segments shaded."""
     if not points:
         return None
     import matplotlib
@@ -73,20 +76,39 @@ def _speech(ev: dict[str, Any]) -> str:
     return f"<h3>Speech</h3>{head}{facts}{spk}{img}"
 
 
+def _offset_plot(rows: list[dict[str, Any]], fps: float | None) -> str | None:
+    if len(rows) < 1:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 2.4))
+    t = [float(r["time"]) for r in rows]
+    off = [float(r["offset_frames"]) for r in rows]
+    conf = np.asarray([max(float(r["confidence"]), 0.0) for r in rows])
+    ax.scatter(t, off, s=10 + 60 * conf / (conf.max() + 1e-9), zorder=3)
+    ax.plot(t, off, lw=1)
+    ax.axhline(0, color="grey", ls="--", lw=1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("offset (frames)")
+    rate = f" at {fps:g} fps" if fps else ""
+    ax.set_title(f"audio-visual offset per window{rate} (> 0: audio late; size: confidence)")
+    return _uri(fig)
+
+
 def _av(ev: dict[str, Any]) -> str:
     e = html.escape
     p = ev.get("probability")
     why = f" ({e(str(ev['reason']))})" if ev.get("reason") else ""
     offset = ev.get("offset_frames")
-    extra = "" if offset is None else f", offset {offset:+.1f} frames"
-    rows = ev.get("timeline") or []
-    points = [(float(r.get("time", r.get("start", 0.0))),
-               float(r.get("probability", r.get("confidence", 0.0)))) for r in rows]
-    plot = _plot(points, [], float(ev.get("duration", 0.0) or 0.0),
-                 "audio-visual sync, per window", "P(out of sync)")
+    extra = "" if offset is None else f", offset {offset:+.1f} frames ({e(str(ev.get('method')))})"
+    plot = _offset_plot(ev.get("timeline") or [], ev.get("fps"))
     img = f'<img src="{plot}">' if plot else ""
+    shown = "n/a" if p is None else f"{p:.3f}"
     return (f"<h3>Audio-visual sync</h3><p><b>{e(str(ev.get('verdict')))}</b>{why} — "
-            f"P = {'n/a' if p is None else f'{p:.3f}'}{extra}</p>{img}")
+            f"P(out of sync) = {shown}{extra}</p>{img}")
 
 
 def audio_sections(speech: dict[str, Any] | None, av_sync: dict[str, Any] | None) -> str:
