@@ -158,3 +158,40 @@ def test_vocoded_dev_speech_is_caught_also_as_mp3(tmp_path: Path, det: SpeechDet
     fake = world_vocoder(x, np.random.default_rng(0)) * 0.5
     assert _p(det, write_audio(tmp_path / "f.wav", fake, RATE)) > 0.5
     assert _p(det, write_audio(tmp_path / "f.mp3", fake, RATE, bitrate=32_000)) > 0.5
+
+
+@requires_data()
+@pytest.mark.data
+def test_eval_reports_speech_levels_per_generator(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rows = ["path,label,source"]
+    for i, name in enumerate(DEV_FILES[:2]):
+        x = load_audio(DATA_DIR / "speech" / name).samples
+        write_audio(tmp_path / f"real{i}.wav", x, RATE)
+        write_audio(tmp_path / f"world{i}.mp3", world_vocoder(x, np.random.default_rng(i)), RATE)
+        rows += [f"real{i}.wav,0,real", f"world{i}.mp3,1,world"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert main(["eval", str(tmp_path / "labels.csv"), "--out", str(tmp_path / "out"),
+                 "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["scored"] == 4
+    for level in ("speech", "speech_window"):
+        assert m[level]["all"]["n"] >= 4 and "world" in m[level]["per_source"]
+        assert m[level]["all"]["eer"] is not None
+
+
+@requires_data()
+@pytest.mark.data
+def test_reference_speaker_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.detect.speaker import speaker_available
+
+    if not speaker_available():
+        pytest.skip("resemblyzer not installed")
+    sp = DATA_DIR / "speech"
+    code = main(["detect", str(sp / "lhotse_2412-153948-0000.flac"), "--json",
+                 "--reference", str(sp / "lhotse_2412-153948-0001.flac")])
+    assert code == 0
+    spk = json.loads(capsys.readouterr().out)["results"][0]["speech"]["speaker"]
+    assert spk["match"] is True and 0 <= spk["distance"] < spk["threshold"]
+    assert main(["detect", str(sp / "lhotse_2412-153948-0000.flac"), "--reference",
+                 str(tmp_path / "missing.wav")]) == 3
