@@ -22,8 +22,8 @@ src/doppelab/detect/weights/. Only `train` items are trained on; `dev` is only m
 
 --audio trains the speech detector instead: a small neural vocoder on real train speech
 (--vocoder-minutes), fakes from Griffin-Lim, WORLD, LPC, that vocoder and Debian's TTS engines,
-codec round trips on real and fake alike, LFCC features, leave-one-family-out models measured on
-dev, and the shipped model + calibration in WORK/model/speech.onnx and speech.json."""
+codec round trips on real and fake alike, spectral statistics, leave-one-family-out models on
+dev, and the shipped MLP + calibration in WORK/model/speech.onnx and speech.json."""
 
 
 def register(sub: Any) -> None:
