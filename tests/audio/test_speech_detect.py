@@ -195,3 +195,13 @@ def test_reference_speaker_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert spk["match"] is True and 0 <= spk["distance"] < spk["threshold"]
     assert main(["detect", str(sp / "lhotse_2412-153948-0000.flac"), "--reference",
                  str(tmp_path / "missing.wav")]) == 3
+
+
+def test_timeline_per_second() -> None:
+    from doppelab.detect.speech import _per_second
+
+    w = [{"start": 0.5, "end": 2.5, "probability": 0.2},
+         {"start": 1.5, "end": 3.0, "probability": 0.6}]
+    assert _per_second(w, 5.0) == [
+        {"second": 0, "probability": 0.2}, {"second": 1, "probability": 0.4},
+        {"second": 2, "probability": 0.4}]

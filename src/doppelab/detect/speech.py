@@ -180,12 +180,16 @@ def analyse_speech(
 
 
 def _per_second(windows: list[dict[str, float]], duration: float) -> list[dict[str, Any]]:
-    out = []
-    for s in range(int(np.ceil(duration))):
-        cover = [w["probability"] for w in windows if w["start"] < s + 1 and w["end"] > s]
-        if cover:
-            out.append({"second": s, "probability": float(np.mean(cover))})
-    return out
+    """Mean probability of the windows covering each second (linear in the number of windows)."""
+    n = int(np.ceil(duration))
+    total = np.zeros(n)
+    count = np.zeros(n, np.int64)
+    for w in windows:
+        first, last = int(np.floor(w["start"])), int(np.ceil(w["end"]))
+        total[first:last] += w["probability"]
+        count[first:last] += 1
+    return [{"second": s, "probability": float(total[s] / count[s])}
+            for s in range(n) if count[s]]
 
 
 def _verdict(p: float, margin: float) -> tuple[str, str | None]:
