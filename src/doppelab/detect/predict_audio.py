@@ -108,7 +108,8 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
         ev["verdict"] = v
         ev["reason"] = "mouth and speech out of sync" if v == "likely fake" else None
     res.av_sync = ev
-    res.detectors["av_sync"] = av.probability_fake
+    if av.status == "ok":
+        res.detectors["av_sync"] = av.probability_fake
     res.seconds += time.perf_counter() - t0
 
 
