@@ -264,3 +264,12 @@ def test_swap_audio_takes_the_other_track(tmp_path: Path, gray_frames: list[np.n
     swap_audio(a, b, tmp_path / "ab.mp4")
     got = read_audio(tmp_path / "ab.mp4")
     assert got is not None and float(np.abs(got.samples).max()) > 0.05
+
+
+def test_out_of_sync_probability() -> None:
+    from doppelab.detect.avsync.analyse import TOLERANCE_S, out_of_sync_probability
+
+    assert out_of_sync_probability(TOLERANCE_S * 25, 25.0) == pytest.approx(0.5)
+    ps = [out_of_sync_probability(k, 25.0) for k in (0, 1, 2, 4, 8)]
+    assert ps == sorted(ps) and ps[0] < 0.1 and ps[-1] > 0.99
+    assert out_of_sync_probability(-4, 25.0) == out_of_sync_probability(4, 25.0)
