@@ -38,6 +38,9 @@ class AVSyncResult:
     ``method`` names what produced ``offset_frames``/``confidence`` (``"syncnet"`` when the shipped
     network ran, ``"xcorr"`` for the training-free mouth-opening / envelope correlation);
     ``xcorr_offset_frames`` and ``xcorr_confidence`` always carry the training-free estimate.
+    ``in_sync_probability`` is the network's raw score at lag 0 (sigmoid of the mean logit): it
+    is not calibrated and runs low on people the network never saw, even in sync, so verdicts
+    should use ``probability_fake`` (see the model card).
     """
 
     status: AVStatus
