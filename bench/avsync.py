@@ -16,7 +16,8 @@ analysed alone), and the speed of :func:`analyse_av_sync` end to end (decode, fa
 network) in times real time.
 
 Usage: python bench/avsync.py [--data-dir ../shared/data] [--split dev]
-       [--cache .cache/avsync] [--out bench/results/avsync.json] [--weights W.npz] [--limit N]
+       [--cache ~/.cache/doppelab/avsync] [--out bench/results/avsync.json]
+       [--weights W.npz] [--limit N]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from doppelab.detect.avsync import AVSyncResult, analyse_av_sync, analyse_streams
-from doppelab.detect.avsync.dataset import Clip, cached_face_track, list_clips
+from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
 from doppelab.detect.avsync.net import WEIGHTS
 from doppelab.detect.avsync.retime import retime_audio, swap_audio
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
@@ -157,7 +158,7 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[1].parent
                     / "shared" / "data")
     ap.add_argument("--split", default="dev")
-    ap.add_argument("--cache", type=Path, default=Path(".cache/avsync"))
+    ap.add_argument("--cache", type=Path, default=default_cache())
     ap.add_argument("--out", type=Path, default=Path("bench/results/avsync.json"))
     ap.add_argument("--weights", type=Path, default=None, help="default: the shipped network")
     ap.add_argument("--limit", type=int, default=None, help="first N clips only (a quick look)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 
 from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_path
@@ -40,6 +41,11 @@ def list_clips(data_dir: Path, split: str | None = None) -> list[Clip]:
                   fps=float(r["fps"]))
              for r in rows if r.get("audio") == "yes" and (split is None or r["split"] == split)]
     return sorted(clips, key=lambda c: c.name)
+
+
+def default_cache() -> Path:
+    """Where face tracks are cached unless told otherwise: the user's cache dir."""
+    return Path(platformdirs.user_cache_dir("doppelab")) / "avsync"
 
 
 def _key(path: Path) -> str:

@@ -26,7 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from doppelab.core.storage import atomic_path
-from doppelab.detect.avsync.dataset import Clip, cached_face_track, list_clips
+from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
 from doppelab.detect.avsync.features import ClipFeatures, audio_index, clip_features, visual_windows
 from doppelab.detect.avsync.net import MEL_WIDTH, SyncNet, SyncNetConfig, save_weights
 from doppelab.detect.avsync.signals import MEL_RATE
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--cache", type=Path, default=Path(".cache/avsync"))
+    ap.add_argument("--cache", type=Path, default=default_cache())
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--batch", type=int, default=12, help="segments (clips) per step")
     ap.add_argument("--seed", type=int, default=0)
