@@ -21,4 +21,12 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; } \
     || echo "chromium not installed: the browser tests will skip" >&2
 fi
+# resemblyzer only for its speaker-encoder weights (pretrained.pt); doppelab runs the encoder with
+# its own front end, so librosa/numba/scikit-learn (its declared dependencies) are not needed
+"$PY" -m pip install -q --no-deps "resemblyzer==0.1.4"
+# Debian TTS voices for the audio detector's training fakes (optional: skipped without root/apt)
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q flite espeak-ng festival \
+    festvox-us-slt-hts festvox-kallpc16k >/dev/null || echo "TTS voices not installed" >&2
+fi
 "$PY" -c "import doppelab, mediapipe, av, cv2; print('doppelab', doppelab.__version__, 'installed')"

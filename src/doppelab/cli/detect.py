@@ -14,13 +14,18 @@ examples:
   doppelab detect clip.mp4
   doppelab detect photo.jpg clip.mp4 --json > verdicts.json
   doppelab detect clip.mp4 --frames 64 --report clip.html
+  doppelab detect call.mp3 voice.wav --json
+  doppelab detect call.mp3 --reference known_real_voice.wav
 
 Verdicts: "likely fake", "likely real", or "inconclusive" with a reason (no face, face too small,
-too dark, too blurry, score near the threshold); an image without a face is never "real".
+too dark, too blurry, no speech, no audio, score near the threshold); an image without a face is
+never "real". Audio files (WAV, FLAC, MP3, M4A, OGG/Opus, WebM) get the speech detector's verdict;
+a video's audio track adds speech evidence and audio-visual sync evidence (mouth against speech),
+fused with the face verdict (largest probability of the conclusive channels).
 Exit code 0 whenever every file was read (whatever the verdict), 3 when a file is not usable
 media (the others are still reported)."""
 
-DETECTORS = ("blend", "frequency", "temporal")
+DETECTORS = ("blend", "frequency", "temporal", "speech", "avsync")
 
 
 def register(sub: Any) -> None:
@@ -45,6 +50,11 @@ def register(sub: Any) -> None:
         help=f"comma-separated subset of {','.join(DETECTORS)} (default: all)",
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN (default 1)")
+    p.add_argument("--reference", type=Path, metavar="REAL.wav",
+                   help="a real recording of the claimed speaker: adds a speaker check "
+                   "(match / no match with a distance; evidence, not proof)")
+    p.add_argument("--max-audio-seconds", type=float, default=None, metavar="S",
+                   help="analyse at most the first S seconds of audio (default: all, streamed)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +67,19 @@ def _config(args: argparse.Namespace) -> Any:
         raise UsageError(f"--detectors: unknown {unknown}; choose from {', '.join(DETECTORS)}")
     if args.frames < 1 or args.threads < 1:
         raise UsageError("--frames and --threads must be >= 1")
-    return DetectConfig(frames=args.frames, detectors=names, threads=args.threads)
+    if args.max_audio_seconds is not None and args.max_audio_seconds <= 0:
+        raise UsageError("--max-audio-seconds must be > 0")
+    reference = None
+    if args.reference is not None:
+        from doppelab.core.media import check_readable
+        from doppelab.detect.speaker import speaker_available
+
+        check_readable(args.reference)
+        if not speaker_available():
+            raise UsageError("--reference needs the resemblyzer wheel (scripts/install.sh)")
+        reference = str(args.reference)
+    return DetectConfig(frames=args.frames, detectors=names, threads=args.threads,
+                        max_audio_seconds=args.max_audio_seconds, speaker_reference=reference)
 
 
 def _line(res: Any) -> str:

@@ -15,6 +15,7 @@ examples:
   doppelab detect-train --data-dir ../shared/data --work-dir work/detect --net large \\
       --swap-model pair-1=models/pair-1 --swap-model pair-2=models/pair-2 \\
       --device cuda --workers 13 --batch 256 --minutes 5.5
+  doppelab detect-train --audio --data-dir ../shared/data --work-dir work/audio
 
 Stages (each resumes from its artefact under --work-dir): FaceSets of the train/dev clips and
 photos, face tables, mesh (and, with --swap-model, autoencoder) swaps of the designated pairs
@@ -22,7 +23,12 @@ with watermarked real controls, BlendNet training (time budget, fixed seed, chec
 export, frequency classifier, temporal statistics of real train clips, fusion, calibration and
 the video rule on the held-out train identities, metrics on dev. The result is WORK/model/,
 ready to copy into src/doppelab/detect/weights/. Only `train` items are trained on; `dev` is
-only measured."""
+only measured.
+
+--audio trains the speech detector instead: a small neural vocoder on real train speech
+(--vocoder-minutes), fakes from Griffin-Lim, WORLD, LPC, that vocoder and Debian's TTS engines,
+codec round trips on real and fake alike, spectral statistics, leave-one-family-out models on
+dev, and the shipped MLP + calibration in WORK/model/speech.onnx and speech.json."""
 
 
 def register(sub: Any) -> None:
@@ -39,6 +45,11 @@ def register(sub: Any) -> None:
     p.add_argument("--minutes", type=float, default=40.0, help="CNN time budget (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--audio", action="store_true", help="train the speech detector instead")
+    p.add_argument("--vocoder-minutes", type=float, default=25.0,
+                   help="--audio: neural vocoder time budget (default 25)")
+    p.add_argument("--no-lofo", action="store_true",
+                   help="--audio: skip the leave-one-family-out models")
     p.add_argument(
         "--swap-model",
         action="append",
@@ -78,7 +89,26 @@ def _models(specs: list[str]) -> dict[str, Path]:
     return out
 
 
+def _run_audio(args: argparse.Namespace) -> int:
+    import torch
+
+    from doppelab.detect.train_speech import SpeechRecipe, run_speech_recipe
+
+    torch.set_num_threads(args.threads)
+    recipe = SpeechRecipe(vocoder_minutes=args.vocoder_minutes, seed=args.seed,
+                          lofo=not args.no_lofo)
+
+    def log(rec: dict[str, Any]) -> None:
+        print(json.dumps(rec), file=sys.stderr, flush=True)
+
+    card = run_speech_recipe(args.data_dir, args.work_dir, recipe, log)
+    print(json.dumps(card["metrics"], indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.audio:
+        return _run_audio(args)
     from doppelab.core.errors import UsageError
     from doppelab.detect.blendnet import BlendNetConfig
 

@@ -40,12 +40,12 @@ def _f(v: float | None) -> str:
 
 def _text(m: dict[str, Any]) -> str:
     lines = [f"{m['scored']}/{m['files']} files scored"]
-    for level in ("video", "frame"):
+    for level in ("video", "frame", "speech", "speech_window"):
         if level not in m:
             continue
         for name, s in [("all", m[level]["all"]), *m[level]["per_source"].items()]:
             lines.append(
-                f"{level:5s} {name:20s} n={s['n']:5d} AUC={_f(s['auc'])} EER={_f(s['eer'])} "
+                f"{level:13s} {name:20s} n={s['n']:5d} AUC={_f(s['auc'])} EER={_f(s['eer'])} "
                 f"AP={_f(s['ap'])} acc@0.5={_f(s['accuracy'])}"
             )
     return "\n".join(lines)

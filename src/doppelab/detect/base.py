@@ -9,7 +9,8 @@ DeepfakeBench contract):
 * ``"evidence"`` optional ``(N, H, W)`` float32 heatmap in [0, 1] over the face crop.
 
 Levels: ``"face"`` detectors take a :class:`FaceBatch` (one row per face), ``"track"`` detectors a
-:class:`TrackSeries` (one face followed through a video; N = 1).
+:class:`TrackSeries` (one face followed through a video; N = 1), ``"audio"`` detectors an
+:class:`~doppelab.detect.speech.AudioWindows` (one row per 2 s speech window).
 
 Example:
     >>> det = create_detector("frequency")             # doctest: +SKIP
@@ -28,7 +29,7 @@ import numpy.typing as npt
 from doppelab.core.errors import UsageError
 
 Output = dict[str, npt.NDArray[np.float32]]
-Level = Literal["face", "track"]
+Level = Literal["face", "track", "audio"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,7 +101,12 @@ def register(name: str) -> Callable[[type[D]], type[D]]:
 
 def _load_builtin() -> None:
     # importing the modules runs their @register decorators
-    from doppelab.detect import blend, frequency_detector, temporal  # noqa: F401
+    from doppelab.detect import (  # noqa: F401
+        blend,
+        frequency_detector,
+        speech,
+        temporal,
+    )
 
 
 def available() -> list[str]:

@@ -6,7 +6,9 @@ taken from the CSV's folder. Each file goes through :class:`~doppelab.detect.pre
 (same protocol as ``detect``). Reported: video-level (one score per file) and frame-level (one
 score per sampled frame) AUC, EER, AP and accuracy at the calibrated threshold (P = 0.5), the
 same per ``source`` (each fake source against all reals), and the ROC curves as a PNG.
-Files without a usable face are counted and left out of the metrics.
+Files without a usable face are counted and left out of the metrics. Audio evidence adds the
+levels ``speech`` (one speech-detector probability per file with speech) and ``speech_window``
+(one per 2 s window), with the same per-source breakdown (each generator against all reals).
 """
 
 from __future__ import annotations
@@ -59,8 +61,13 @@ def read_labels(csv_path: str | Path) -> list[Labelled]:
 def _scores(results: list[tuple[Labelled, MediaResult]]) -> dict[str, Any]:
     vid = [(x.label, r.probability, x.source) for x, r in results if r.probability is not None]
     frm = [(x.label, t["probability"], x.source) for x, r in results for t in r.timeline]
+    # audio: the speech detector alone, per file and per 2 s window
+    sp = [(x.label, r.speech["probability"], x.source) for x, r in results
+          if r.speech and r.speech.get("probability") is not None]
+    win = [(x.label, w["probability"], x.source) for x, r in results if r.speech
+           for w in r.speech.get("windows", [])]
     out: dict[str, Any] = {}
-    for level, rows in (("video", vid), ("frame", frm)):
+    for level, rows in (("video", vid), ("frame", frm), ("speech", sp), ("speech_window", win)):
         if not rows:
             continue
         y = np.array([r[0] for r in rows])

@@ -41,7 +41,7 @@ class DetectConfig:
     """Settings of ``doppelab detect``."""
 
     frames: int = 32
-    detectors: tuple[str, ...] = ("blend", "frequency", "temporal")
+    detectors: tuple[str, ...] = ("blend", "frequency", "temporal", "speech", "avsync")
     min_face: float = 48.0
     min_light: float = 35.0
     min_sharpness: float = 25.0  # real train faces: 1st percentile 107, minimum 39
@@ -49,6 +49,9 @@ class DetectConfig:
     threads: int = 1
     top: int = 4  # most suspicious faces kept with their heatmaps
     embed_frames: int = 8  # sampled frames whose faces get an identity embedding (temporal)
+    audio_hop: float = 1.0  # seconds between the speech detector's 2 s windows
+    max_audio_seconds: float | None = None  # audio analysed (None: all of it, streamed)
+    speaker_reference: str | None = None  # a real recording of the claimed speaker (optional)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -85,6 +88,8 @@ class MediaResult:
     temporal: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     suspicious: list[dict[str, Any]] = field(default_factory=list)  # crops/heatmaps (not JSON)
+    speech: dict[str, Any] | None = None  # speech evidence (detect.predict_audio)
+    av_sync: dict[str, Any] | None = None  # audio-visual sync evidence
 
 
 @dataclass(slots=True)
@@ -127,6 +132,8 @@ class Detect:
 
     def __post_init__(self) -> None:
         for name in self.config.detectors:
+            if name == "avsync":  # a whole-video analysis, not a registered batch detector
+                continue
             kw = {"threads": self.config.threads} if name == "blend" else {}
             self.models[name] = create_detector(name, **kw)
         if any(m.level == "face" for m in self.models.values()):
@@ -135,6 +142,12 @@ class Detect:
     def run(self, path: str | Path) -> MediaResult:
         """Score one image or video (raises the typed media errors of :mod:`doppelab.core`)."""
         t0 = time.perf_counter()
+        speech = self.models.get("speech")
+        if speech is not None:
+            from doppelab.detect.predict_audio import audio_result, is_audio_file
+
+            if is_audio_file(path):
+                return audio_result(path, speech, self.config)
         info = probe(path)
         total = self._count(path, info)
         picks = set(sample_indices(total, self.config.frames).tolist())
@@ -150,6 +163,14 @@ class Detect:
         col = self._collect(path, picks, video and "temporal" in self.models)
         res.faces = col.faces
         self._score(col, res)
+        if video and (speech is not None or "avsync" in self.config.detectors):
+            from doppelab.detect.predict_audio import attach_av_sync, attach_speech, fuse_channels
+
+            if speech is not None:
+                attach_speech(res, path, speech, self.config)
+            if "avsync" in self.config.detectors:
+                attach_av_sync(res, path, self.config)
+            fuse_channels(res, self.fusion.margin)
         res.seconds = time.perf_counter() - t0
         return res
 

@@ -138,14 +138,20 @@ def _section(res: MediaResult) -> str:
     )
     plot = timeline_plot(res)
     usable = sum(f.usable for f in res.faces)
+    from doppelab.detect.report_audio import audio_sections
+
+    audio = audio_sections(res.speech, res.av_sync)
+    facts = (f"audio file, processed in {res.seconds:.2f} s." if res.kind == "audio" else
+             f"""{res.kind}, {res.width}x{res.height}, {res.frames_total} frame(s),
+{res.frames_sampled} sampled, {len(res.faces)} face(s) ({usable} usable), processed in
+{res.seconds:.2f} s.""")
     return f"""<section><h2>{e(Path(res.path).name)}</h2>
 <p class="{_verdict_class(res.verdict)}"><b>{e(res.verdict)}</b>{reason} — P(fake) = {p}</p>
-<p>{res.kind}, {res.width}x{res.height}, {res.frames_total} frame(s), {res.frames_sampled}
-sampled, {len(res.faces)} face(s) ({usable} usable), processed in {res.seconds:.2f} s.</p>
+<p>{facts}</p>
 <h3>Detectors (each one's own probability, mean over faces)</h3><table>{rows}</table>
 {f"<h3>Temporal measurements</h3><table>{temporal}</table>" if temporal else ""}
 {f'<img src="{plot}">' if plot else ""}
-{f"<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}" if figs else ""}</section>"""
+{f"<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}" if figs else ""}{audio}</section>"""
 
 
 def to_html(results: list[MediaResult], title: str = "doppelab detect report") -> str:

@@ -1,0 +1,114 @@
+"""SyncNet-like embedding pair: lip motion and speech sound mapped to one space.
+
+* visual encoder: ``VIS_FRAMES`` consecutive frames of lip shape (:func:`signals.lip_shape`,
+  minus the clip's mean shape so identity drops out) and their frame-to-frame differences ->
+  MLP -> 64-d unit vector;
+* audio encoder: a ``MEL_WIDTH`` x 40 log-mel window (0.2 s) centred on the middle video frame
+  -> three 1-D convolutions over time -> 64-d unit vector;
+* ``logit = scale * cos(v, a) + bias``: in sync or not.
+
+Trained (:mod:`doppelab.detect.avsync.train`) with a multi-way loss over every lag in
+``[-15, 15]`` frames plus other clips' audio (the right lag must win) and a binary loss (lag 0
+vs shifted by at least ``MIN_NEG_SHIFT`` frames or swapped). Parameters ~0.1M; weights ship as
+``weights/syncnet.npz`` (float32 arrays + the config as JSON bytes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from doppelab.core.errors import UsageError
+from doppelab.detect.avsync.signals import LIP_POINTS, N_MELS
+
+VIS_FRAMES = 5
+MEL_WIDTH = 20
+LIP_DIM = 2 * len(LIP_POINTS)
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "syncnet.npz"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SyncNetConfig:
+    """Widths of the two encoders and the embedding size."""
+
+    hidden: int = 192
+    channels: int = 64
+    embed: int = 64
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SyncNet(nn.Module):
+    """Two encoders and a cosine-similarity logit (see the module docstring)."""
+
+    def __init__(self, cfg: SyncNetConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or SyncNetConfig()
+        vin = VIS_FRAMES * LIP_DIM + (VIS_FRAMES - 1) * LIP_DIM
+        self.visual = nn.Sequential(
+            nn.Linear(vin, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.GELU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(), nn.Linear(cfg.hidden, cfg.embed),
+        )
+        c = cfg.channels
+        self.audio = nn.Sequential(
+            nn.Conv1d(N_MELS, c, 3, padding=1), nn.GELU(),
+            nn.Conv1d(c, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv1d(c, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(c * ((MEL_WIDTH + 3) // 4), cfg.embed),
+        )
+        self.scale = nn.Parameter(torch.tensor(5.0))
+        self.bias = nn.Parameter(torch.tensor(-2.0))
+
+    def embed_visual(self, lips: torch.Tensor) -> torch.Tensor:
+        """``(N, VIS_FRAMES, LIP_DIM)`` lip shapes -> ``(N, embed)`` unit vectors."""
+        diff = lips[:, 1:] - lips[:, :-1]
+        x = torch.cat([lips.flatten(1), 4.0 * diff.flatten(1)], dim=1)
+        return F.normalize(self.visual(x), dim=1)
+
+    def embed_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        """``(N, MEL_WIDTH, N_MELS)`` log-mel windows -> ``(N, embed)`` unit vectors."""
+        return F.normalize(self.audio(mel.transpose(1, 2)), dim=1)
+
+    def logit(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """In-sync logit of paired embeddings (broadcasts over leading dims)."""
+        return self.scale * (v * a).sum(-1) + self.bias
+
+
+def save_weights(model: SyncNet, path: Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the state as float32 arrays + config/extra JSON to ``path`` (an open temp path)."""
+    arrays = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+    meta = {"config": model.cfg.to_dict(), **(extra or {})}
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
+
+
+def load_weights(path: Path = WEIGHTS) -> tuple[SyncNet, dict[str, Any]]:
+    """The shipped (or given) SyncNet in eval mode and its metadata.
+
+    Raises:
+        UsageError: the file is missing or not a SyncNet weights file.
+    """
+    if not path.is_file():
+        raise UsageError(f"sync network weights missing: {path}")
+    try:
+        with np.load(path) as z:
+            arrays: dict[str, npt.NDArray[Any]] = {k: z[k] for k in z.files}
+        meta = json.loads(bytes(arrays.pop("__meta__")).decode())
+        model = SyncNet(SyncNetConfig(**meta["config"]))
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise UsageError(f"not a sync network weights file ({exc}): {path}") from None
+    model.eval()
+    return model, meta

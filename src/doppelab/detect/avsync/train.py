@@ -1,0 +1,212 @@
+"""Train the sync network on the ``train`` clips of the shared data set (never ``dev``).
+
+Recipe: every step draws frames with a face and speech from the training clips; each frame's lips
+are scored against its clip's audio at all 31 lags in ``[-15, 15]`` and against every audio
+window of the other clips in the batch (segments of ``SEGMENT`` frames from distinct clips).
+Loss = cross-entropy over those candidates (lag 0 must win: the offset task) +
+binary cross-entropy of the in-sync logit (lag 0 positive; ``|lag| >= MIN_NEG_SHIFT`` and swapped
+audio negative; lags of one frame are left out as near-positives). Augmentation: lip noise and
+scale, mel noise and band masking. Single thread, checkpoint every ``save_every`` steps (resumes).
+
+Run: ``python -m doppelab.detect.avsync.train --data ../shared/data --out syncnet.npz``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.nn import functional as F
+
+from doppelab.core.storage import atomic_path
+from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
+from doppelab.detect.avsync.features import ClipFeatures, audio_index, clip_features, visual_windows
+from doppelab.detect.avsync.net import MEL_WIDTH, SyncNet, SyncNetConfig, save_weights
+from doppelab.detect.avsync.signals import MEL_RATE
+from doppelab.detect.avsync.streams import read_audio
+
+MAX_LAG = 15
+SEGMENT = 24
+MIN_NEG_SHIFT = 2
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    name: str
+    vis: torch.Tensor  # (T, VIS_FRAMES, LIP_DIM)
+    mel: torch.Tensor  # (M, N_MELS)
+    rows: npt.NDArray[np.float64]  # (T,) mel row of each frame's time (fractional)
+    per_frame: float  # mel rows per video frame
+    ok: npt.NDArray[np.bool_]  # (T,) usable as an anchor
+    frames: npt.NDArray[np.int64]  # usable frames
+
+
+def usable(feats: ClipFeatures, max_lag: int = MAX_LAG) -> npt.NDArray[np.bool_]:
+    """Frames with a full lip window, speech and audio windows at every lag."""
+    _, vok = visual_windows(feats.lips)
+    _, aok = audio_index(feats, np.arange(-max_lag, max_lag + 1))
+    return np.asarray(vok & feats.speech & aok.all(axis=1))
+
+
+def load_items(clips: list[Clip], cache: Path) -> list[_Item]:
+    """Features of every clip that has usable frames (silent or faceless clips are skipped)."""
+    items = []
+    for clip in clips:
+        audio = read_audio(clip.path)
+        if audio is None:
+            continue
+        feats = clip_features(cached_face_track(clip.path, cache), audio)
+        ok = usable(feats)
+        _log.info("%s: %d usable frames of %d", clip.name, int(ok.sum()), len(feats.times))
+        if ok.sum() >= 20:
+            vis, _ = visual_windows(feats.lips)
+            rows = (feats.times - feats.mel_start) * MEL_RATE
+            items.append(_Item(clip.name, torch.from_numpy(vis), torch.from_numpy(feats.mel),
+                               rows, MEL_RATE / feats.fps, ok, np.flatnonzero(ok)))
+    return items
+
+
+def _batch(
+    items: list[_Item], groups: int, seg: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``groups`` segments of ``seg`` frames from distinct clips: lips ``(G, S, V, D)``, audio
+    windows ``(G, S + 2 * MAX_LAG, MEL_WIDTH, N_MELS)`` at positions ``-MAX_LAG..S-1+MAX_LAG``
+    relative to the segment's first frame, and the anchor mask ``(G, S)``."""
+    lips, mels, masks = [], [], []
+    for c in rng.choice(len(items), size=groups, replace=False):
+        it = items[int(c)]
+        t0 = int(rng.choice(it.frames))
+        t0 = min(t0, len(it.ok) - seg)
+        pos = np.arange(-MAX_LAG, seg + MAX_LAG)
+        start = np.round(it.rows[t0] + pos * it.per_frame).astype(np.int64) - MEL_WIDTH // 2
+        idx = torch.from_numpy(start)[:, None] + torch.arange(MEL_WIDTH)
+        lips.append(it.vis[t0 : t0 + seg])
+        mels.append(it.mel[idx.clamp(0, len(it.mel) - 1)])
+        masks.append(torch.from_numpy(it.ok[t0 : t0 + seg]))
+    return torch.stack(lips), torch.stack(mels), torch.stack(masks)
+
+
+def _augment(
+    lips: torch.Tensor, mel: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = 1.0 + 0.15 * (torch.rand(lips.shape[0], 1, 1, 1, generator=gen) - 0.5)
+    lips = lips * scale + 0.05 * torch.randn(lips.shape, generator=gen)
+    mel = mel + 0.1 * torch.randn(mel.shape, generator=gen)
+    band = torch.randint(0, mel.shape[-1] - 6, (mel.shape[0], 1, 1, 1), generator=gen)
+    pos = torch.arange(mel.shape[-1])
+    mask = (pos >= band) & (pos < band + torch.randint(0, 6, band.shape, generator=gen))
+    return lips, mel.masked_fill(mask, 0.0)
+
+
+def loss_fn(
+    model: SyncNet, lips: torch.Tensor, mel: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """Multi-way + binary loss of one batch of segments, and the multi-way top-1 accuracy.
+
+    Each anchor frame ``i`` of segment ``g`` is scored against every audio position of the batch;
+    its candidates are its own clip's audio at lags ``-15..15`` and every position of the other
+    segments (other clips: swapped audio). The right answer is lag 0.
+    """
+    g, s = lips.shape[:2]
+    p = mel.shape[1]
+    v = model.embed_visual(lips.flatten(0, 1))
+    a = model.embed_audio(mel.flatten(0, 1))
+    logits = model.logit(v[:, None, :], a[None, :, :])  # (G*S, G*P)
+    seg_v = torch.arange(g).repeat_interleave(s)
+    seg_a = torch.arange(g).repeat_interleave(p)
+    lag = (torch.arange(p).repeat(g)[None, :] - MAX_LAG) - torch.arange(s).repeat(g)[:, None]
+    same = seg_v[:, None] == seg_a[None, :]
+    own = same & (lag.abs() <= MAX_LAG)
+    allowed = own | ~same
+    target = seg_v * p + torch.arange(s).repeat(g) + MAX_LAG
+    keep = mask.flatten()
+    ce = F.cross_entropy((logits * 2.0).masked_fill(~allowed, -1e4)[keep], target[keep])
+    pos = same & (lag == 0)
+    neg_own = own & (lag.abs() >= MIN_NEG_SHIFT)
+    neg_swap = ~same
+    weight = (pos.float() * (2 * MAX_LAG - 1) + neg_own.float()
+              + neg_swap.float() * (2 * MAX_LAG - 1) / max(1, int(neg_swap[0].sum())))
+    bce = F.binary_cross_entropy_with_logits(logits[keep], pos.float()[keep],
+                                             weight=weight[keep], reduction="sum")
+    bce = bce / weight[keep].sum()
+    acc = float((logits.masked_fill(~allowed, -1e4)[keep].argmax(1) == target[keep]).float().mean())
+    return ce + bce, acc
+
+
+def train(data: Path, out: Path, cache: Path, steps: int, batch: int, seed: int,
+          save_every: int = 250, dropout: float = 0.1) -> None:
+    """Train (or resume from ``out.ckpt``) and write the weights to ``out``."""
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    items = load_items(list_clips(data, "train"), cache)
+    model = SyncNet(SyncNetConfig(dropout=dropout))
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    ckpt = out.with_suffix(".ckpt")
+    step = 0
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        step = int(state["step"])
+    log = out.with_suffix(".log.jsonl")
+    t0, accs, losses = time.time(), [], []
+    model.train()
+    while step < steps:
+        lips, mel, mask = _batch(items, min(batch, len(items)), SEGMENT, rng)
+        lips, mel = _augment(lips, mel, gen)
+        loss, acc = loss_fn(model, lips, mel, mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        accs.append(acc)
+        if step % save_every == 0 or step == steps:
+            rec = {"step": step, "loss": float(np.mean(losses)), "top1": float(np.mean(accs)),
+                   "seconds": round(time.time() - t0, 1)}
+            with log.open("a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            losses, accs = [], []
+            with atomic_path(ckpt) as tmp:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                            "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                            "step": step}, tmp)
+    meta = {"clips": [it.name for it in items], "steps": steps, "batch": batch, "seed": seed,
+            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT,
+            "dropout": dropout}
+    with atomic_path(out) as tmp:
+        save_weights(model.eval(), tmp, meta)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, default=default_cache())
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=12, help="segments (clips) per step")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    train(args.data, args.out, args.cache, args.steps, args.batch, args.seed,
+          dropout=args.dropout)
+
+
+if __name__ == "__main__":
+    main()

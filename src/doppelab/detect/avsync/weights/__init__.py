@@ -1,0 +1,1 @@
+"""Shipped audio-visual sync network (see MODEL_CARD.md)."""

@@ -1,0 +1,134 @@
+"""Audio evidence in ``doppelab detect``: audio-only files, the speech of videos, and fusion.
+
+* An audio-only file (WAV, FLAC, MP3, M4A, OGG/Opus, WebM audio...) gets a result of kind
+  ``audio`` whose verdict is the speech detector's; no speech -> "inconclusive" ("no speech").
+* A video's audio track is scored the same way and attached as ``speech`` evidence; a video
+  without audio gets ``speech = {"verdict": "inconclusive", "reason": "no audio"}``.
+* Audio-visual sync evidence (when that detector is installed) is attached as ``av_sync``.
+
+Fusion across channels (documented rule, not learned: we have no jointly labelled videos): each
+channel gives a calibrated probability; the file's probability is the *largest* of the
+conclusive ones (a clip is manipulated when its face, its voice or its lip sync is), so
+``likely real`` needs every conclusive channel to say real. ``reason`` names the channel(s) that
+drove a fake verdict.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from doppelab.audio import NoAudioError, is_audio_only
+from doppelab.core.errors import NothingFoundError, NotMediaError
+from doppelab.detect.predict import DetectConfig, MediaResult, verdict
+from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
+
+__all__ = ["attach_speech", "audio_result", "fuse_channels", "is_audio_file"]
+
+
+def is_audio_file(path: str | Path) -> bool:
+    """True for a file with audio and no video (see :func:`doppelab.audio.is_audio_only`)."""
+    p = Path(path)
+    if p.is_dir():
+        return False
+    try:
+        return is_audio_only(p)
+    except NotMediaError:
+        return False
+
+
+def _speech_dict(res: SpeechResult) -> dict[str, Any]:
+    return asdict(res)
+
+
+def _speaker(path: str | Path, sp: SpeechResult, cfg: DetectConfig) -> None:
+    """The optional speaker check against ``cfg.speaker_reference`` (evidence only)."""
+    if cfg.speaker_reference is None or sp.probability is None:
+        return
+    from doppelab.detect.speaker import speaker_check
+
+    try:
+        sp.speaker = speaker_check(path, cfg.speaker_reference,
+                                   max_seconds=cfg.max_audio_seconds or 600.0)
+    except NothingFoundError as exc:
+        sp.speaker = {"reference": cfg.speaker_reference, "match": None, "reason": str(exc)}
+
+
+def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig) -> MediaResult:
+    """The :class:`MediaResult` of an audio-only file (verdict from the speech detector)."""
+    sp = analyse_speech(path, detector, hop=cfg.audio_hop, max_seconds=cfg.max_audio_seconds)
+    _speaker(path, sp, cfg)
+    res = MediaResult(path=str(path), kind="audio", width=0, height=0, frames_total=0,
+                      frames_sampled=0)
+    res.speech = _speech_dict(sp)
+    res.detectors["speech"] = sp.probability
+    res.probability = sp.probability
+    res.verdict, res.reason = sp.verdict, sp.reason
+    res.seconds = sp.seconds
+    return res
+
+
+def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
+                  cfg: DetectConfig) -> None:
+    """Score the audio track of a video into ``res.speech`` (no audio -> inconclusive)."""
+    try:
+        sp = analyse_speech(path, detector, hop=cfg.audio_hop, max_seconds=cfg.max_audio_seconds)
+    except NoAudioError:
+        res.speech = {"verdict": "inconclusive", "reason": "no audio", "probability": None}
+        return
+    _speaker(path, sp, cfg)
+    res.speech = _speech_dict(sp)
+    res.detectors["speech"] = sp.probability
+    res.seconds += sp.seconds
+
+
+def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> None:
+    """Audio-visual sync of the main face (:func:`doppelab.detect.avsync.analyse_av_sync`) into
+    ``res.av_sync``: verdict, probability that mouth and speech do not belong together, offset
+    in video frames (> 0: audio late) and the per-window timeline."""
+    from doppelab.detect.avsync import analyse_av_sync
+
+    t0 = time.perf_counter()
+    av = analyse_av_sync(Path(path), max_seconds=cfg.max_audio_seconds)
+    ev: dict[str, Any] = {
+        "status": av.status, "probability": av.probability_fake,
+        "offset_frames": av.offset_frames, "confidence": av.confidence, "method": av.method,
+        "fps": av.fps, "in_sync_probability": av.in_sync_probability,
+        "xcorr_offset_frames": av.xcorr_offset_frames,
+        "timeline": [{"start": w.start_s, "end": w.end_s, "time": (w.start_s + w.end_s) / 2,
+                      "offset_frames": w.offset_frames, "confidence": w.confidence}
+                     for w in av.windows],
+    }
+    if av.status != "ok" or av.probability_fake is None:
+        ev["verdict"], ev["reason"] = "inconclusive", av.reason or av.status.replace("_", " ")
+    else:
+        v, _ = verdict(av.probability_fake, 0.15)
+        ev["verdict"] = v
+        ev["reason"] = "mouth and speech out of sync" if v == "likely fake" else None
+    res.av_sync = ev
+    if av.status == "ok":
+        res.detectors["av_sync"] = av.probability_fake
+    res.seconds += time.perf_counter() - t0
+
+
+def fuse_channels(res: MediaResult, margin: float) -> None:
+    """Combine the face verdict with the speech and AV-sync evidence (see module doc)."""
+    channels: dict[str, float] = {}
+    if res.probability is not None:
+        channels["face"] = res.probability
+    for name, ev in (("speech", res.speech), ("av_sync", res.av_sync)):
+        if ev and ev.get("probability") is not None and ev.get("verdict") != "inconclusive":
+            channels[name] = float(ev["probability"])
+    if not channels or set(channels) == {"face"}:
+        return
+    top = max(channels, key=lambda k: channels[k])
+    res.probability = channels[top]
+    v, why = verdict(res.probability, margin)
+    if v == "likely fake":
+        fakes = [k for k, p in channels.items() if p >= 0.5 + margin]
+        why = "fake evidence from " + ", ".join(fakes)
+    elif v == "inconclusive" and res.reason and "face" not in channels:
+        why = res.reason
+    res.verdict, res.reason = v, why

@@ -1,0 +1,196 @@
+"""Training and measuring data for the speech detector: real speech, our fakes, codec round trips.
+
+Every unit (a real recording, its copy-synthesised twins, a TTS sentence) goes through the same
+path as audio at detection time: codec condition (applied to real and fake alike, drawn from
+:data:`CONDITIONS`) -> loudness normalisation -> speech only (the *real* recording's Silero VAD
+segments, so real and vocoded twins are trimmed identically) -> windows of
+:data:`WINDOW_SECONDS` (short speech is tiled to fill one). So silence, loudness, container,
+codec, sample rate and length carry no label.
+
+Splits follow the shared data: ``dev`` speakers (and the TTS voices reserved for dev) are only
+measured. Shards are written atomically as ``<work>/<split>-<family>.npz`` (int16 windows) and a
+finished shard is reused, so an interrupted build resumes.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.audio import SAMPLE_RATE, AudioClip, load_audio, speech_segments
+from doppelab.audio.decode import SamplesF32
+from doppelab.audio.encode import codec_roundtrip
+from doppelab.audio.loudness import normalize_samples
+from doppelab.audio.vad import Segment
+from doppelab.core.errors import InputError, UsageError
+from doppelab.core.storage import atomic_path
+
+__all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
+           "build_shard", "load_shards", "lowpass_copies", "real_items", "real_units",
+           "speech_windows"]
+
+_log = logging.getLogger(__name__)
+WINDOW_SECONDS = 2.0
+WINDOW = int(WINDOW_SECONDS * SAMPLE_RATE)
+FAMILIES = ("real", "griffinlim", "world", "lpc", "melgan", "flite", "espeak", "festival")
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A codec round trip: ``kind`` of :data:`doppelab.audio.encode.CODECS`, or ``none``."""
+
+    name: str
+    kind: str = "none"
+    bitrate: int | None = None
+    codec_rate: int | None = None
+
+
+CONDITIONS = (
+    Condition("none"), Condition("none"),
+    Condition("mp3-24k", "mp3", 24_000), Condition("mp3-64k", "mp3", 64_000),
+    Condition("aac-32k", "m4a", 32_000), Condition("aac-96k", "m4a", 96_000),
+    Condition("opus-12k", "opus", 12_000), Condition("opus-32k", "opus", 32_000),
+    Condition("tel-mulaw-8k", "mulaw", None, 8_000), Condition("mp3-8k", "mp3", 16_000, 8_000),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RealItem:
+    """A real recording: ``group`` names it (one recording = one group), ``speaker`` its voice."""
+
+    path: Path
+    speaker: str
+    split: str
+    group: str
+
+
+def real_items(data_dir: Path, split: str) -> list[RealItem]:
+    """Real speech of ``split`` from ``speech.csv`` and the clips with audio in ``clips.csv``."""
+    items = []
+    with open(data_dir / "speech.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["split"] == split:
+                items.append(RealItem(data_dir / row["file"], row["speaker"], split, row["file"]))
+    clips = data_dir / "clips.csv"
+    if clips.exists():
+        with open(clips, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if row["split"] == split and row["audio"] == "yes":
+                    items.append(RealItem(data_dir / row["file"], row["identity"], split,
+                                          row["file"]))
+    return items
+
+
+def apply_condition(x: SamplesF32, cond: Condition) -> SamplesF32:
+    """The codec round trip of ``cond`` (16 kHz in and out; length kept)."""
+    if cond.kind == "none":
+        return x
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    scale = 0.9 / peak if peak > 0.9 else 1.0  # keep the encoder out of clipping
+    y = codec_roundtrip(x * scale, SAMPLE_RATE, cond.kind, bitrate=cond.bitrate,
+                        codec_rate=cond.codec_rate) / scale
+    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)].astype(np.float32)
+
+
+def speech_windows(x: SamplesF32, segments: list[Segment], *, hop_seconds: float = 1.0,
+                   max_windows: int | None = None) -> npt.NDArray[np.float32]:
+    """Loudness-normalised speech-only windows. Shape: (W, WINDOW) float32, W >= 0.
+
+    The speech of ``segments`` is joined; shorter than a window it is tiled to fill one.
+    """
+    rate = SAMPLE_RATE
+    parts = [x[round(s.start * rate):round(s.end * rate)] for s in segments]
+    speech = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if len(speech) < rate // 2:
+        return np.zeros((0, WINDOW), np.float32)
+    speech, _ = normalize_samples(speech.astype(np.float32), rate)
+    if len(speech) < WINDOW:
+        speech = np.tile(speech, -(-WINDOW // len(speech)))[:WINDOW]
+    hop = max(1, round(hop_seconds * rate))
+    starts = list(range(0, len(speech) - WINDOW + 1, hop))
+    if max_windows is not None and len(starts) > max_windows:
+        starts = starts[:: -(-len(starts) // max_windows)][:max_windows]
+    return np.stack([speech[s:s + WINDOW] for s in starts]).astype(np.float32)
+
+
+Unit = tuple[SamplesF32, list[Segment], str]  # audio, speech segments, group
+Maker = Callable[[SamplesF32, np.random.Generator], SamplesF32]
+
+
+def real_units(items: list[RealItem]) -> Iterator[tuple[AudioClip, list[Segment], str]]:
+    for item in items:
+        try:
+            clip = load_audio(item.path)
+        except InputError as exc:
+            _log.warning("skipping %s: %s", item.path, exc)
+            continue
+        segs = speech_segments(clip)
+        if segs:
+            yield clip, segs, item.group
+
+
+def build_shard(out: Path, units: Iterator[Unit], *, rng: np.random.Generator,
+                conditions_per_unit: int = 1, max_windows: int = 3,
+                progress: Callable[[int], None] | None = None) -> Path:
+    """Windows of every unit under random codec conditions, written to ``out`` (npz, int16)."""
+    windows, groups, conds = [], [], []
+    for n, (x, segs, group) in enumerate(units):
+        picks = rng.choice(len(CONDITIONS), conditions_per_unit, replace=False)
+        for c in picks:
+            cond = CONDITIONS[int(c)]
+            w = speech_windows(apply_condition(x, cond), segs, hop_seconds=WINDOW_SECONDS,
+                               max_windows=max_windows)
+            windows.append(w)
+            groups += [group] * len(w)
+            conds += [cond.name] * len(w)
+        if progress:
+            progress(n)
+    if not windows or not sum(len(w) for w in windows):
+        raise UsageError(f"no speech windows for {out.name}")
+    arr = np.concatenate(windows)
+    pcm = np.clip(arr * 8192, -32768, 32767).astype(np.int16)  # -23 dBFS speech: 2 bits headroom
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, windows=pcm, groups=np.array(groups), conditions=np.array(conds))
+    return out
+
+
+def lowpass_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator,
+                   low: float = 3400.0, high: float = 7800.0) -> npt.NDArray[np.float32]:
+    """Each window low-passed at a random cut-off in [low, high] Hz (8th-order Butterworth,
+    zero phase): bandwidth becomes a nuisance the detector must ignore, on both classes.
+    Shape: (N, L) -> (N, L)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    out = np.empty_like(windows)
+    for i, w in enumerate(windows):
+        sos = butter(8, float(rng.uniform(low, high)), fs=SAMPLE_RATE, output="sos")
+        out[i] = sosfiltfilt(sos, w)
+    return out
+
+
+def load_shards(work: Path, split: str, families: tuple[str, ...] = FAMILIES
+                ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64], list[str], list[str]]:
+    """All windows of ``split``: (windows (N, WINDOW) float32, label (N,) 1 = fake, family, group).
+
+    Missing shards are skipped (a family whose tools are absent)."""
+    xs, ys, fams, groups = [], [], [], []
+    for fam in families:
+        path = work / f"{split}-{fam}.npz"
+        if not path.exists():
+            continue
+        with np.load(path) as z:
+            w = z["windows"].astype(np.float32) / 8192
+            g = [str(v) for v in z["groups"]]
+        xs.append(w)
+        ys.append(np.full(len(w), 0 if fam == "real" else 1, np.int64))
+        fams += [fam] * len(w)
+        groups += g
+    if not xs:
+        raise UsageError(f"no {split} shards in {work} (build them first)")
+    return np.concatenate(xs), np.concatenate(ys), fams, groups

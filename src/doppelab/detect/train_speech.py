@@ -1,0 +1,170 @@
+"""The speech detector's recipe, end to end (``doppelab detect-train --audio``).
+
+Stages, each resuming from its artefact under ``work``:
+
+1. ``vocoder.pt``: the small neural vocoder (:mod:`doppelab.detect.speech_vocoder`) trained on
+   real *train* speech for ``vocoder_minutes``;
+2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
+   trips (:mod:`doppelab.detect.speech_recipe`);
+3. ``features-<split>.npz``: spectral statistics of every window (train windows twice: as they
+   are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue);
+4. leave-one-family-out: for each fake family a model trained on train windows of real + every
+   other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
+5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
+   vocoded twins stay on one side), Platt-calibrated on the other 20%, measured on dev;
+   written as ``model/speech.onnx`` + ``model/speech.json`` (calibration, recipe, metrics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.storage import atomic_write_bytes, atomic_write_text
+from doppelab.detect.frequency import fit_logistic
+from doppelab.detect.metrics import eer, roc_auc
+from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards, lowpass_copies
+from doppelab.detect.speech_features import N_FEATURES, spectral_stats
+from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
+
+__all__ = ["SpeechRecipe", "features", "run_speech_recipe"]
+
+Log = Callable[[dict[str, Any]], None]
+F32 = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class SpeechRecipe:
+    """Settings of the whole recipe (recorded in ``speech.json``)."""
+
+    vocoder_minutes: float = 25.0
+    tts_per_engine: int = 100
+    copies_per_family: int = 200
+    seed: int = 0
+    lofo: bool = True
+    train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
+    lofo_steps: int = 2000
+
+
+def features(work: Path, split: str) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
+    """Spectral statistics of every window of ``split`` (cached as ``features-<split>.npz``)."""
+    cache = work / f"features-{split}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
+                    [str(v) for v in z["group"]])
+    windows, y, fam, group = load_shards(work / "shards", split)
+    if split == "train":  # every window also as a random low-pass copy (bandwidth nuisance)
+        windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
+        y, fam, group = np.concatenate([y, y]), fam + fam, group + group
+    x = np.concatenate([spectral_stats(windows[i:i + 64]) for i in range(0, len(windows), 64)])
+    from doppelab.core.storage import atomic_path
+
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, x=x, y=y, family=np.array(fam), group=np.array(group))
+    return x, y, fam, group
+
+
+def _metrics(y: npt.NDArray[np.int64], s: F32) -> dict[str, float]:
+    return {"eer": float(eer(y, s)), "auc": float(roc_auc(y, s)), "n_real": int((y == 0).sum()),
+            "n_fake": int((y == 1).sum())}
+
+
+def _held_out(groups: list[str], fraction: float = 0.2) -> npt.NDArray[np.bool_]:
+    """Stable group-wise split: True for the calibration part."""
+    def h(g: str) -> float:
+        return int(hashlib.sha1(g.encode(), usedforsecurity=False).hexdigest()[:8], 16) / 2**32
+    return np.array([h(g) < fraction for g in groups])
+
+
+def _lofo(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log) -> dict[str, Any]:
+    x, y, fam, _ = tr
+    xd, yd, famd, _ = dv
+    fam_a, famd_a = np.array(fam), np.array(famd)
+    out: dict[str, Any] = {}
+    cfg = replace(recipe.train, steps=recipe.lofo_steps)
+    for left in [f for f in FAMILIES if f != "real" and f in set(famd)]:
+        keep = fam_a != left
+        t0 = time.perf_counter()
+        model = fit(x[keep], y[keep], cfg)
+        sel = (famd_a == "real") | (famd_a == left)
+        out[left] = {**_metrics(yd[sel], predict_logits(model, xd[sel])),
+                     "train_seconds": round(time.perf_counter() - t0, 1)}
+        log({"stage": "lofo", "left_out": left, **out[left]})
+    return out
+
+
+def _final(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log
+           ) -> tuple[Any, dict[str, float], dict[str, Any], list[dict[str, float]]]:
+    x, y, _, groups = tr
+    xd, yd, famd, _ = dv
+    cal = _held_out(groups)
+    history: list[dict[str, float]] = []
+    model = fit(x[~cal], y[~cal], recipe.train, history)
+    clf = fit_logistic(predict_logits(model, x[cal])[:, None].astype(np.float64), y[cal],
+                       l2=1e-3)
+    a = float(clf.w[0] / clf.std[0])
+    b = float(clf.b - clf.mean[0] / clf.std[0] * clf.w[0])
+    sd = predict_logits(model, xd)
+    famd_a = np.array(famd)
+    dev: dict[str, Any] = {"all": _metrics(yd, sd)}
+    for f in FAMILIES[1:]:
+        sel = (famd_a == "real") | (famd_a == f)
+        if (famd_a == f).any():
+            dev[f] = _metrics(yd[sel], sd[sel])
+    p = 1 / (1 + np.exp(-(a * sd + b)))
+    dev["all"]["accuracy_at_0.5"] = float(((p >= 0.5) == (yd == 1)).mean())
+    log({"stage": "final", **dev["all"]})
+    return model, {"a": a, "b": b}, dev, history
+
+
+def _every(log: Log, name: str, n: int, step: int = 100) -> None:
+    if n % step == 0:
+        log({"stage": name, "units": n})
+
+
+def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
+                      ) -> dict[str, Any]:
+    """Run every stage (see module doc); returns the metrics written into ``speech.json``."""
+    import torch
+
+    from doppelab.detect.speech_recipe import build_speech_data
+    from doppelab.detect.speech_vocoder import train_vocoder
+
+    torch.set_num_threads(1)
+    work.mkdir(parents=True, exist_ok=True)
+    vocoder = work / "vocoder.pt"
+    if not (work / "vocoder.done").exists():
+        from doppelab.audio import load_audio
+        from doppelab.detect.speech_data import real_items
+
+        waves = [load_audio(i.path).samples for i in real_items(data_dir, "train")]
+        steps = train_vocoder(waves, vocoder, minutes=recipe.vocoder_minutes)
+        atomic_write_text(work / "vocoder.done", f"{steps}\n")
+        log({"stage": "vocoder", "steps": steps})
+    build_speech_data(data_dir, work / "shards", vocoder=vocoder, seed=recipe.seed,
+                      tts_per_engine=recipe.tts_per_engine,
+                      copies_per_family=recipe.copies_per_family,
+                      progress=lambda name, n: _every(log, name, n))
+    tr, dv = features(work, "train"), features(work, "dev")
+    metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
+    if recipe.lofo:
+        metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
+    model, calibration, dev, history = _final(tr, dv, recipe, log)
+    metrics["dev"] = dev
+    out = work / "model"
+    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_FEATURES))
+    card = {"calibration": calibration, "metrics": metrics, "history": history,
+            "recipe": {"vocoder_minutes": recipe.vocoder_minutes, "seed": recipe.seed,
+                       "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
+                       "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES)}}
+    atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
+    return card

@@ -1,0 +1,131 @@
+"""Audio stage: decoding of every container, resampling, loudness, VAD and bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from doppelab.audio import (
+    AudioClip,
+    NoAudioError,
+    gated_level_db,
+    iter_audio_blocks,
+    load_audio,
+    normalize_loudness,
+    speech_audio,
+    speech_segments,
+)
+from doppelab.audio.encode import codec_roundtrip, write_audio
+from doppelab.core.errors import EmptyFileError, NotMediaError, TruncatedMediaError, UsageError
+from tests.conftest import DATA_DIR, requires_data
+
+RATE = 16_000
+
+
+def tone(seconds: float = 1.0, rate: int = RATE, freq: float = 440.0, amp: float = 0.3):
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize(("suffix", "rate"), [
+    ("wav", 44100), ("flac", 22050), ("mp3", 44100), ("m4a", 48000), ("ogg", 48000),
+    ("webm", 48000), ("wav", 8000),
+])
+def test_roundtrip_containers(tmp_path: Path, suffix: str, rate: int) -> None:
+    path = write_audio(tmp_path / f"a.{suffix}", tone(2.0, rate), rate)
+    clip = load_audio(path, normalize=False)
+    assert clip.sample_rate == RATE and clip.samples.dtype == np.float32
+    assert abs(clip.duration - 2.0) < 0.08
+    assert clip.source is not None and clip.source.sample_rate == rate
+    # the tone survives: its spectrum peaks at 440 Hz after resampling
+    spec = np.abs(np.fft.rfft(clip.samples[:RATE]))
+    assert abs(np.argmax(spec) - 440) <= 2
+
+
+def test_shape_51_downmix(tmp_path: Path) -> None:
+    six = np.stack([tone(1.0, 48000, 300 + 100 * i, 0.1) for i in range(6)])
+    clip = load_audio(write_audio(tmp_path / "six.wav", six, 48000), normalize=False)
+    assert clip.source is not None and clip.source.channels == 6
+    assert clip.samples.ndim == 1 and abs(clip.duration - 1.0) < 0.01
+
+
+def test_loudness_normalised() -> None:
+    quiet = AudioClip(samples=tone(1.0, amp=0.01), sample_rate=RATE)
+    loud = AudioClip(samples=tone(1.0, amp=0.9), sample_rate=RATE)
+    a, b = normalize_loudness(quiet), normalize_loudness(loud)
+    assert abs(gated_level_db(a.samples, RATE) - gated_level_db(b.samples, RATE)) < 0.1
+    # silence around the tone does not change the gain (gated)
+    padded = AudioClip(samples=np.concatenate([np.zeros(3 * RATE, np.float32), quiet.samples]),
+                       sample_rate=RATE)
+    assert abs(normalize_loudness(padded).gain_db - a.gain_db) < 0.1
+
+
+def test_max_seconds_and_blocks(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "long.wav", tone(5.0), RATE)
+    clip = load_audio(path, max_seconds=2.0)
+    assert clip.truncated and len(clip.samples) == 2 * RATE
+    blocks = list(iter_audio_blocks(path, block_seconds=2.0))
+    assert [len(b.samples) for b in blocks] == [2 * RATE, 2 * RATE, RATE]
+    assert [b.offset for b in blocks] == [0.0, 2.0, 4.0]
+
+
+def test_exception_no_audio_track(astronaut_video: Path) -> None:
+    with pytest.raises(NoAudioError, match="no audio track"):
+        load_audio(astronaut_video)
+
+
+def test_exception_not_media(tmp_path: Path) -> None:
+    (tmp_path / "x.wav").write_text("hello, this is text\n" * 20)
+    with pytest.raises(NotMediaError):
+        load_audio(tmp_path / "x.wav")
+    (tmp_path / "e.mp3").write_bytes(b"")
+    with pytest.raises(EmptyFileError):
+        load_audio(tmp_path / "e.mp3")
+    with pytest.raises(UsageError):
+        load_audio(tmp_path / "e.mp3", max_seconds=0)
+
+
+def test_corrupt_frames_in_the_middle(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "c.mp3", tone(6.0), RATE, bitrate=32000)
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 600] = np.random.default_rng(0).integers(0, 256, 600, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    clip = load_audio(path, normalize=False)
+    assert clip.duration > 5.0  # the audio after the damage is still there
+
+
+def test_truncated_to_nothing(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "t.mp3", tone(1.0), RATE)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises((TruncatedMediaError, NotMediaError)):
+        load_audio(path)
+
+
+def test_noise_and_silence_have_no_speech() -> None:
+    rng = np.random.default_rng(0)
+    noise = AudioClip(samples=(0.1 * rng.standard_normal(3 * RATE)).astype(np.float32),
+                      sample_rate=RATE)
+    silence = AudioClip(samples=np.zeros(3 * RATE, np.float32), sample_rate=RATE)
+    assert speech_segments(noise) == [] and speech_segments(silence) == []
+    assert speech_audio(silence).size == 0
+    with pytest.raises(UsageError):
+        speech_segments(AudioClip(samples=np.zeros(800, np.float32), sample_rate=8000))
+
+
+@requires_data()
+@pytest.mark.data
+def test_speech_found_and_stable_under_codecs() -> None:
+    clip = load_audio(DATA_DIR / "speech" / "deepspeech_arctic_a0024.flac")
+    segs = speech_segments(clip)
+    assert segs and 2.5 < sum(s.duration for s in segs) <= clip.duration
+    # silence added around the utterance: the same speech, shifted
+    pad = np.zeros(2 * RATE, np.float32)
+    padded = clip.with_samples(np.concatenate([pad, clip.samples, pad]))
+    segs2 = speech_segments(padded)
+    assert abs(segs2[0].start - 2.0 - segs[0].start) < 0.1
+    telephone = codec_roundtrip(clip.samples, RATE, "mulaw", codec_rate=8000)
+    segs3 = speech_segments(clip.with_samples(telephone))
+    assert abs(sum(s.duration for s in segs3) - sum(s.duration for s in segs)) < 0.5

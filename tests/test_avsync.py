@@ -1,0 +1,275 @@
+"""Audio-visual sync: offset estimator, signals, status paths, re-timing, shipped network."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from doppelab.core.errors import FileAccessError, UsageError
+from doppelab.detect.avsync import (
+    AVSyncResult,
+    SyncWindow,
+    analyse_av_sync,
+    analyse_streams,
+    signals,
+    xcorr,
+)
+from doppelab.detect.avsync.features import clip_features, lag_logits
+from doppelab.detect.avsync.net import WEIGHTS, load_weights
+from doppelab.detect.avsync.retime import retime_audio
+from doppelab.detect.avsync.streams import KEPT, KEPT_INDEX, AudioTrack, FaceTrack, read_audio
+
+from .conftest import DATA_DIR, requires_data
+
+RATE = 16_000
+
+
+def smooth_noise(n: int, seed: int) -> np.ndarray:
+    """A syllable-like random signal: white noise smoothed over ~3 frames."""
+    x = np.random.default_rng(seed).normal(size=n + 20)
+    return np.convolve(x, np.hanning(7), mode="same")[10 : 10 + n]
+
+
+@pytest.mark.parametrize("shift", [-12, -7, -2, 0, 3, 5, 10, 15])
+def test_offset_of_known_shift(shift: int) -> None:
+    s = smooth_noise(300, seed=shift + 100)
+    video = s[20:220]
+    audio = s[20 - shift : 220 - shift]  # audio[t + shift] = video[t]: audio late by `shift`
+    off, conf = xcorr.peak(xcorr.lag_curve(video, audio))
+    assert abs(off - shift) < 0.5
+    assert conf > 0.5
+
+
+def test_offset_ignores_nan_and_noise() -> None:
+    s = smooth_noise(300, seed=1)
+    video, audio = s[20:220].copy(), s[16:216] + 0.3 * smooth_noise(200, seed=2)
+    video[50:70] = np.nan  # face lost for a while
+    off, _ = xcorr.peak(xcorr.lag_curve(video, audio))
+    assert abs(off - 4) < 0.5
+
+
+def test_unrelated_signals_have_low_confidence() -> None:
+    confs = [xcorr.peak(xcorr.lag_curve(smooth_noise(200, s), smooth_noise(200, s + 50)))[1]
+             for s in range(10)]
+    assert np.median(confs) < 0.3
+
+
+def test_lag_curve_exception() -> None:
+    with pytest.raises(UsageError):
+        xcorr.lag_curve(np.zeros(10), np.zeros(11))
+    with pytest.raises(UsageError):
+        xcorr.lag_curve(np.zeros(10), np.zeros(10), max_lag=0)
+
+
+def test_window_spans_cover_the_clip() -> None:
+    spans = xcorr.window_spans(100, 25.0, 2.5, 1.0)
+    assert spans[0] == (0, 62) and spans[-1][1] == 100
+    assert all(b - a == 62 for a, b in spans)
+    assert xcorr.window_spans(30, 25.0, 2.5, 1.0) == [(0, 30)]
+
+
+def test_highpass_removes_level() -> None:
+    x = np.linspace(0, 10, 200) + np.sin(np.arange(200))
+    y = xcorr.highpass(x, 25)
+    assert abs(np.nanmean(y[20:-20])) < 0.1
+
+
+def synthetic_track(gaps: np.ndarray, fps: float = 25.0) -> FaceTrack:
+    """Landmarks with eyes 100 px apart and the five inner-lip pairs ``gaps`` px apart."""
+    t = len(gaps)
+    pts = np.zeros((t, len(KEPT), 2), np.float32)
+    pts[:, :, 0] = np.linspace(-20, 20, len(KEPT))[None]
+    pts[:, KEPT_INDEX[33]] = (-50, -60)
+    pts[:, KEPT_INDEX[263]] = (50, -60)
+    for up, low in signals.INNER_PAIRS:
+        pts[:, KEPT_INDEX[up], 1] = 10.0
+        pts[:, KEPT_INDEX[low], 0] = pts[:, KEPT_INDEX[up], 0]
+        pts[:, KEPT_INDEX[low], 1] = 10.0 + gaps
+    return FaceTrack(points=pts, times=np.arange(t) / fps, fps=fps)
+
+
+def test_mouth_opening_is_normalised_by_face_size() -> None:
+    track = synthetic_track(np.array([0.0, 5.0, 20.0]))
+    np.testing.assert_allclose(signals.mouth_opening(track), [0.0, 0.05, 0.2], atol=1e-6)
+    big = replace(track, points=track.points * 3)
+    np.testing.assert_allclose(signals.mouth_opening(big), [0.0, 0.05, 0.2], atol=1e-6)
+
+
+def test_speech_energy_follows_the_audio_timeline() -> None:
+    samples = np.zeros(RATE * 2, np.float32)
+    samples[RATE : RATE + 1600] = np.sin(np.arange(1600) * 2 * np.pi * 1000 / RATE)
+    times = np.arange(50) / 25.0
+    e = signals.speech_energy(AudioTrack(samples=samples, start_s=0.0), times, 25.0)
+    assert int(np.argmax(e)) in (25, 26, 27)
+    late = signals.speech_energy(AudioTrack(samples=samples, start_s=0.4), times, 25.0)
+    assert int(np.argmax(late)) - int(np.argmax(e)) == 10
+
+
+def write_av(path: Path, frames: list[np.ndarray], audio: np.ndarray | None, fps: int = 25) -> Path:
+    """H.264 video + optional AAC mono 16 kHz audio (test input generator)."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        aus = out.add_stream("aac", rate=RATE, layout="mono") if audio is not None else None
+        for img in frames:
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode())
+        if aus is not None and audio is not None:
+            for i in range(0, len(audio), 1024):
+                chunk = audio[None, i : i + 1024].astype(np.float32)
+                frame = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
+                frame.sample_rate, frame.pts = RATE, i
+                out.mux(aus.encode(frame))
+            out.mux(aus.encode())
+    return path
+
+
+def bursts(seconds: float, seed: int = 0) -> np.ndarray:
+    """Syllable-like bursts of band-limited noise (speech-like energy, 4 per second)."""
+    n = int(seconds * RATE)
+    noise = np.random.default_rng(seed).normal(size=n)
+    env = np.maximum(0.0, np.sin(np.arange(n) * 2 * np.pi * 4 / RATE)) ** 2
+    return (0.3 * env * np.convolve(noise, np.ones(4) / 4, mode="same")).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def gray_frames() -> list[np.ndarray]:
+    return [np.full((96, 96, 3), 90 + i, np.uint8) for i in range(50)]
+
+
+def test_no_audio(astronaut_video: Path) -> None:
+    res = analyse_av_sync(astronaut_video)
+    assert res.status == "no_audio" and res.offset_frames is None and res.reason
+
+
+def test_still_image_has_no_audio(tmp_path: Path, astronaut: np.ndarray) -> None:
+    from doppelab.core.media import write_image
+
+    write_image(tmp_path / "a.png", astronaut)
+    assert analyse_av_sync(tmp_path / "a.png").status == "no_audio"
+
+
+def test_silent_audio_is_no_speech(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+    path = write_av(tmp_path / "silent.mp4", gray_frames, np.zeros(2 * RATE, np.float32))
+    res = analyse_av_sync(path)
+    assert res.status == "no_speech" and res.probability_fake is None
+
+
+def test_noise_is_no_speech(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+    path = write_av(tmp_path / "noise.mp4", gray_frames, bursts(2.0))
+    assert analyse_av_sync(path).status == "no_speech"
+
+
+def test_speech_without_face_is_no_face(
+    tmp_path: Path, gray_frames: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from doppelab.detect.avsync import analyse
+
+    monkeypatch.setattr(analyse, "audio_speech_seconds", lambda audio, fps: 2.0)
+    path = write_av(tmp_path / "noface.mp4", gray_frames, bursts(2.0))
+    res = analyse_av_sync(path)
+    assert res.status == "no_face" and res.windows == () and res.probability_fake is None
+
+
+def test_missing_file_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileAccessError):
+        analyse_av_sync(tmp_path / "nope.mp4")
+
+
+def test_retime_moves_the_audio(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+    audio = np.zeros(2 * RATE, np.float32)
+    audio[RATE // 2 : RATE // 2 + 800] = 0.5 * np.sin(np.arange(800) * 2 * np.pi * 800 / RATE)
+    src = write_av(tmp_path / "click.mp4", gray_frames, audio)
+    dst = tmp_path / "late.mp4"
+    retime_audio(src, dst, 0.24)
+
+    def onset(path: Path) -> float:
+        a = read_audio(path)
+        assert a is not None
+        return a.start_s + int(np.argmax(np.abs(a.samples) > 0.1)) / RATE
+
+    assert onset(dst) - onset(src) == pytest.approx(0.24, abs=0.005)
+    before = [p.to_ndarray() for p in av.open(str(src)).decode(video=0)]
+    after = [p.to_ndarray() for p in av.open(str(dst)).decode(video=0)]
+    assert len(before) == len(after)
+    assert all((a == b).all() for a, b in zip(before, after, strict=True))
+
+
+def test_shipped_weights_shape() -> None:
+    model, meta = load_weights(WEIGHTS)
+    assert meta["max_lag"] == 15 and "train" not in {c for c in meta["clips"] if "dev" in c}
+    rng = np.random.default_rng(0)
+    gaps = np.abs(smooth_noise(60, 3)) * 10
+    samples = bursts(2.6, seed=1)
+    feats = clip_features(synthetic_track(gaps), AudioTrack(samples=samples, start_s=0.0))
+    logits = lag_logits(model, feats, 15)
+    assert logits.shape == (60, 31)
+    assert np.isfinite(logits[20:40]).all() and np.isnan(logits[:2]).all()
+    del rng
+
+
+def test_result_types_are_frozen() -> None:
+    w = SyncWindow(start_s=0.0, end_s=2.5, offset_frames=1.0, confidence=0.3)
+    r = AVSyncResult(status="ok", offset_frames=1.0, confidence=0.3, probability_fake=0.1,
+                     windows=(w,), reason=None)
+    with pytest.raises(AttributeError):
+        r.status = "no_face"  # type: ignore[misc]
+
+
+def test_streams_without_face() -> None:
+    track = synthetic_track(np.zeros(40))
+    track = replace(track, points=np.full_like(track.points, np.nan))
+    res = analyse_streams(track, AudioTrack(samples=bursts(2.0), start_s=0.0))
+    assert res.status == "no_face"
+
+
+@pytest.mark.data
+@requires_data()
+def test_real_clip_shifted_by_known_frames(tmp_path: Path) -> None:
+    src = DATA_DIR / "clips" / "hdtf_WDA_EdMarkey0.mp4"
+    base = analyse_av_sync(src)
+    shifted = tmp_path / "late.mp4"
+    retime_audio(src, shifted, 6 / 25.0)
+    late = analyse_av_sync(shifted)
+    assert base.status == late.status == "ok"
+    assert base.offset_frames is not None and late.offset_frames is not None
+    assert abs(base.offset_frames) <= 1.0
+    assert abs(late.offset_frames - 6.0) <= 1.0
+    assert late.probability_fake is not None and base.probability_fake is not None
+    assert late.probability_fake > base.probability_fake
+
+
+def test_read_audio_without_track(astronaut_video: Path) -> None:
+    assert read_audio(astronaut_video) is None
+
+
+def test_retime_needs_audio(tmp_path: Path, astronaut_video: Path) -> None:
+    from doppelab.core.errors import NotMediaError
+
+    with pytest.raises(NotMediaError):
+        retime_audio(astronaut_video, tmp_path / "out.mp4", 0.1)
+    assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_swap_audio_takes_the_other_track(tmp_path: Path, gray_frames: list[np.ndarray]) -> None:
+    from doppelab.detect.avsync.retime import swap_audio
+
+    a = write_av(tmp_path / "a.mp4", gray_frames, np.zeros(2 * RATE, np.float32))
+    b = write_av(tmp_path / "b.mp4", gray_frames[:10], bursts(2.0))
+    swap_audio(a, b, tmp_path / "ab.mp4")
+    got = read_audio(tmp_path / "ab.mp4")
+    assert got is not None and float(np.abs(got.samples).max()) > 0.05
+
+
+def test_out_of_sync_probability() -> None:
+    from doppelab.detect.avsync.analyse import TOLERANCE_S, out_of_sync_probability
+
+    assert out_of_sync_probability(TOLERANCE_S * 25, 25.0) == pytest.approx(0.5)
+    ps = [out_of_sync_probability(k, 25.0) for k in (0, 1, 2, 4, 8)]
+    assert ps == sorted(ps) and ps[0] < 0.1 and ps[-1] > 0.99
+    assert out_of_sync_probability(-4, 25.0) == out_of_sync_probability(4, 25.0)
