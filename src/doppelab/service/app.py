@@ -287,7 +287,7 @@ def _job_routes(app: FastAPI, svc: Service) -> None:
                         **ERRORS["report"]})
     async def get_report(check_id: str, key: Key) -> Response:
         job = svc.owned(check_id, key)
-        path = svc.store.reports / f"{job.id}.html"
+        path = svc.store.report_path(job.id)
         if job.state != "done" or not path.is_file():
             why = job.error if job.state == "failed" else f"the check is {job.state}"
             raise ProblemError(409, "no-report", "No report yet", f"no report: {why}")
@@ -297,8 +297,5 @@ def _job_routes(app: FastAPI, svc: Service) -> None:
                 responses=ERRORS["one"], response_class=Response)
     async def delete_check(check_id: str, key: Key) -> Response:
         job = svc.owned(check_id, key)
-        if svc.dispatcher is not None:
-            svc.dispatcher.forget(job)
-        else:
-            svc.store.delete(job.id)
+        svc.store.forget(job)
         return Response(status_code=204)

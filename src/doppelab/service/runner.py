@@ -17,7 +17,6 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from doppelab.service import worker
@@ -61,9 +60,6 @@ class Dispatcher:
         self.running: set[str] = set()
         self._stopping = False
 
-    def report_path(self, job_id: str) -> Path:
-        return self.store.reports / f"{job_id}.html"
-
     async def run(self) -> None:
         """Main loop: fill free slots, then sleep until woken (new job) or one second."""
         loop = asyncio.get_running_loop()
@@ -105,7 +101,7 @@ class Dispatcher:
 
     async def _work(self, job: Job) -> None:
         upload = str(self.store.uploads / job.upload)
-        report = str(self.report_path(job.id))
+        report = str(self.store.report_path(job.id))
         error: str | None = None
         result: dict[str, Any] | None = None
         try:
@@ -131,7 +127,7 @@ class Dispatcher:
         cutoff = time.time() - self.cfg.retention_s
         n = 0
         for job in self.store.expired(cutoff):
-            self.forget(job)
+            self.store.forget(job)
             n += 1
         self._sweep_strays(time.time() - 3600)
         return n
@@ -148,12 +144,6 @@ class Dispatcher:
                     remove_quietly(path)
             except OSError:
                 pass
-
-    def forget(self, job: Job) -> None:
-        """Remove a job's row and files."""
-        self.store.delete(job.id)
-        remove_quietly(self.store.uploads / job.upload)
-        remove_quietly(self.report_path(job.id))
 
     async def sweeper(self) -> None:
         while not self._stopping:

@@ -32,6 +32,7 @@ import platformdirs
 
 from doppelab.core.errors import UsageError
 from doppelab.core.storage import ensure_dir
+from doppelab.service.upload import remove_quietly
 
 KEY_PREFIX = "dpl_"
 MAX_ATTEMPTS = 2  # a check interrupted by a restart is retried once, then failed
@@ -94,6 +95,10 @@ class Job:
     error: str | None
     note: str | None
     result: dict[str, Any] | None
+
+
+def _api_key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(id=row["id"], name=row["name"], created=row["created"], revoked=row["revoked"])
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -165,23 +170,19 @@ class Store:
             db.execute("UPDATE api_keys SET revoked = COALESCE(revoked, ?) WHERE id = ?",
                        (now, rows[0]["id"]))
             row = db.execute("SELECT * FROM api_keys WHERE id = ?", (rows[0]["id"],)).fetchone()
-        return ApiKey(id=row["id"], name=row["name"], created=row["created"],
-                      revoked=row["revoked"])
+        return _api_key(row)
 
     def list_keys(self) -> list[ApiKey]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM api_keys ORDER BY created").fetchall()
-        return [ApiKey(id=r["id"], name=r["name"], created=r["created"], revoked=r["revoked"])
-                for r in rows]
+        return [_api_key(r) for r in rows]
 
     def key_for_token(self, token: str) -> ApiKey | None:
         """The key whose token is ``token`` (revoked ones included), or None."""
         with self._lock:
             r = self._db.execute("SELECT * FROM api_keys WHERE hash = ?",
                                  (hash_key(token),)).fetchone()
-        if r is None:
-            return None
-        return ApiKey(id=r["id"], name=r["name"], created=r["created"], revoked=r["revoked"])
+        return None if r is None else _api_key(r)
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -262,13 +263,16 @@ class Store:
             db.execute("UPDATE jobs SET state = 'queued', stage = NULL, attempts = attempts - 1 "
                        "WHERE id = ? AND state = 'running'", (job_id,))
 
-    def delete(self, job_id: str) -> Job | None:
-        """Remove the row; returns what it was (the caller removes the files)."""
-        job = self.get(job_id)
-        if job is not None:
-            with self._tx() as db:
-                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        return job
+    def report_path(self, job_id: str) -> Path:
+        """Where a job's HTML report is written."""
+        return self.reports / f"{job_id}.html"
+
+    def forget(self, job: Job) -> None:
+        """Remove a job's row, its upload and its report."""
+        with self._tx() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job.id,))
+        remove_quietly(self.uploads / job.upload)
+        remove_quietly(self.report_path(job.id))
 
     def recover(self) -> tuple[int, int]:
         """After a restart: running jobs go back to the queue (retried once) or fail with a
