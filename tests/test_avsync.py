@@ -170,7 +170,7 @@ def test_speech_without_face_is_no_face(
 ) -> None:
     from doppelab.detect.avsync import analyse
 
-    monkeypatch.setattr(analyse, "audio_speech_seconds", lambda audio, fps: 2.0)
+    monkeypatch.setattr(analyse, "audio_speech_seconds", lambda audio, fps, segments=None: 2.0)
     path = write_av(tmp_path / "noface.mp4", gray_frames, bursts(2.0))
     res = analyse_av_sync(path)
     assert res.status == "no_face" and res.windows == () and res.probability_fake is None

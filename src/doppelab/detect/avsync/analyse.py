@@ -21,17 +21,20 @@ Sign convention: ``offset_frames > 0`` = audio late (see :mod:`doppelab.detect.a
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from doppelab.audio import Segment
 from doppelab.core.media import check_readable, probe
 from doppelab.detect.avsync import xcorr
 from doppelab.detect.avsync.features import (
     ClipFeatures,
     anchor_frames,
+    audio_segments,
     clip_features,
     lag_logits,
     speech_frames,
@@ -66,13 +69,16 @@ def _empty(status: str, reason: str, **kw: Any) -> AVSyncResult:
                         probability_fake=None, windows=(), reason=reason, **kw)
 
 
-def audio_speech_seconds(audio: AudioTrack, fps: float = 25.0) -> float:
-    """Seconds of speech in the audio alone: the audio stage's Silero voice-activity detector,
-    counted only where the band-energy detector (the frames the sync curves use) agrees."""
+def audio_speech_seconds(
+    audio: AudioTrack, fps: float = 25.0, segments: Sequence[Segment] | None = None
+) -> float:
+    """Seconds of speech in the audio alone: the audio stage's Silero voice-activity detector
+    (or its ``segments`` when given), counted only where the band-energy detector (the frames
+    the sync curves use) agrees."""
     if audio.duration <= 0:
         return 0.0
     times = np.arange(0.0, audio.duration, 1.0 / fps) + audio.start_s
-    voiced = voiced_frames(audio, times)
+    voiced = voiced_frames(audio, times, segments)
     loud = speech_frames(speech_energy(audio, times, fps))
     return float((voiced & loud).sum() / fps)
 
@@ -132,13 +138,18 @@ def sync_from_features(feats: ClipFeatures, model: SyncNet) -> AVSyncResult:
 
 
 def analyse_streams(
-    track: FaceTrack, audio: AudioTrack, *, weights: Path = WEIGHTS
+    track: FaceTrack,
+    audio: AudioTrack,
+    *,
+    weights: Path = WEIGHTS,
+    segments: Sequence[Segment] | None = None,
 ) -> AVSyncResult:
-    """Sync analysis of an already decoded face track and audio track."""
+    """Sync analysis of an already decoded face track and audio track (``segments``: the
+    audio's speech segments when already found, see :func:`features.voiced_frames`)."""
     if int(track.found.sum()) < MIN_FACE_FRAMES:
         return _empty("no_face", f"no face followed in {MIN_FACE_FRAMES} frames or more",
                       fps=track.fps, face_frames=int(track.found.sum()))
-    feats = clip_features(track, audio)
+    feats = clip_features(track, audio, segments)
     model, _ = _model(weights)
     return sync_from_features(feats, model)
 
@@ -164,9 +175,10 @@ def analyse_av_sync(
     audio = read_audio(path, max_seconds=max_seconds)
     if audio is None or audio.duration <= 0:
         return _empty("no_audio", "the video has no audio track", fps=info.fps)
-    speech = audio_speech_seconds(audio, float(info.fps or 25.0))
+    segments = audio_segments(audio)  # the VAD runs once: for the speech check and the features
+    speech = audio_speech_seconds(audio, float(info.fps or 25.0), segments)
     if speech < MIN_SPEECH_S:
         return _empty("no_speech", f"no speech found in the audio ({speech:.1f} s)",
                       fps=info.fps, speech_seconds=speech)
     track = read_face_track(path, max_seconds=max_seconds)
-    return analyse_streams(track, audio, weights=weights or WEIGHTS)
+    return analyse_streams(track, audio, weights=weights or WEIGHTS, segments=segments)

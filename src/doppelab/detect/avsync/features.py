@@ -9,13 +9,14 @@ of about -55 dBFS) inside the segments of the audio stage's voice-activity detec
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from doppelab.audio import AudioClip, speech_segments
+from doppelab.audio import AudioClip, Segment, speech_segments
 from doppelab.detect.avsync import signals as S
 from doppelab.detect.avsync.net import MEL_WIDTH, VIS_FRAMES, SyncNet
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack
@@ -54,22 +55,34 @@ def speech_frames(energy: F64) -> B:
     return np.asarray((energy > loud - SPEECH_RANGE) & (energy > ABS_FLOOR))
 
 
-def voiced_frames(audio: AudioTrack, times: F64) -> B:
-    """Frames at ``times`` (video timeline) inside a segment of the audio stage's Silero VAD."""
-    clip = AudioClip(samples=np.ascontiguousarray(audio.samples), sample_rate=audio.sample_rate)
-    voiced = np.zeros(len(times), bool)
+def audio_segments(audio: AudioTrack) -> list[Segment]:
+    """Speech segments of ``audio`` by the audio stage's Silero VAD (seconds from its start)."""
     if audio.duration <= 0:
-        return voiced
-    for seg in speech_segments(clip):
+        return []
+    return speech_segments(
+        AudioClip(samples=np.ascontiguousarray(audio.samples), sample_rate=audio.sample_rate))
+
+
+def voiced_frames(
+    audio: AudioTrack, times: F64, segments: Sequence[Segment] | None = None
+) -> B:
+    """Frames at ``times`` (video timeline) inside a speech segment of ``audio``.
+
+    ``segments`` are :func:`audio_segments` of ``audio`` when the caller already has them."""
+    voiced = np.zeros(len(times), bool)
+    for seg in audio_segments(audio) if segments is None else segments:
         voiced |= (times >= seg.start + audio.start_s) & (times < seg.end + audio.start_s)
     return voiced
 
 
-def clip_features(track: FaceTrack, audio: AudioTrack) -> ClipFeatures:
+def clip_features(
+    track: FaceTrack, audio: AudioTrack, segments: Sequence[Segment] | None = None
+) -> ClipFeatures:
     """Lips, mouth opening, speech energy, speech mask and log-mel of one clip.
 
     The speech mask is the voice-activity detector's speech where the band energy also says
-    speech (so music, noise and quiet breaths do not count)."""
+    speech (so music, noise and quiet breaths do not count). ``segments``: see
+    :func:`voiced_frames`."""
     lips = S.lip_shape(track)
     found = track.found
     if found.any():
@@ -81,7 +94,7 @@ def clip_features(track: FaceTrack, audio: AudioTrack) -> ClipFeatures:
     return ClipFeatures(
         times=track.times, fps=track.fps, lips=lips.astype(np.float32),
         mouth=S.mouth_opening(track), energy=energy,
-        speech=speech_frames(energy) & voiced_frames(audio, track.times),
+        speech=speech_frames(energy) & voiced_frames(audio, track.times, segments),
         mel=mel.astype(np.float32), mel_start=audio.start_s,
     )
 
