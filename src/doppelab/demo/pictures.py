@@ -9,8 +9,6 @@ watermark adds to a frame, and the decoder's evidence on every file against its 
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import numpy as np
 from doppelab.core.media import read_image
 from doppelab.core.types import Face, ImageU8
 from doppelab.detect.predict import MediaResult
-from doppelab.detect.report import overlay, png_data_uri
+from doppelab.detect.report import figure_uri, overlay, png_data_uri
 from doppelab.extract.faceset import FaceSet
 from doppelab.provenance import watermark
 
@@ -45,15 +43,6 @@ def image_figure(image: ImageU8, key: str, caption: str, width: int = WIDTH) -> 
 def from_file(path: Path, key: str, caption: str) -> Figure:
     image = read_image(path)
     return image_figure(image, key, caption, width=min(image.shape[1], 3 * WIDTH))
-
-
-def _plot_uri(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _pyplot() -> Any:
@@ -122,7 +111,7 @@ def timeline_figure(detected: dict[str, MediaResult]) -> Figure:
     ax.set_title("detector timeline: fused probability per sampled frame")
     ax.legend(loc="upper right", fontsize=8)
     return Figure(key="timeline", caption="per-frame timeline (most suspicious face per frame)",
-                  uri=_plot_uri(fig), width=640)
+                  uri=figure_uri(fig, dpi=90), width=640)
 
 
 def detect_figures(detected: dict[str, MediaResult]) -> list[Figure]:
@@ -166,8 +155,8 @@ def evidence_figure(verdicts: dict[str, Any]) -> Figure:
         ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     return Figure(key="watermark_evidence", caption="watermark decoder per file: a claim needs "
-                  "both tests above their thresholds (and a valid CRC)", uri=_plot_uri(fig),
-                  width=640)
+                  "both tests above their thresholds (and a valid CRC)",
+                  uri=figure_uri(fig, dpi=90), width=640)
 
 
 def closeups(frames: dict[str, ImageU8], face: Face, size: int = 192) -> list[Figure]:

@@ -84,9 +84,10 @@ def overlay(crop: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32] | None) -
     return np.asarray(crop * (1.0 - a) + colour * a, np.uint8)
 
 
-def _figure_uri(fig: Any) -> str:
+def figure_uri(fig: Any, dpi: int = 100) -> str:
+    """A matplotlib figure as a PNG ``data:`` URI (the figure is closed)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -110,7 +111,7 @@ def timeline_plot(res: MediaResult) -> str | None:
     ax.set_xlabel("time (s)")
     ax.set_ylabel("P(fake)")
     ax.set_title("per-frame fused probability (most suspicious face)")
-    return _figure_uri(fig)
+    return figure_uri(fig)
 
 
 def _verdict_class(verdict: str) -> str:

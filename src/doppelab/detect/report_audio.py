@@ -5,23 +5,14 @@ Plots are matplotlib (Agg) PNGs inlined as data URIs, like the rest of the repor
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from typing import Any
 
 import numpy as np
 
+from doppelab.detect.report import figure_uri
+
 __all__ = ["audio_sections"]
-
-
-def _uri(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def _plot(points: list[tuple[float, float]], segments: list[Any], duration: float, title: str,
@@ -44,7 +35,7 @@ def _plot(points: list[tuple[float, float]], segments: list[Any], duration: floa
     ax.set_xlabel("time (s); shaded: speech")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    return _uri(fig)
+    return figure_uri(fig, dpi=90)
 
 
 def _speech(ev: dict[str, Any]) -> str:
@@ -95,7 +86,7 @@ def _offset_plot(rows: list[dict[str, Any]], fps: float | None) -> str | None:
     ax.set_ylabel("offset (frames)")
     rate = f" at {fps:g} fps" if fps else ""
     ax.set_title(f"audio-visual offset per window{rate} (> 0: audio late; size: confidence)")
-    return _uri(fig)
+    return figure_uri(fig, dpi=90)
 
 
 def _av(ev: dict[str, Any]) -> str:
