@@ -31,6 +31,7 @@ from doppelab.detect.card import write_model_card
 from doppelab.detect.data import (
     FaceTable,
     build_facesets,
+    is_holdout,
     list_items,
     load_table,
     read_table,
@@ -146,6 +147,19 @@ def stage_export(work: Path) -> Path:
     return out
 
 
+def _as_table(crops: npt.NDArray[np.uint8], landmarks: npt.NDArray) -> FaceTable:
+    n = len(crops)
+    return FaceTable(
+        crops=crops,
+        landmarks=landmarks,
+        identity=np.full(n, ""),
+        source=np.full(n, ""),
+        media=np.full(n, ""),
+        holdout=np.zeros(n, bool),
+        dev=np.zeros(n, bool),
+    )
+
+
 def pair_set(
     table: FaceTable, seed: int, rounds: int = 1, aug: bool = True
 ) -> tuple[FaceTable, npt.NDArray]:
@@ -161,30 +175,7 @@ def pair_set(
             crops.append(images)
             lms.append(np.concatenate([table.landmarks[part]] * 2))
             labels.append(y)
-    n = sum(len(c) for c in crops)
-    pairs = FaceTable(
-        crops=np.concatenate(crops),
-        landmarks=np.concatenate(lms),
-        identity=np.full(n, ""),
-        source=np.full(n, ""),
-        media=np.full(n, ""),
-        holdout=np.zeros(n, bool),
-        dev=np.zeros(n, bool),
-    )
-    return pairs, np.concatenate(labels)
-
-
-def _as_table(crops: npt.NDArray[np.uint8], landmarks: npt.NDArray) -> FaceTable:
-    n = len(crops)
-    return FaceTable(
-        crops=crops,
-        landmarks=landmarks,
-        identity=np.full(n, ""),
-        source=np.full(n, ""),
-        media=np.full(n, ""),
-        holdout=np.zeros(n, bool),
-        dev=np.zeros(n, bool),
-    )
+    return _as_table(np.concatenate(crops), np.concatenate(lms)), np.concatenate(labels)
 
 
 def swap_pair_set(swaps: SwapTable, held: bool, seed: int) -> tuple[FaceTable, npt.NDArray]:
@@ -257,16 +248,15 @@ def stage_temporal(data_dir: str | Path, work: Path, log: Log | None = None) -> 
     out = ensure_dir(work / "model")
     cache = work / "temporal_measurements.json"
     done: dict[str, dict[str, float]] = json.loads(cache.read_text()) if cache.exists() else {}
-    for item in list_items(data_dir, "train"):
-        if item.kind != "clip" or item.path.name in done:
+    clips = [i for i in list_items(data_dir, "train") if i.kind == "clip"]
+    for item in clips:
+        if item.path.name in done:
             continue
         series = clip_series(item.path)
         done[item.path.name] = measure(series) if series is not None else {}
         atomic_write_text(cache, json.dumps(done, indent=1))
-    from doppelab.detect.data import is_holdout
-
     # the held-out clips stay out of the statistics: the video rule is fitted on them
-    names = {i.path.name: i.identity for i in list_items(data_dir, "train") if i.kind == "clip"}
+    names = {i.path.name: i.identity for i in clips}
     used = {k: m for k, m in done.items() if m and not is_holdout(names.get(k, k))}
     stats = fit_stats(list(used.values()))
     stats["clips"] = sorted(used)
