@@ -144,7 +144,7 @@ def _swap_facts(r: SwapResult) -> dict[str, Any]:
     }
 
 
-def _make_material(run: _Run) -> tuple[Path, Path, material.Portrait]:
+def _make_material(run: _Run) -> tuple[Path, Path]:
     t = run.stage("1 material: a test clip from the astronaut photo (public domain)")
     cfg = run.cfg
     clip = material.make_clip(
@@ -161,7 +161,7 @@ def _make_material(run: _Run) -> tuple[Path, Path, material.Portrait]:
         "the usable faces (scikit-image's lfw_subset faces are 25x25 px, too small to swap)",
     }
     run.done("material", t)
-    return clip, source.path, source
+    return clip, source.path
 
 
 def _extract_target(run: _Run, clip: Path) -> FaceSet:
@@ -277,7 +277,7 @@ def run_demo(
                DemoResult(out=Path(out)))
     facts = run.res.facts
     facts.update(doppelab=__version__, config=asdict(cfg), cpus=os.cpu_count())
-    clip, source, _ = _make_material(run)
+    clip, source = _make_material(run)
     fs = _extract_target(run, clip)
     fakes = {"mesh": _mesh_swap(run, clip, source)}
     if cfg.train_minutes > 0:
