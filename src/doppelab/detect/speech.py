@@ -23,10 +23,12 @@ import numpy.typing as npt
 
 from doppelab.audio import SAMPLE_RATE, iter_audio_blocks, shift, speech_segments
 from doppelab.audio.vad import Segment
+from doppelab.core.errors import UsageError
 from doppelab.detect.base import Level, Output, output, register, sigmoid
 from doppelab.detect.shipped import read_json, weights_path
 from doppelab.detect.speech_data import WINDOW, speech_windows
 from doppelab.detect.speech_features import N_FEATURES, spectral_stats
+from doppelab.detect.speech_phase import N_WINDOW_FEATURES, window_features
 
 __all__ = ["SPEECH_CARD", "SPEECH_ONNX", "AudioWindows", "SpeechDetector", "SpeechResult",
            "analyse_speech"]
@@ -55,13 +57,17 @@ class SpeechDetector:
     """Spectral statistics + small MLP (ONNX) on 2 s speech windows; ``path`` overrides
     ``speech.onnx`` (its calibration is read from the ``.json`` beside it).
 
-    ``features`` of the output are the 192 spectral statistics the MLP saw."""
+    ``features`` of the output are the statistics the MLP saw: 268 window features
+    (:func:`~doppelab.detect.speech_phase.window_features`) for the shipped model, or the 192
+    magnitude statistics alone for a model of the first recipe (read from the ONNX input width).
+    """
 
     name: ClassVar[str] = "speech"
     level: ClassVar[Level] = "audio"
     path: str | Path | None = None
     _session: Any = field(init=False, repr=False)
     calibration: dict[str, float] = field(init=False, repr=False)
+    n_features: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         import onnxruntime as ort
@@ -72,15 +78,22 @@ class SpeechDetector:
         model = weights_path(SPEECH_ONNX, self.path)
         self._session = ort.InferenceSession(str(model), sess_options=opts,
                                              providers=["CPUExecutionProvider"])
+        width = self._session.get_inputs()[0].shape[1]
+        if width not in (N_FEATURES, N_WINDOW_FEATURES):
+            raise UsageError(f"{model}: unexpected feature width {width}")
+        self.n_features = int(width)
         card_path = None if self.path is None else Path(self.path).with_suffix(".json")
         card = read_json(SPEECH_CARD, card_path)
         self.calibration = {k: float(v) for k, v in card.get("calibration", {}).items()}
 
     def forward(self, batch: AudioWindows) -> Output:
         if not len(batch):
-            return output(np.zeros(0), np.zeros((0, N_FEATURES)))
-        feats = np.concatenate([spectral_stats(batch.windows[i:i + 64])
-                                for i in range(0, len(batch), 64)])
+            return output(np.zeros(0), np.zeros((0, self.n_features)))
+        if self.n_features == N_WINDOW_FEATURES:
+            feats = window_features(batch.windows)
+        else:
+            feats = np.concatenate([spectral_stats(batch.windows[i:i + 64])
+                                    for i in range(0, len(batch), 64)])
         logits = self._session.run(None, {"features": feats})[0].reshape(-1)
         return output(logits, feats)
 
@@ -91,7 +104,8 @@ class SpeechDetector:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "window_s": WINDOW / SAMPLE_RATE,
-                "features": f"spectral_stats{N_FEATURES}"}
+                "features": "spectral_stats192+phase_stats76"
+                if self.n_features == N_WINDOW_FEATURES else f"spectral_stats{N_FEATURES}"}
 
 
 @dataclass(slots=True, kw_only=True)

@@ -6,8 +6,11 @@ Stages, each resuming from its artefact under ``work``:
    real *train* speech for ``vocoder_minutes``;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
    trips (:mod:`doppelab.detect.speech_recipe`);
-3. ``features-<split>.npz``: spectral statistics of every window (train windows twice: as they
-   are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue);
+3. ``features-v2-<split>.npz``: window features (:func:`~doppelab.detect.speech_phase.
+   window_features`: magnitude + phase-sensitive statistics) of every window; train windows twice
+   (as they are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue), plus a
+   phase-jittered copy of every real train window labelled fake (the ``phasejitter``
+   pseudo-family, never left out and never measured);
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
    other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
@@ -32,10 +35,10 @@ from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
 from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards, lowpass_copies
-from doppelab.detect.speech_features import N_FEATURES, spectral_stats
 from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
+from doppelab.detect.speech_phase import N_WINDOW_FEATURES, window_features
 
-__all__ = ["SpeechRecipe", "features", "run_speech_recipe"]
+__all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe"]
 
 Log = Callable[[dict[str, Any]], None]
 F32 = npt.NDArray[np.float32]
@@ -52,20 +55,49 @@ class SpeechRecipe:
     lofo: bool = True
     train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
     lofo_steps: int = 2000
+    pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
 
 
-def features(work: Path, split: str) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
-    """Spectral statistics of every window of ``split`` (cached as ``features-<split>.npz``)."""
-    cache = work / f"features-{split}.npz"
+PSEUDO_FAMILY = "phasejitter"
+FEATURES_VERSION = "v2"  # spectral_stats (192) + phase_stats (76)
+
+
+def _train_windows(work: Path, pseudo: bool
+                   ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
+    """Train windows, each also as a random low-pass copy (bandwidth nuisance), plus (``pseudo``)
+    a :func:`~doppelab.detect.speech_fakes.phase_jitter` copy of every real window, labelled
+    fake, family :data:`PSEUDO_FAMILY`."""
+    from doppelab.detect.speech_fakes import phase_jitter
+
+    windows, y, fam, group = load_shards(work / "shards", "train")
+    windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
+    y, fam, group = np.concatenate([y, y]), fam + fam, group + group
+    if pseudo:
+        real = np.flatnonzero(y == 0)
+        rng = np.random.default_rng(1)
+        jitter = np.stack([phase_jitter(windows[i], rng) for i in real])
+        windows = np.concatenate([windows, jitter])
+        y = np.concatenate([y, np.ones(len(real), np.int64)])
+        fam = fam + [PSEUDO_FAMILY] * len(real)
+        group = group + [group[i] for i in real]
+    return windows, y, fam, group
+
+
+def features(work: Path, split: str, pseudo: bool = True
+             ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
+    """Window features of every window of ``split`` (cached as
+    ``features-v2[-nopseudo]-<split>.npz``); train windows as :func:`_train_windows` makes them."""
+    suffix = "" if pseudo or split != "train" else "-nopseudo"
+    cache = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
     if cache.exists():
         with np.load(cache) as z:
             return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
                     [str(v) for v in z["group"]])
-    windows, y, fam, group = load_shards(work / "shards", split)
-    if split == "train":  # every window also as a random low-pass copy (bandwidth nuisance)
-        windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
-        y, fam, group = np.concatenate([y, y]), fam + fam, group + group
-    x = np.concatenate([spectral_stats(windows[i:i + 64]) for i in range(0, len(windows), 64)])
+    if split == "train":
+        windows, y, fam, group = _train_windows(work, pseudo)
+    else:
+        windows, y, fam, group = load_shards(work / "shards", split)
+    x = window_features(windows)
     from doppelab.core.storage import atomic_path
 
     with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
@@ -154,17 +186,19 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                       tts_per_engine=recipe.tts_per_engine,
                       copies_per_family=recipe.copies_per_family,
                       progress=lambda name, n: _every(log, name, n))
-    tr, dv = features(work, "train"), features(work, "dev")
+    tr, dv = features(work, "train", recipe.pseudo_fakes), features(work, "dev")
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
     if recipe.lofo:
         metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
     model, calibration, dev, history = _final(tr, dv, recipe, log)
     metrics["dev"] = dev
     out = work / "model"
-    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_FEATURES))
+    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_WINDOW_FEATURES))
     card = {"calibration": calibration, "metrics": metrics, "history": history,
             "recipe": {"vocoder_minutes": recipe.vocoder_minutes, "seed": recipe.seed,
                        "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
-                       "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES)}}
+                       "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES),
+                       "features": f"spectral_stats192+phase_stats76 ({N_WINDOW_FEATURES})",
+                       "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else []}}
     atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
     return card
