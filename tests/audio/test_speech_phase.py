@@ -13,7 +13,6 @@ from doppelab.detect.speech_phase import (
     N_PHASE,
     N_WINDOW_FEATURES,
     phase_stats,
-    residual_peakiness,
     subband_envelope_stats,
     window_features,
 )
@@ -90,13 +89,11 @@ def _scramble(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def test_phase_stats_see_lost_pulse_alignment() -> None:
-    """Pulse-excited speech vs the same magnitudes with random phase: the whitened residual is
-    less peaky and neighbouring bands' pitch-rate envelopes are less correlated."""
+    """Pulse-excited speech vs the same magnitudes with random phase: neighbouring bands'
+    pitch-rate envelope modulations are less correlated."""
     real = np.stack([_pulses(i) for i in range(3)])
     fake = np.stack([_scramble(x, np.random.default_rng(i)) for i, x in enumerate(real)])
-    res_real, res_fake = residual_peakiness(real), residual_peakiness(fake)
-    assert (res_real[:, 0] > res_fake[:, 0] + 0.1).all()  # full-band log kurtosis
     env_real, env_fake = subband_envelope_stats(real), subband_envelope_stats(fake)
     assert env_real.shape[1] == N_ENV
-    corr = slice(16, 31)  # adjacent-band correlations of the pitch-rate modulation
-    assert (env_real[:, corr].mean(axis=1) > env_fake[:, corr].mean(axis=1) + 0.1).all()
+    for corr in (slice(16, 31), slice(31, 45)):  # bands one and two apart
+        assert (env_real[:, corr].mean(axis=1) > env_fake[:, corr].mean(axis=1) + 0.1).all()

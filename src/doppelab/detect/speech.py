@@ -28,7 +28,7 @@ from doppelab.detect.base import Level, Output, output, register, sigmoid
 from doppelab.detect.shipped import read_json, weights_path
 from doppelab.detect.speech_data import WINDOW, speech_windows
 from doppelab.detect.speech_features import N_FEATURES, spectral_stats
-from doppelab.detect.speech_phase import N_WINDOW_FEATURES, window_features
+from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, window_features
 
 __all__ = ["SPEECH_CARD", "SPEECH_ONNX", "AudioWindows", "SpeechDetector", "SpeechResult",
            "analyse_speech"]
@@ -57,7 +57,7 @@ class SpeechDetector:
     """Spectral statistics + small MLP (ONNX) on 2 s speech windows; ``path`` overrides
     ``speech.onnx`` (its calibration is read from the ``.json`` beside it).
 
-    ``features`` of the output are the statistics the MLP saw: 268 window features
+    ``features`` of the output are the statistics the MLP saw: 253 window features
     (:func:`~doppelab.detect.speech_phase.window_features`) for the shipped model, or the 192
     magnitude statistics alone for a model of the first recipe (read from the ONNX input width).
     """
@@ -104,7 +104,7 @@ class SpeechDetector:
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "window_s": WINDOW / SAMPLE_RATE,
-                "features": "spectral_stats192+phase_stats76"
+                "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}"
                 if self.n_features == N_WINDOW_FEATURES else f"spectral_stats{N_FEATURES}"}
 
 

@@ -35,8 +35,9 @@ from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
 from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards, lowpass_copies
+from doppelab.detect.speech_features import N_FEATURES
 from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
-from doppelab.detect.speech_phase import N_WINDOW_FEATURES, window_features
+from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, window_features
 
 __all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe"]
 
@@ -59,7 +60,7 @@ class SpeechRecipe:
 
 
 PSEUDO_FAMILY = "phasejitter"
-FEATURES_VERSION = "v2"  # spectral_stats (192) + phase_stats (76)
+FEATURES_VERSION = "v2"  # spectral_stats (192) + phase_stats (61)
 
 
 def _train_windows(work: Path, pseudo: bool
@@ -198,7 +199,7 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
             "recipe": {"vocoder_minutes": recipe.vocoder_minutes, "seed": recipe.seed,
                        "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
                        "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES),
-                       "features": f"spectral_stats192+phase_stats76 ({N_WINDOW_FEATURES})",
+                       "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}",
                        "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else []}}
     atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
     return card
