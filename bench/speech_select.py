@@ -7,7 +7,7 @@ fold k: real windows against F's windows (EER). Reported per family as the mean 
 the mean and the worst family, for each variant:
 
 * ``magnitude``: the 192 magnitude statistics (the first recipe);
-* ``magnitude+phase``: plus the 76 phase-sensitive statistics (``speech_phase``);
+* ``magnitude+phase``: plus the 29 phase-sensitive statistics (``speech_phase``);
 * ``magnitude+pseudo``: magnitude statistics, with the phase-jitter pseudo-fakes in training;
 * ``magnitude+phase+pseudo``: both (the shipped recipe).
 

@@ -52,13 +52,13 @@ def test_gain_invariance() -> None:
 def test_phase_jitter_keeps_magnitude_changes_phase() -> None:
     x = voiced(2.0)
     corr = []
-    for seed in range(4):  # both variants: full-band jitter, random phase above a cut-off
+    for seed in range(4):
         y = phase_jitter(x, np.random.default_rng(seed))
         assert y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all()
         assert np.sqrt(np.mean(y ** 2)) == pytest.approx(np.sqrt(np.mean(x ** 2)), rel=1e-3)
         assert np.mean((y - x) ** 2) > 1e-4 * np.mean(x ** 2)  # the waveform changed
         corr.append(np.corrcoef(x, y)[0, 1])
-    assert min(corr) < 0.9
+    assert max(corr) < 0.95
     _, _, sx = stft(x, nperseg=1024)
     _, _, sy = stft(y, nperseg=1024)
     band = (np.abs(sx) ** 2).mean(axis=1)
@@ -95,5 +95,6 @@ def test_phase_stats_see_lost_pulse_alignment() -> None:
     fake = np.stack([_scramble(x, np.random.default_rng(i)) for i, x in enumerate(real)])
     env_real, env_fake = subband_envelope_stats(real), subband_envelope_stats(fake)
     assert env_real.shape[1] == N_ENV
-    for corr in (slice(16, 31), slice(31, 45)):  # bands one and two apart
+    for corr in (slice(8, 15), slice(15, 21)):  # bands one and two apart
         assert (env_real[:, corr].mean(axis=1) > env_fake[:, corr].mean(axis=1) + 0.1).all()
+

@@ -57,7 +57,7 @@ class SpeechDetector:
     """Spectral statistics + small MLP (ONNX) on 2 s speech windows; ``path`` overrides
     ``speech.onnx`` (its calibration is read from the ``.json`` beside it).
 
-    ``features`` of the output are the statistics the MLP saw: 253 window features
+    ``features`` of the output are the statistics the MLP saw: 221 window features
     (:func:`~doppelab.detect.speech_phase.window_features`) for the shipped model, or the 192
     magnitude statistics alone for a model of the first recipe (read from the ONNX input width).
     """

@@ -119,26 +119,22 @@ COPY_SYNTHESIS = {"griffinlim": griffin_lim, "world": world_vocoder, "lpc": lpc_
 def phase_jitter(x: SamplesF32, rng: np.random.Generator) -> SamplesF32:
     """A pseudo-fake: real speech with its STFT phase corrupted, magnitude kept (training only).
 
-    STFT of 256, 512 or 1024 points (hop a quarter); half the time every bin's phase gets
-    Gaussian noise of a random 0.4-1.6 rad scale, otherwise the phase above a random cut-off
-    (a quarter to three quarters of the band) is replaced by uniform noise. The generic trace of
-    phase reconstruction, not any one generator's: it teaches the detector that too little
-    phase coherence is as synthetic as too much (see :mod:`doppelab.detect.speech_phase`).
-    Output has the input's length and RMS.
+    STFT of 256, 512 or 1024 points (hop a quarter); every bin's phase gets Gaussian noise of a
+    random 0.4-1.6 rad scale. The generic trace of phase reconstruction, not any one generator's:
+    it teaches the detector that too little phase coherence is as synthetic as too much (see
+    :mod:`doppelab.detect.speech_phase`). (Random phase above a cut-off only was tried too and
+    dropped: that is what codecs' noise filling does to real speech, and a real LibriSpeech
+    recording turned "likely fake".) Output has the input's length and RMS.
     """
     n = int(rng.choice([256, 512, 1024]))
     hop = n // 4
     _, _, spec = stft(x, nperseg=n, noverlap=n - hop)
-    if rng.random() < 0.5:
-        noise = rng.uniform(0.4, 1.6) * rng.standard_normal(spec.shape)
-    else:
-        cut = int(spec.shape[0] * rng.uniform(0.25, 0.75))
-        noise = np.zeros(spec.shape)
-        noise[cut:] = rng.uniform(-np.pi, np.pi, noise[cut:].shape)
+    noise = rng.uniform(0.4, 1.6) * rng.standard_normal(spec.shape)
     _, y = istft(spec * np.exp(1j * noise), nperseg=n, noverlap=n - hop)
     y = np.pad(y[: len(x)], (0, max(0, len(x) - len(y))))
     gain = np.sqrt(float(np.mean(np.square(x))) / (float(np.mean(np.square(y))) + 1e-12))
     return np.asarray(y * gain, np.float32)
+
 
 # ---------------------------------------------------------------------------------------------
 # Text to speech (Debian engines)

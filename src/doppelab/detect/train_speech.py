@@ -60,7 +60,7 @@ class SpeechRecipe:
 
 
 PSEUDO_FAMILY = "phasejitter"
-FEATURES_VERSION = "v2"  # spectral_stats (192) + phase_stats (61)
+FEATURES_VERSION = "v2"  # spectral_stats (192) + phase_stats (29)
 
 
 def _train_windows(work: Path, pseudo: bool
