@@ -12,7 +12,7 @@ the mean and the worst family, for each variant:
 * ``magnitude+phase+pseudo``: both (the shipped recipe).
 
 Pseudo-fakes of fold k's speakers are never trained on in fold k. Reads the window features the
-recipe cached (``WORK/features-v2-train.npz``, made by ``doppelab detect-train --audio``).
+recipe cached (``WORK/features-v3-train.npz``, made by ``doppelab detect-train --audio``).
 The CPU is shared, so the printed seconds are pessimistic.
 
 Usage: python bench/speech_select.py --work WORK [--data-dir ../shared/data] [--steps 1000]

@@ -98,3 +98,15 @@ def test_phase_stats_see_lost_pulse_alignment() -> None:
     for corr in (slice(8, 15), slice(15, 21)):  # bands one and two apart
         assert (env_real[:, corr].mean(axis=1) > env_fake[:, corr].mean(axis=1) + 0.1).all()
 
+
+
+def test_channel_copies_keep_shape_and_level() -> None:
+    from doppelab.detect.speech_data import channel_copies
+
+    w = _windows(3)
+    a = channel_copies(w, np.random.default_rng(0))
+    assert a.shape == w.shape and a.dtype == np.float32 and np.isfinite(a).all()
+    np.testing.assert_allclose(np.sqrt((a ** 2).mean(axis=1)), np.sqrt((w ** 2).mean(axis=1)),
+                               rtol=1e-3)
+    assert (np.abs(a - w).mean(axis=1) > 1e-3 * np.abs(w).mean(axis=1)).all()  # changed
+    np.testing.assert_array_equal(a, channel_copies(w, np.random.default_rng(0)))  # seeded

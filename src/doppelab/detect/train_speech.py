@@ -6,11 +6,12 @@ Stages, each resuming from its artefact under ``work``:
    real *train* speech for ``vocoder_minutes``;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
    trips (:mod:`doppelab.detect.speech_recipe`);
-3. ``features-v2-<split>.npz``: window features (:func:`~doppelab.detect.speech_phase.
+3. ``features-v3-<split>.npz``: window features (:func:`~doppelab.detect.speech_phase.
    window_features`: magnitude + phase-sensitive statistics) of every window; train windows twice
    (as they are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue), plus a
    phase-jittered copy of every real train window labelled fake (the ``phasejitter``
-   pseudo-family, never left out and never measured);
+   pseudo-family, never left out and never measured); then all of those again through a random
+   channel (equaliser, non-linearity, mu-law, coloured noise; both classes);
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
    other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
@@ -34,7 +35,13 @@ import numpy.typing as npt
 from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
-from doppelab.detect.speech_data import CONDITIONS, FAMILIES, load_shards, lowpass_copies
+from doppelab.detect.speech_data import (
+    CONDITIONS,
+    FAMILIES,
+    channel_copies,
+    load_shards,
+    lowpass_copies,
+)
 from doppelab.detect.speech_features import N_FEATURES
 from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
 from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, window_features
@@ -60,14 +67,15 @@ class SpeechRecipe:
 
 
 PSEUDO_FAMILY = "phasejitter"
-FEATURES_VERSION = "v2"  # spectral_stats (192) + phase_stats (29)
+FEATURES_VERSION = "v3"  # spectral_stats (192) + phase_stats (29)
 
 
 def _train_windows(work: Path, pseudo: bool
                    ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Train windows, each also as a random low-pass copy (bandwidth nuisance), plus (``pseudo``)
     a :func:`~doppelab.detect.speech_fakes.phase_jitter` copy of every real window, labelled
-    fake, family :data:`PSEUDO_FAMILY`."""
+    fake, family :data:`PSEUDO_FAMILY`; then every one of those also through a random channel
+    (:func:`~doppelab.detect.speech_data.channel_copies`, both classes)."""
     from doppelab.detect.speech_fakes import phase_jitter
 
     windows, y, fam, group = load_shards(work / "shards", "train")
@@ -81,13 +89,14 @@ def _train_windows(work: Path, pseudo: bool
         y = np.concatenate([y, np.ones(len(real), np.int64)])
         fam = fam + [PSEUDO_FAMILY] * len(real)
         group = group + [group[i] for i in real]
-    return windows, y, fam, group
+    windows = np.concatenate([windows, channel_copies(windows, np.random.default_rng(2))])
+    return windows, np.concatenate([y, y]), fam + fam, group + group
 
 
 def features(work: Path, split: str, pseudo: bool = True
              ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Window features of every window of ``split`` (cached as
-    ``features-v2[-nopseudo]-<split>.npz``); train windows as :func:`_train_windows` makes them."""
+    ``features-v3[-nopseudo]-<split>.npz``); train windows as :func:`_train_windows` makes them."""
     suffix = "" if pseudo or split != "train" else "-nopseudo"
     cache = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
     if cache.exists():
