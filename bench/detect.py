@@ -51,6 +51,7 @@ from doppelab.detect.metrics import roc_auc
 from doppelab.detect.predict import Detect, DetectConfig
 from doppelab.detect.report import clean_json
 from doppelab.detect.shipped import weights_dir
+from doppelab.detect.swapfakes import directions
 
 
 def make_set(data_dir: Path, work: Path, variants: int, limit: int | None) -> list[Labelled]:
@@ -74,9 +75,6 @@ def make_set(data_dir: Path, work: Path, variants: int, limit: int | None) -> li
     return rows
 
 
-PAIRS = (("lp_d18", "lp_d19"), ("lp_d19", "lp_d18"), ("lp_d3", "lp_d6"), ("lp_d6", "lp_d3"))
-
-
 def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
     """Mesh-method swaps of the designated pairs (target <- source) and the re-encoded targets."""
     env = {**os.environ, "DOPPELAB_HOME": str(work / "home")}
@@ -84,7 +82,7 @@ def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
     if not (work / "home" / "keys").exists():
         subprocess.run([*exe, "keys", "init"], env=env, check=True, capture_output=True)
     rows: list[Labelled] = []
-    for target, source in PAIRS:
+    for _pair, target, source, _side in directions():  # both ways of each designated pair
         t, s = data_dir / "clips" / f"{target}.mp4", data_dir / "clips" / f"{source}.mp4"
         real, fake = work / f"{target}_real.mp4", work / f"{target}_mesh_from_{source}.mp4"
         if not real.exists():
