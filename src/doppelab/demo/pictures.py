@@ -19,7 +19,7 @@ import numpy as np
 from doppelab.core.media import read_image
 from doppelab.core.types import Face, ImageU8
 from doppelab.detect.predict import MediaResult
-from doppelab.detect.report import figure_uri, overlay, png_data_uri, timeline_plot
+from doppelab.detect.report import figure_uri, overlay, png_data_uri, pyplot, timeline_plot
 from doppelab.extract.faceset import FaceSet
 from doppelab.provenance import watermark
 
@@ -43,15 +43,6 @@ def image_figure(image: ImageU8, key: str, caption: str, width: int = WIDTH) -> 
 def from_file(path: Path, key: str, caption: str) -> Figure:
     image = read_image(path)
     return image_figure(image, key, caption, width=min(image.shape[1], 3 * WIDTH))
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def middle_face(fs: FaceSet) -> int:
@@ -134,7 +125,7 @@ def watermark_figure(frame: ImageU8, payload_id: int) -> Figure:
 def evidence_figure(verdicts: dict[str, Any]) -> Figure:
     """The watermark decoder's two tests per file against their thresholds: the pilot's sync
     z-score and the share of coded bits agreeing with the decoded codeword."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(verdicts)
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.4))
     tests = (("sync_score", watermark.Z_MIN, "pilot sync z-score"),

@@ -85,6 +85,16 @@ def overlay(crop: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32] | None) -
     return np.asarray(crop * (1.0 - a) + colour * a, np.uint8)
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def figure_uri(fig: Any, dpi: int = 100) -> str:
     """A matplotlib figure as a PNG ``data:`` URI (the figure is closed)."""
     buf = io.BytesIO()
@@ -107,12 +117,7 @@ def timeline_plot(
     named = {"": results} if isinstance(results, MediaResult) else dict(results)
     if all(len(r.timeline) < 2 for r in named.values()):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 2.4))
+    fig, ax = pyplot().subplots(figsize=(8, 2.4))
     for name, res in named.items():
         t = [p["timestamp"] for p in res.timeline]
         ax.plot(t, [p["probability"] for p in res.timeline], marker="o", ms=3, label=name or None)
