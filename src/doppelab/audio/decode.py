@@ -198,10 +198,9 @@ class _Decoder:
         kind = _DIRECT.get(frame.format.name)
         if kind is None or frame.sample_rate != self.rate or frame.layout.nb_channels != 1:
             return None
-        data = np.frombuffer(frame.planes[0], kind[0], frame.samples)  # a view: no to_ndarray
-        if kind[1] == 1.0:
-            return data.copy()
-        return data.astype(np.float32) * np.float32(kind[1])
+        data = np.frombuffer(memoryview(frame.planes[0]), kind[0], frame.samples)  # no copy
+        samples = data.astype(np.float32)  # a copy: the frame's buffer is not kept
+        return samples if kind[1] == 1.0 else samples * np.float32(kind[1])
 
     def _resample(self, frame: AudioFrame | None) -> Iterator[SamplesF32]:
         if frame is not None:

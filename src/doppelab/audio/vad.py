@@ -3,10 +3,11 @@
 The sequence export of the model runs its LSTM over a whole block of 32 ms frames in one
 onnxruntime call (each frame is 512 new samples prefixed by the last 64 of the previous frame),
 so an hour of audio costs a few hundred calls rather than 110,000; the graph is run in the GEMM
-layout of :mod:`doppelab.audio.silero` (same weights and operations, about 4x faster). Probabilities become segments
-with a hysteresis state machine: speech starts above ``threshold``, ends after ``min_silence``
-seconds below ``threshold - 0.15``; segments shorter than ``min_speech`` are dropped and every
-segment is padded by ``pad`` seconds on each side (clipped to the clip).
+layout of :mod:`doppelab.audio.silero` (same weights and operations, about 4x faster).
+Probabilities become segments with a hysteresis state machine: speech starts above
+``threshold``, ends after ``min_silence`` seconds below ``threshold - 0.15``; segments shorter
+than ``min_speech`` are dropped and every segment is padded by ``pad`` seconds on each side
+(clipped to the clip).
 
 Convention: segment times are seconds from the start of the clip (``AudioClip.offset`` is *not*
 added; :func:`shift` does that).
@@ -30,6 +31,7 @@ from doppelab.core.inference import onnx_session
 __all__ = [
     "FRAME_SECONDS",
     "Segment",
+    "join_segments",
     "shift",
     "speech_audio",
     "speech_probabilities",
@@ -193,12 +195,18 @@ def shift(segments: list[Segment], seconds: float) -> list[Segment]:
     return [Segment(s.start + seconds, s.end + seconds) for s in segments]
 
 
-def speech_audio(clip: AudioClip, segments: list[Segment] | None = None) -> SamplesF32:
-    """The clip's speech only: its segments' samples joined in order (VAD trim).
+def join_segments(samples: SamplesF32, segments: list[Segment], sample_rate: int = SAMPLE_RATE
+                  ) -> SamplesF32:
+    """The samples of ``segments`` (seconds from ``samples[0]``) joined in order (VAD trim).
 
-    Shape: (M,) float32, M <= N; empty when there is no speech.
+    Shape: (N,) -> (M,) float32, M <= N; empty when there are no segments.
     """
-    segs = speech_segments(clip) if segments is None else segments
-    rate = clip.sample_rate
-    parts = [clip.samples[round(s.start * rate):round(s.end * rate)] for s in segs]
+    parts = [samples[round(s.start * sample_rate):round(s.end * sample_rate)] for s in segments]
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+
+
+def speech_audio(clip: AudioClip, segments: list[Segment] | None = None) -> SamplesF32:
+    """The clip's speech only: its segments' samples joined in order (VAD trim; the VAD runs
+    here when ``segments`` is None). Shape: (M,) float32, M <= N; empty without speech."""
+    segs = speech_segments(clip) if segments is None else segments
+    return join_segments(clip.samples, segs, clip.sample_rate)
