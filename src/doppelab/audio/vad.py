@@ -69,8 +69,10 @@ def _model_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def _session() -> object:
+@functools.lru_cache(maxsize=2)
+def _session(layout: str = "gemm") -> object:
+    if layout == "shipped":
+        return onnx_session(_model_path())
     return onnx_session(gemm_model(_model_path()))
 
 
@@ -79,12 +81,17 @@ def _check_rate(clip: AudioClip) -> None:
         raise UsageError(f"voice activity needs {SAMPLE_RATE} Hz audio, got {clip.sample_rate}")
 
 
-def speech_probabilities(samples: SamplesF32) -> npt.NDArray[np.float32]:
+def speech_probabilities(samples: SamplesF32, *, layout: str = "gemm"
+                         ) -> npt.NDArray[np.float32]:
     """Per-frame speech probability of 16 kHz mono audio.
 
+    ``layout`` ``"gemm"`` runs :func:`doppelab.audio.silero.gemm_model` (the default, fast);
+    ``"shipped"`` the wheel's own graph (the reference the fast layout is checked against).
     Shape: (ceil(N / 512),) float32, frame ``i`` covers samples ``[512 i, 512 (i + 1))``
     (the last frame zero-padded).
     """
+    if layout not in ("gemm", "shipped"):
+        raise UsageError(f"unknown VAD layout {layout!r} (gemm, shipped)")
     n = len(samples)
     count = -(-n // _FRAME)
     if count == 0:
@@ -94,7 +101,7 @@ def speech_probabilities(samples: SamplesF32) -> npt.NDArray[np.float32]:
     context = np.zeros((count, _CONTEXT), np.float32)
     context[1:] = frames[:-1, -_CONTEXT:]
     rows = np.concatenate([context, frames], axis=1)
-    session = _session()
+    session = _session(layout)
     h = np.zeros((1, 1, 128), np.float32)
     c = np.zeros((1, 1, 128), np.float32)
     probs = []
