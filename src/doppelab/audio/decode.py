@@ -202,25 +202,29 @@ class _Decoder:
         samples = data.astype(np.float32)  # a copy: the frame's buffer is not kept
         return samples if kind[1] == 1.0 else samples * np.float32(kind[1])
 
-    def _resample(self, frame: AudioFrame | None) -> Iterator[SamplesF32]:
-        if frame is not None:
-            direct = self._direct(frame)
-            if direct is not None:
-                yield from self._resample(None)  # flush a resampler of earlier frames
-                yield direct
-                return
-            fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
-            if fmt != self.in_format:  # the stream changed rate or layout: a new resampler
-                yield from self._resample(None)
-                self.resampler = AudioResampler(format="flt", layout="mono", rate=self.rate)
-                self.in_format = fmt
+    def _flush(self) -> list[SamplesF32]:
+        """What the current resampler still holds; drops it."""
         if self.resampler is None:
-            return
-        for out in self.resampler.resample(frame):
-            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-        if frame is None:
-            self.resampler = None
-            self.in_format = None
+            return []
+        out = [f.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+               for f in self.resampler.resample(None)]
+        self.resampler, self.in_format = None, None
+        return out
+
+    def _resample(self, frame: AudioFrame) -> list[SamplesF32]:
+        direct = self._direct(frame)
+        if direct is not None:
+            return [*self._flush(), direct] if self.resampler is not None else [direct]
+        out: list[SamplesF32] = []
+        fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if fmt != self.in_format:  # the stream changed rate or layout: a new resampler
+            out = self._flush()
+            self.resampler = AudioResampler(format="flt", layout="mono", rate=self.rate)
+            self.in_format = fmt
+        assert self.resampler is not None
+        out += [f.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                for f in self.resampler.resample(frame)]
+        return out
 
     def _gap(self, frame: AudioFrame) -> SamplesF32 | None:
         """Silence up to ``frame``'s timestamp (timestamps mode), None when there is no gap."""
@@ -232,14 +236,14 @@ class _Decoder:
         at = round((t - self.start) * self.rate)
         return np.zeros(at - self.produced, np.float32) if at > self.produced else None
 
-    def _emit(self, frame: AudioFrame | None) -> Iterator[SamplesF32]:
-        gap = self._gap(frame) if self.timestamps and frame is not None else None
-        if gap is not None:
-            self.produced += len(gap)
-            yield gap
-        for chunk in self._resample(frame):
-            self.produced += len(chunk)
-            yield chunk
+    def _frame_chunks(self, frame: AudioFrame) -> list[SamplesF32]:
+        out = self._resample(frame)
+        if self.timestamps:
+            gap = self._gap(frame)
+            if gap is not None:
+                out.insert(0, gap)
+            self.produced += sum(len(c) for c in out)
+        return out
 
     def chunks(self) -> Iterator[SamplesF32]:
         """Every decoded sample, in order, as chunks of any length."""
@@ -255,8 +259,8 @@ class _Decoder:
             for frame in frames:
                 if isinstance(frame, AudioFrame):
                     self.decoded += 1
-                    yield from self._emit(frame)
-        yield from self._emit(None)
+                    yield from self._frame_chunks(frame)
+        yield from self._flush()
 
 
 def _video_origin(container: InputContainer) -> float:

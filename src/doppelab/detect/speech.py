@@ -132,16 +132,13 @@ class SpeechResult:
     seconds: float = 0.0
 
 
-def _time_map(segments: list[Segment]) -> npt.NDArray[np.float64]:
-    """Cumulative speech time at each segment start -> source time (for window positions)."""
-    return np.array([[s.start, s.duration] for s in segments], np.float64).reshape(-1, 2)
-
-
-def _source_time(t_speech: float, table: npt.NDArray[np.float64]) -> float:
-    """Source time of the sample ``t_speech`` seconds into the joined speech."""
+def _source_times(t_speech: npt.NDArray[np.float64], table: npt.NDArray[np.float64]
+                  ) -> npt.NDArray[np.float64]:
+    """Source time of each point ``t_speech`` seconds into the joined speech; ``table`` holds
+    (start, duration) of each segment."""
     cum = np.concatenate([[0.0], np.cumsum(table[:, 1])])
-    i = int(np.clip(np.searchsorted(cum, t_speech, side="right") - 1, 0, len(table) - 1))
-    return float(table[i, 0] + min(t_speech - cum[i], table[i, 1]))
+    i = np.clip(np.searchsorted(cum, t_speech, side="right") - 1, 0, len(table) - 1)
+    return np.asarray(table[i, 0] + np.minimum(t_speech - cum[i], table[i, 1]))
 
 
 def _block_windows(x: npt.NDArray[np.float32], segs: list[Segment], offset: float, hop: float
@@ -149,14 +146,12 @@ def _block_windows(x: npt.NDArray[np.float32], segs: list[Segment], offset: floa
     wins = AudioWindows.sliding(speech_signal(x, segs), max(1, round(hop * SAMPLE_RATE)))
     if not len(wins):
         return wins, []
-    table = _time_map(segs)
+    table = np.array([[s.start, s.duration] for s in segs], np.float64).reshape(-1, 2)
     total = float(table[:, 1].sum())
-    spans = []
-    for k in range(len(wins)):
-        a = min(k * hop, total)
-        b = min(k * hop + WINDOW / SAMPLE_RATE, total)
-        spans.append((offset + _source_time(a, table), offset + _source_time(b, table)))
-    return wins, spans
+    k = np.arange(len(wins)) * hop
+    starts = _source_times(np.minimum(k, total), table)
+    ends = _source_times(np.minimum(k + WINDOW / SAMPLE_RATE, total), table)
+    return wins, [(offset + float(a), offset + float(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def analyse_speech(
