@@ -152,3 +152,16 @@ def test_join_segments_is_speech_audio() -> None:
     clip = AudioClip(samples=x, sample_rate=RATE)
     assert np.array_equal(speech_audio(clip, segs), joined)
     assert join_segments(x, [], RATE).shape == (0,)
+
+
+def test_fast_reductions_are_numpys() -> None:
+    from doppelab.detect.speech_features import _mean13, _std13, _sum8
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((5, 199, 32, 8)) * 3 + 1).astype(np.float32)
+    assert np.array_equal(_sum8(x), x.sum(axis=-1))
+    assert np.array_equal(_sum8(x) / np.float32(8), x.mean(axis=3))
+    assert np.array_equal(_mean13(x), x.mean(axis=(1, 3)))
+    assert np.array_equal(_std13(x), x.std(axis=(1, 3)))
+    odd = x[..., :5]
+    assert np.array_equal(_sum8(odd), odd.sum(axis=-1))

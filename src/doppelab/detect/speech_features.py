@@ -75,17 +75,38 @@ def _normalised(power: F32) -> F32:
     return np.subtract(s, s.mean(axis=(1, 2), keepdims=True), out=s)
 
 
+def _sum8(a: F32) -> F32:
+    """Sum over a last axis of 8 in the order numpy's pairwise summation uses for 8 values, so
+    the result is bit-identical to ``a.sum(axis=-1)`` (checked by the tests), but runs as 7
+    vectorised additions instead of one short reduction per element."""
+    if a.shape[-1] != 8:
+        return np.asarray(a.sum(axis=-1))
+    return ((a[..., 0] + a[..., 1]) + (a[..., 2] + a[..., 3])) \
+        + ((a[..., 4] + a[..., 5]) + (a[..., 6] + a[..., 7]))
+
+
+def _mean13(x: F32) -> F32:
+    """``x.mean(axis=(1, 3))`` of (B, T, 32, 8), bit for bit. Shape: (B, 32)."""
+    return _sum8(x).sum(axis=1) / np.float32(x.shape[1] * x.shape[3])
+
+
+def _std13(x: F32) -> F32:
+    """``x.std(axis=(1, 3))`` of (B, T, 32, 8), bit for bit (numpy's two-pass formula)."""
+    d = x - _mean13(x)[:, None, :, None]
+    return np.sqrt(_mean13(np.multiply(d, d, out=d)))
+
+
 def _stats(s: F32) -> F32:
     """(B, T, 256) normalised log spectra -> (B, 192) statistics (see module doc)."""
     b, t, _ = s.shape
-    band = s.reshape(b, t, _BANDS, -1).mean(axis=3)
+    band = _sum8(s.reshape(b, t, _BANDS, -1)) / np.float32(8)  # = .mean(axis=3)
     fine = (s - uniform_filter1d(s, 9, axis=2)).reshape(b, t, _BANDS, -1)
     d_band = np.abs(np.diff(band, axis=1))
     d_fine = np.abs(np.diff(fine, axis=1))
     high, low = np.percentile(band, [90, 10], axis=1)
     spread = high - low
     feats = [band.mean(axis=1), band.std(axis=1), d_band.mean(axis=1), spread,
-             fine.std(axis=(1, 3)), d_fine.mean(axis=(1, 3))]
+             _std13(fine), _mean13(d_fine)]
     return np.concatenate(feats, axis=1).astype(np.float32)
 
 
