@@ -137,7 +137,7 @@ def _hysteresis(probs: npt.NDArray[np.float32], threshold: float,
     spans: list[tuple[int, int]] = []
     start: int | None = None
     quiet = 0
-    for i, p in enumerate(probs):
+    for i, p in enumerate(probs.tolist()):  # Python floats: the same float64 comparisons, faster
         if start is None:
             if p >= threshold:
                 start, quiet = i, 0
