@@ -209,7 +209,9 @@ def join_segments(samples: SamplesF32, segments: list[Segment], sample_rate: int
     Shape: (N,) -> (M,) float32, M <= N; empty when there are no segments.
     """
     parts = [samples[round(s.start * sample_rate):round(s.end * sample_rate)] for s in segments]
-    return np.concatenate(parts).astype(np.float32) if parts else np.zeros(0, np.float32)
+    if not parts:
+        return np.zeros(0, np.float32)
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def speech_audio(clip: AudioClip, segments: list[Segment] | None = None) -> SamplesF32:

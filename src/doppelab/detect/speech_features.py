@@ -80,9 +80,10 @@ def _sum8(a: F32) -> F32:
     the result is bit-identical to ``a.sum(axis=-1)`` (checked by the tests), but runs as 7
     vectorised additions instead of one short reduction per element."""
     if a.shape[-1] != 8:
-        return np.asarray(a.sum(axis=-1))
-    return ((a[..., 0] + a[..., 1]) + (a[..., 2] + a[..., 3])) \
-        + ((a[..., 4] + a[..., 5]) + (a[..., 6] + a[..., 7]))
+        return np.asarray(a.sum(axis=-1), np.float32)
+    low = np.add(np.add(a[..., 0], a[..., 1]), np.add(a[..., 2], a[..., 3]))
+    high = np.add(np.add(a[..., 4], a[..., 5]), np.add(a[..., 6], a[..., 7]))
+    return np.add(low, high)
 
 
 def _mean13(x: F32) -> F32:
