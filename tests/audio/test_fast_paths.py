@@ -68,7 +68,7 @@ def test_gemm_vad_same_segments_on_dev_speech() -> None:
             clip, probabilities=ref)
 
 
-@pytest.mark.parametrize("hop", [16_000, 8_000, 4_000, 5_333])
+@pytest.mark.parametrize("hop", [16_000, 8_000, 4_000, 5_333, 32_000, 48_000])
 def test_sliding_stats_equal_stacked_windows(hop: int) -> None:
     x = voiced(7.3, seed=1) + 0.01
     count = (len(x) - WINDOW) // hop + 1

@@ -125,9 +125,9 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
 
     Windows that start on the 10 ms frame grid (``hop`` a multiple of 160 samples) share the
     frames of one pass over ``signal``; only each window's first frame differs (pre-emphasis
-    starts afresh at a window's first sample) and is computed on its own. Other hops fall back
-    to :func:`spectral_stats` on the windows. Shape: ``signal`` (N,), N >= (count - 1) hop +
-    length -> (count, 192) float32.
+    starts afresh at a window's first sample) and is computed on its own. Other hops, and hops
+    of a window or more (no overlap), fall back to :func:`spectral_stats` on the windows.
+    Shape: ``signal`` (N,), N >= (count - 1) hop + length -> (count, 192) float32.
     """
     x = np.asarray(signal, np.float32)
     if x.ndim != 1 or length < 2 * _FRAME or hop < 1 or count < 0 \
@@ -137,7 +137,7 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     if count == 0:
         return np.zeros((0, N_FEATURES), np.float32)
     starts = np.arange(count) * hop
-    if hop % _HOP:
+    if hop % _HOP or hop >= length:  # off the frame grid, or nothing overlaps to share
         return spectral_stats(np.stack([x[s:s + length] for s in starts]))
     used = x[: starts[-1] + length]
     pre = np.concatenate([used[:1], used[1:] - 0.97 * used[:-1]])
