@@ -165,3 +165,22 @@ def test_fast_reductions_are_numpys() -> None:
     assert np.array_equal(_std13(x), x.std(axis=(1, 3)))
     odd = x[..., :5]
     assert np.array_equal(_sum8(odd), odd.sum(axis=-1))
+
+
+def test_decoder_direct_path_32_bit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import av
+
+    path = tmp_path / "s32.wav"
+    pcm = (voiced(1.0) * 2**31 * 0.9).astype(np.int32)[None, :]
+    with av.open(str(path), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s32le", rate=RATE, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm, format="s32", layout="mono")
+        frame.sample_rate = RATE
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    direct = load_audio(path, normalize=False).samples
+    monkeypatch.setattr(decode_mod, "_DIRECT", {})
+    assert np.array_equal(direct, load_audio(path, normalize=False).samples)
+    assert np.array_equal(direct, pcm[0].astype(np.float32) * np.float32(2.0 ** -31))
