@@ -28,7 +28,7 @@ import numpy.typing as npt
 from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.types import BBox, Frame, MediaInfo
-from doppelab.detect.base import FaceBatch, TrackSeries, create_detector
+from doppelab.detect.base import FaceBatch, TrackSeries, create_detector, verdict
 from doppelab.detect.data import CROP, NET_SIZE, net_landmarks, to_net
 from doppelab.detect.fusion import Fusion
 from doppelab.extract.align import crop_from_landmarks
@@ -306,15 +306,6 @@ def _main_series(col: _Collected, min_frames: int = 8) -> TrackSeries | None:
         timestamps=np.array([t for t, _ in seq], np.float64),
         embeddings=np.stack(emb) if emb else np.zeros((0, 128), np.float32),
     )
-
-
-def verdict(probability: float, margin: float) -> tuple[str, str | None]:
-    """``likely fake`` / ``likely real`` outside ``0.5 +- margin``, else inconclusive."""
-    if probability >= 0.5 + margin:
-        return "likely fake", None
-    if probability <= 0.5 - margin:
-        return "likely real", None
-    return "inconclusive", "score near the decision threshold"
 
 
 def _no_face_reason(faces: list[FaceResult]) -> str:
