@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.audio import Segment
+from doppelab.core.errors import UsageError
 from doppelab.core.media import check_readable, probe
 from doppelab.detect.avsync import xcorr
 from doppelab.detect.avsync.features import (
@@ -56,6 +57,7 @@ MIN_SPEECH_S = 0.5
 # sync as not.
 TOLERANCE_S = 0.12
 SLOPE_S = 0.04
+POOLING = "mean"
 
 
 @functools.lru_cache(maxsize=2)
@@ -88,11 +90,37 @@ def curve_peak(scores: F64, max_lag: int = MAX_LAG) -> tuple[float, float]:
     return xcorr.peak(xcorr.LagCurve(scores=scores, max_lag=max_lag, support=0))
 
 
-def _net_curve(logits: F64, rows: npt.NDArray[np.bool_]) -> F64 | None:
-    """Mean logit per lag over ``rows`` that are defined at every lag; None when too few."""
+def pooled_curve(
+    logits: F64, rows: npt.NDArray[np.bool_], pooling: str = "mean"
+) -> F64 | None:
+    """One score per lag from the per-frame logits of ``rows`` that are defined at every lag;
+    None when fewer than ``MIN_FACE_FRAMES // 2``.
+
+    ``pooling``: ``"mean"`` (mean logit), ``"softmax"`` (mean per-frame log-probability over the
+    lags: each frame votes with its own distribution, as SyncNet's clip-level curve) or
+    ``"confidence"`` (mean logit, each frame weighted by its own peak - median).
+
+    Raises:
+        UsageError: unknown ``pooling``.
+    """
     sel = logits[rows]
     sel = sel[np.isfinite(sel).all(axis=1)]
-    return sel.mean(axis=0) if len(sel) >= MIN_FACE_FRAMES // 2 else None
+    if len(sel) < MIN_FACE_FRAMES // 2:
+        return None
+    if pooling == "mean":
+        return np.asarray(sel.mean(axis=0))
+    if pooling == "softmax":
+        shifted = sel - sel.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return np.asarray(logp.mean(axis=0))
+    if pooling == "confidence":
+        weight = np.maximum(sel.max(axis=1) - np.median(sel, axis=1), 1e-6)
+        return np.asarray((sel * weight[:, None]).sum(axis=0) / weight.sum())
+    raise UsageError(f"unknown pooling {pooling!r} (mean, softmax, confidence)")
+
+
+def _net_curve(logits: F64, rows: npt.NDArray[np.bool_]) -> F64 | None:
+    return pooled_curve(logits, rows, POOLING)
 
 
 def out_of_sync_probability(offset_frames: float, fps: float) -> float:

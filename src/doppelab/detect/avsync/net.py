@@ -43,6 +43,7 @@ class SyncNetConfig:
     channels: int = 64
     embed: int = 64
     dropout: float = 0.1
+    lip_norm: str = "scale"  # "scale": fixed unit; "rms": divided by the clip's own lip motion
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
