@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,9 @@ def load_heldout(data: Path, cache: Path) -> list[HeldOut]:
 
 
 def run_cv(clips: list[HeldOut], cfg: SyncNetConfig, recipe: Recipe, folds: int,
-           save_every: int) -> list[dict[str, Any]]:
-    """Rows ``{fold, step, clip, results}`` of every fold and checkpoint (see the module doc)."""
+           save_every: int, out: Path | None = None) -> list[dict[str, Any]]:
+    """Rows ``{fold, step, clip, results}`` of every fold and checkpoint (see the module doc);
+    with ``out``, the rows so far and their summary are written there after every checkpoint."""
     items = {c.name: clip_items(c.name, c.track, c.audio, c.segments, cfg.lip_norm,
                                 recipe.rates) for c in clips}
     clips = [c for c in clips if any(it.name.endswith("@1") for it in items[c.name])]
@@ -111,6 +112,8 @@ def run_cv(clips: list[HeldOut], cfg: SyncNetConfig, recipe: Recipe, folds: int,
                 rows.append({"fold": fold, "step": step, "clip": name,
                              "results": measure(model, f)})
             _log.info("fold %d step %d measured", fold, step)
+            if out is not None:
+                write_result(out, cfg, recipe, folds, rows)
 
         fit(train, cfg, recipe, save_every=save_every, on_save=on_save)
     return rows
@@ -141,6 +144,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
                         rel.append(abs(res[str(k)] - b - k) <= 1.0)
                         moved.append(abs(res[str(k)]))
                 swapped += [abs(v) for k, v in res.items() if k.startswith("swap:")]
+            if not ab:
+                continue
             out[str(step)][pooling] = {
                 "within_1_frame": float(np.mean(ab)),
                 "relative_within_1_frame": float(np.mean(rel)),
@@ -149,6 +154,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
                 "auc_swapped": roc_auc([0] * len(real) + [1] * len(swapped), real + swapped),
             }
     return out
+
+
+def write_result(out: Path, cfg: SyncNetConfig, recipe: Recipe, folds: int,
+                 rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write config, recipe, summary and rows to ``out`` (atomically); return the summary."""
+    summary = summarise(rows)
+    result = {"config": cfg.to_dict(), "recipe": asdict(recipe), "folds": folds,
+              "folds_done": len({r["fold"] for r in rows}), "summary": summary, "rows": rows}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    return summary
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -169,12 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm)
     recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates))
-    rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every)
-    result = {"config": cfg.to_dict(), "recipe": recipe.__repr__(), "folds": args.folds,
-              "summary": summarise(rows), "rows": rows}
-    with atomic_path(args.out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
-    print(json.dumps(result["summary"], indent=1))
+    rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every,
+                  args.out)
+    print(json.dumps(write_result(args.out, cfg, recipe, args.folds, rows), indent=1))
 
 
 if __name__ == "__main__":
