@@ -39,7 +39,7 @@ from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
 from doppelab.detect.avsync.train import Recipe, clip_items, fit
 
 SHIFTS = tuple(k for k in range(-10, 11) if abs(k) >= 2)
-POOLINGS = ("mean", "softmax", "confidence")
+POOLINGS = ("mean", "confidence")
 _log = logging.getLogger(__name__)
 
 

@@ -213,6 +213,7 @@ class Recipe:
     lr: float = 2e-3
     weight_decay: float = 1e-3
     rates: tuple[float, ...] = ()
+    stop_at: int | None = None  # early stop inside the ``steps``-long one-cycle schedule
 
 
 def fit(
@@ -239,7 +240,8 @@ def fit(
         step = int(state["step"])
     t0, accs, losses = time.time(), [], []
     model.train()
-    while step < recipe.steps:
+    last = recipe.steps if recipe.stop_at is None else min(recipe.stop_at, recipe.steps)
+    while step < last:
         lips, mel, mask = _batch(items, recipe.batch, SEGMENT, rng)
         lips, mel = _augment(lips, mel, gen)
         loss, acc = loss_fn(model, lips, mel, mask)
@@ -250,7 +252,7 @@ def fit(
         step += 1
         losses.append(float(loss.detach()))
         accs.append(acc)
-        if step % save_every == 0 or step == recipe.steps:
+        if step % save_every == 0 or step == last:
             rec = {"step": step, "loss": float(np.mean(losses)), "top1": float(np.mean(accs)),
                    "seconds": round(time.time() - t0, 1)}
             losses, accs = [], []
@@ -294,11 +296,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
     ap.add_argument("--rates", type=float, nargs="*", default=[],
                     help="extra playback rates of every clip (time-stretch augmentation)")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this many steps of the --steps long LR schedule")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train(args.data, args.out, args.cache,
           SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm),
-          Recipe(steps=args.steps, batch=args.batch, seed=args.seed, rates=tuple(args.rates)))
+          Recipe(steps=args.steps, batch=args.batch, seed=args.seed, rates=tuple(args.rates),
+                 stop_at=args.stop_at))
 
 
 if __name__ == "__main__":
