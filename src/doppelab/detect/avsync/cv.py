@@ -180,11 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
     ap.add_argument("--rates", type=float, nargs="*", default=[])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this many steps of the --steps long LR schedule")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm)
-    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates))
+    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates),
+                    stop_at=args.stop_at)
     rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every,
                   args.out)
     print(json.dumps(write_result(args.out, cfg, recipe, args.folds, rows), indent=1))
