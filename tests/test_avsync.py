@@ -363,3 +363,20 @@ def test_cv_summary_counts_offsets() -> None:
     assert got["relative_within_1_frame"] == pytest.approx(1.0)
     assert got["in_sync_within_1_frame"] == pytest.approx(0.5)
     assert 0.5 < got["auc_shifted"] <= 1.0
+
+
+def test_fit_stops_early_and_reports() -> None:
+    from doppelab.audio import Segment
+    from doppelab.detect.avsync.net import SyncNetConfig
+    from doppelab.detect.avsync.train import Recipe, clip_items, fit
+
+    gaps = np.abs(smooth_noise(125, 7)) * 10
+    items = []
+    for i in range(2):
+        items += clip_items(f"p{i}", synthetic_track(gaps), AudioTrack(samples=bursts(5.0, seed=i),
+                            start_s=0.0), [Segment(start=0.0, end=5.0)], "rms", (0.9,))
+    assert sorted(it.name for it in items) == ["p0@0.9", "p0@1", "p1@0.9", "p1@1"]
+    seen: list[int] = []
+    model = fit(items, SyncNetConfig(lip_norm="rms"), Recipe(steps=40, batch=2, stop_at=3),
+                save_every=2, on_save=lambda step, m: seen.append(step))
+    assert seen == [2, 3] and not model.training
