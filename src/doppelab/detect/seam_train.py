@@ -50,7 +50,7 @@ class SeamTrainConfig:
 
     seed: int = 0
     minutes: float = 20.0
-    faces: int = 24  # real faces per step (each with one self-blend)
+    faces: int = 16  # real faces per step (each with one self-blend)
     lr: float = 2e-3
     weight_decay: float = 1e-4
     threads: int = 1
