@@ -118,10 +118,12 @@ def swap_sets(folder: Path) -> dict[str, list[Labelled]]:
 
 
 def per_detector(results: list[tuple[Labelled, Any]]) -> dict[str, float]:
-    names = sorted({n for _, r in results for n in r.detectors})
+    """Video AUC of each detector alone, from its mean raw logit over the video's faces (a mean
+    of probabilities saturates at 1.0 for a large-logit network and turns ranks into ties)."""
+    names = sorted({n for _, r in results for n in r.detector_logits})
     out = {}
     for n in names:
-        rows = [(x.label, r.detectors[n]) for x, r in results if r.detectors.get(n) is not None]
+        rows = [(x.label, r.detector_logits[n]) for x, r in results if n in r.detector_logits]
         out[n] = roc_auc([a for a, _ in rows], [b for _, b in rows]) if rows else float("nan")
     return out
 
@@ -164,6 +166,7 @@ def _files(results: list[tuple[Labelled, Any]]) -> list[dict[str, Any]]:
             "verdict": r.verdict,
             "reason": r.reason,
             "detectors": r.detectors,
+            "detector_logits": r.detector_logits,
             "temporal": r.temporal,
             "seconds": round(r.seconds, 2),
         }

@@ -83,6 +83,7 @@ class MediaResult:
     reason: str | None = None
     probability: float | None = None
     detectors: dict[str, float | None] = field(default_factory=dict)
+    detector_logits: dict[str, float] = field(default_factory=dict)  # mean raw logit per detector
     timeline: list[dict[str, Any]] = field(default_factory=list)
     faces: list[FaceResult] = field(default_factory=list)
     temporal: dict[str, float] = field(default_factory=dict)
@@ -255,8 +256,10 @@ class Detect:
         video_logit = self.fusion.video_logit([t["logit"] for t in res.timeline], temporal_logit)
         res.probability = float(self.fusion.probability(video_logit))
         res.detectors = {n: float(np.mean(o["probability"])) for n, o in outs.items()}
+        res.detector_logits = {n: float(np.mean(o["logits"])) for n, o in outs.items()}
         if temporal_logit is not None:
             res.detectors["temporal"] = float(self.fusion.probability(temporal_logit))
+            res.detector_logits["temporal"] = float(temporal_logit)
         res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
         _keep_suspicious(res, col, usable, outs, self.config.top)
 
