@@ -99,19 +99,26 @@ def run_clip(
 def offset_stats(clips: list[dict[str, Any]], key: str) -> dict[str, Any]:
     """Offset errors (absolute vs the known shift; relative to the clip's in-sync estimate)."""
     err, rel, win = [], [], []
+    per_clip: dict[str, dict[str, float]] = {}
     for c in clips:
         base = c["in_sync"]["clip"][key]
+        mine_e, mine_r = [], []
         for k, r in c["shifted"].items():
             est = r["clip"][key]
-            err.append(abs(est - int(k)))
-            rel.append(abs(est - base - int(k)))
+            mine_e.append(abs(est - int(k)))
+            mine_r.append(abs(est - base - int(k)))
             if key == "offset":
                 win += [abs(w - int(k)) for w in r["clip"]["windows"]]
+        err += mine_e
+        rel += mine_r
+        per_clip[c["name"]] = {"within_1_frame": float(np.mean(np.array(mine_e) <= 1.0)),
+                               "relative_within_1_frame": float(np.mean(np.array(mine_r) <= 1.0))}
     e, q = np.array(err), np.array(rel)
     stats = {"cases": len(e), "within_1_frame": float(np.mean(e <= 1.0)),
              "median_abs_error": float(np.median(e)), "mean_abs_error": float(np.mean(e)),
              "relative_within_1_frame": float(np.mean(q <= 1.0)),
-             "in_sync_offsets": [c["in_sync"]["clip"][key] for c in clips]}
+             "in_sync_offsets": [c["in_sync"]["clip"][key] for c in clips],
+             "per_clip": per_clip}
     if win:
         stats["window_within_1_frame"] = float(np.mean(np.array(win) <= 1.0))
         stats["windows"] = len(win)

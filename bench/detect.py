@@ -51,6 +51,7 @@ from doppelab.detect.metrics import roc_auc
 from doppelab.detect.predict import Detect, DetectConfig
 from doppelab.detect.report import clean_json
 from doppelab.detect.shipped import weights_dir
+from doppelab.detect.swapfakes import directions
 
 
 def make_set(data_dir: Path, work: Path, variants: int, limit: int | None) -> list[Labelled]:
@@ -74,9 +75,6 @@ def make_set(data_dir: Path, work: Path, variants: int, limit: int | None) -> li
     return rows
 
 
-PAIRS = (("lp_d18", "lp_d19"), ("lp_d19", "lp_d18"), ("lp_d3", "lp_d6"), ("lp_d6", "lp_d3"))
-
-
 def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
     """Mesh-method swaps of the designated pairs (target <- source) and the re-encoded targets."""
     env = {**os.environ, "DOPPELAB_HOME": str(work / "home")}
@@ -84,7 +82,7 @@ def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
     if not (work / "home" / "keys").exists():
         subprocess.run([*exe, "keys", "init"], env=env, check=True, capture_output=True)
     rows: list[Labelled] = []
-    for target, source in PAIRS:
+    for _pair, target, source, _side in directions():  # both ways of each designated pair
         t, s = data_dir / "clips" / f"{target}.mp4", data_dir / "clips" / f"{source}.mp4"
         real, fake = work / f"{target}_real.mp4", work / f"{target}_mesh_from_{source}.mp4"
         if not real.exists():
@@ -120,10 +118,12 @@ def swap_sets(folder: Path) -> dict[str, list[Labelled]]:
 
 
 def per_detector(results: list[tuple[Labelled, Any]]) -> dict[str, float]:
-    names = sorted({n for _, r in results for n in r.detectors})
+    """Video AUC of each detector alone, from its mean raw logit over the video's faces (a mean
+    of probabilities saturates at 1.0 for a large-logit network and turns ranks into ties)."""
+    names = sorted({n for _, r in results for n in r.detector_logits})
     out = {}
     for n in names:
-        rows = [(x.label, r.detectors[n]) for x, r in results if r.detectors.get(n) is not None]
+        rows = [(x.label, r.detector_logits[n]) for x, r in results if n in r.detector_logits]
         out[n] = roc_auc([a for a, _ in rows], [b for _, b in rows]) if rows else float("nan")
     return out
 
@@ -166,6 +166,7 @@ def _files(results: list[tuple[Labelled, Any]]) -> list[dict[str, Any]]:
             "verdict": r.verdict,
             "reason": r.reason,
             "detectors": r.detectors,
+            "detector_logits": r.detector_logits,
             "temporal": r.temporal,
             "seconds": round(r.seconds, 2),
         }

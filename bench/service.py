@@ -33,32 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
-import cv2
 import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-
-
-def make_clip(path: Path, seconds: float = 5.0, fps: int = 25, size: int = 256) -> Path:
-    """A 5 s H.264 clip of the astronaut portrait moving a little (public domain)."""
-    from skimage import data
-
-    base = cv2.resize(np.ascontiguousarray(data.astronaut()), (size, size))
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = size, size, "yuv420p"
-        for i in range(int(seconds * fps)):
-            m = cv2.getRotationMatrix2D((size / 2, size / 2), 3.0 * np.sin(i / 9), 1.0)
-            m[:, 2] += (3.0 * np.cos(i / 7), 2.0 * np.sin(i / 11))
-            img = cv2.warpAffine(base, m, (size, size), borderMode=cv2.BORDER_REFLECT101)
-            for pkt in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in stream.encode():
-            out.mux(pkt)
-    return path
 
 
 def free_port() -> int:
@@ -330,7 +309,10 @@ def main() -> None:
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     work = Path(tempfile.mkdtemp(prefix="doppelab-bench-service-"))
-    clip_path = make_clip(work / "clip.mp4")
+    from doppelab.demo import material
+
+    clip_path = material.make_clip(material.astronaut_image(), work / "clip.mp4", seconds=5.0,
+                                   size=256)  # the demo's moving portrait (public domain)
     clip = clip_path.read_bytes()
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-PAIRS = {"pair-1": ("lp_d18", "lp_d19", "a"), "pair-2": ("lp_d3", "lp_d6", "b")}
+from doppelab.detect.swapfakes import PAIRS  # the only pairs that may be swapped
+
+SOURCE_SIDE = {"pair-1": "a", "pair-2": "b"}  # the pair's side whose face goes onto the other
 HOLDOUT = 10
 
 
@@ -79,7 +81,7 @@ def _swaps(
     from doppelab.swap.evaluate import measure_swap
     from doppelab.swap.methods import create_method
 
-    clips = dict(zip("ab", PAIRS[pair][:2], strict=True))
+    clips = dict(zip("ab", PAIRS[pair], strict=True))
     tgt_key = "b" if src == "a" else "a"
     target = data / "clips" / f"{clips[tgt_key]}.mp4"
     ae = create_method("autoencoder", model=model, source=src)
@@ -125,7 +127,7 @@ def main() -> None:
         init_keys()
     results: dict[str, Any] = {}
     for pair in args.pairs:
-        a_clip, b_clip, src = PAIRS[pair]
+        (a_clip, b_clip), src = PAIRS[pair], SOURCE_SIDE[pair]
         fs = {
             "a": _faceset(args.data_dir, args.work, a_clip),
             "b": _faceset(args.data_dir, args.work, b_clip),

@@ -49,3 +49,27 @@ def test_logistic_standardises() -> None:
     y = (x[:, 1] / 100 + rng.normal(scale=0.3, size=500) > 0).astype(int)
     clf = fit_logistic(x, y)
     assert roc_auc(y, clf.logits(x)) > 0.9
+
+
+def test_mlp_learns_an_interaction_logistic_cannot() -> None:
+    from doppelab.detect.frequency import SmallMLP, fit_mlp, load_classifier
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2000, 4)) * [1.0, 50.0, 1.0, 0.01]
+    y = ((x[:, 0] * x[:, 1] / 50) > 0).astype(int)  # XOR-like: no linear separation
+    assert roc_auc(y, fit_logistic(x, y).logits(x)) < 0.65
+    mlp = fit_mlp(x, y, hidden=16, epochs=60)
+    assert roc_auc(y, mlp.logits(x)) > 0.85
+    again = load_classifier(mlp.to_arrays())  # the npz round trip the detector uses
+    assert isinstance(again, SmallMLP) and np.allclose(again.logits(x[:50]), mlp.logits(x[:50]))
+    assert np.allclose(fit_mlp(x, y, hidden=16, epochs=2).w1, fit_mlp(x, y, hidden=16, epochs=2).w1)
+
+
+def test_older_logistic_files_still_load() -> None:
+    from doppelab.detect.frequency import Logistic, load_classifier
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 3))
+    clf = fit_logistic(x, (x[:, 0] > 0).astype(int))
+    again = load_classifier(clf.to_arrays())
+    assert isinstance(again, Logistic) and np.allclose(again.logits(x), clf.logits(x))

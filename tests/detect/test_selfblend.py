@@ -59,3 +59,14 @@ def test_augment_shapes_and_flip(astronaut_face: tuple) -> None:
         flipped += int(m[:, -1].max() == 1.0)
     assert 0 < flipped < 8
     assert jpeg(crop, 50).shape == crop.shape
+
+
+def test_global_transform_is_seamless_change(astronaut_face: tuple) -> None:
+    from doppelab.detect.selfblend import global_transform
+
+    crop, _ = astronaut_face
+    outs = [global_transform(crop, np.random.default_rng(s)) for s in range(4)]
+    assert all(o.shape == crop.shape and o.dtype == np.uint8 for o in outs)
+    assert any(np.abs(o.astype(int) - crop).mean() > 1.0 for o in outs)
+    again = global_transform(crop, np.random.default_rng(0))
+    assert np.array_equal(again, outs[0])  # reproducible from the generator

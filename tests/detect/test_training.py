@@ -84,3 +84,31 @@ def test_fake_video(astronaut_video: Path, tmp_path: Path) -> None:
     diff = np.abs(fr[5].astype(int) - fk[5].astype(int)).mean(axis=2)
     h, w = diff.shape
     assert diff[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].mean() > diff[:20, :20].mean() + 1
+
+
+def test_make_pairs_real_transform(astronaut_face: tuple) -> None:
+    t = _table(astronaut_face)
+    plain, _, _ = make_pairs(t, np.arange(4), np.random.default_rng(0), aug=False)
+    changed, y, maps = make_pairs(
+        t, np.arange(4), np.random.default_rng(0), aug=False, real_transform=1.0
+    )
+    assert np.array_equal(plain[:4], t.crops[:4])  # reals untouched by default
+    assert not np.array_equal(changed[:4], t.crops[:4])
+    assert maps[:4].max() == 0 and y[:4].max() == 0  # still real: no seam, label 0
+
+
+def test_train_from_init(astronaut_face: tuple, tmp_path: Path) -> None:
+    t = _table(astronaut_face)
+    cfg = TrainConfig(minutes=0.03, batch=8, eval_every=1e9, eval_faces=4, max_steps=1)
+    train(t, tmp_path / "a", cfg)
+    again = TrainConfig(
+        minutes=0.03,
+        batch=8,
+        eval_every=1e9,
+        eval_faces=4,
+        max_steps=1,
+        init=str(tmp_path / "a" / "last.pt"),
+        real_transform=0.5,
+    )
+    out = train(t, tmp_path / "b", again)
+    assert out["steps"] == 1 and (tmp_path / "b" / "last.pt").is_file()

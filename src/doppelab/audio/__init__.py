@@ -20,6 +20,7 @@ from doppelab.audio.loudness import TARGET_DBFS, gated_level_db, normalize_loudn
 from doppelab.audio.vad import (
     FRAME_SECONDS,
     Segment,
+    join_segments,
     shift,
     speech_audio,
     speech_probabilities,
@@ -38,6 +39,7 @@ __all__ = [
     "gated_level_db",
     "is_audio_only",
     "iter_audio_blocks",
+    "join_segments",
     "load_audio",
     "normalize_loudness",
     "probe_audio",

@@ -3,7 +3,9 @@
 Convention: samples are ``(N,)`` float32 in roughly [-1, 1] (full scale 1.0), mono, at
 ``sample_rate`` (16 kHz unless asked otherwise). Any input rate, sample format and channel
 layout (mono to 5.1 and beyond) goes through FFmpeg's resampler, which downmixes to mono with
-the standard matrix. Time 0 is the first decoded sample.
+the standard matrix; frames that are already mono at the target rate (16 kHz FLAC or WAV) skip
+the resampler and are scaled exactly as its converter would. Time 0 is the first decoded sample
+(``timestamps=True``: the start of the video, with the audio frames' own timestamps).
 
 Streaming and memory: :func:`iter_audio_blocks` decodes packet by packet and yields fixed-length
 blocks, so a two-hour file is scored with a few blocks in memory; :func:`load_audio` collects
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -159,10 +162,25 @@ def is_audio_only(path: str | Path) -> bool:
         return bool(container.streams.audio) and not video
 
 
-class _Decoder:
-    """Packets -> resampled mono float32 chunks, skipping packets that fail to decode."""
+# Formats whose mono samples become float32 by one exact scale, as FFmpeg's converter does it
+# (int16 * 2^-15, int32 * 2^-31, float as is): frames already mono at the target rate skip the
+# resampler (FLAC, WAV and most 16 kHz speech).
+_DIRECT: dict[str, tuple[type[np.generic], float]] = {
+    "s16": (np.int16, 2.0 ** -15), "s16p": (np.int16, 2.0 ** -15),
+    "s32": (np.int32, 2.0 ** -31), "s32p": (np.int32, 2.0 ** -31),
+    "flt": (np.float32, 1.0), "fltp": (np.float32, 1.0),
+}
 
-    def __init__(self, container: InputContainer, path: Path, sample_rate: int) -> None:
+
+class _Decoder:
+    """Packets -> resampled mono float32 chunks, skipping packets that fail to decode.
+
+    With ``timestamps``, silence fills every forward gap between the frames' timestamps and
+    ``start`` is the first frame's time on the timeline of the first video stream (see
+    :func:`iter_audio_blocks`)."""
+
+    def __init__(self, container: InputContainer, path: Path, sample_rate: int,
+                 timestamps: bool = False) -> None:
         self.container = container
         self.stream = container.streams.audio[0]
         self.path = path
@@ -171,21 +189,61 @@ class _Decoder:
         self.in_format: tuple[str, str, int] | None = None
         self.skipped = 0
         self.decoded = 0
+        self.timestamps = timestamps
+        self.origin = _video_origin(container) if timestamps else 0.0
+        self.start: float | None = None
+        self.produced = 0
 
-    def _resample(self, frame: AudioFrame | None) -> Iterator[SamplesF32]:
-        if frame is not None:
-            fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
-            if fmt != self.in_format:  # the stream changed rate or layout: a new resampler
-                yield from self._resample(None)
-                self.resampler = AudioResampler(format="flt", layout="mono", rate=self.rate)
-                self.in_format = fmt
+    def _direct(self, frame: AudioFrame) -> SamplesF32 | None:
+        kind = _DIRECT.get(frame.format.name)
+        if kind is None or frame.sample_rate != self.rate or frame.layout.nb_channels != 1:
+            return None
+        data = np.frombuffer(memoryview(frame.planes[0]), kind[0], frame.samples)  # no copy
+        samples = data.astype(np.float32)  # a copy: the frame's buffer is not kept
+        return samples if kind[1] == 1.0 else samples * np.float32(kind[1])
+
+    def _flush(self) -> list[SamplesF32]:
+        """What the current resampler still holds; drops it."""
         if self.resampler is None:
-            return
-        for out in self.resampler.resample(frame):
-            yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-        if frame is None:
-            self.resampler = None
-            self.in_format = None
+            return []
+        out = [f.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+               for f in self.resampler.resample(None)]
+        self.resampler, self.in_format = None, None
+        return out
+
+    def _resample(self, frame: AudioFrame) -> list[SamplesF32]:
+        direct = self._direct(frame)
+        if direct is not None:
+            return [*self._flush(), direct] if self.resampler is not None else [direct]
+        out: list[SamplesF32] = []
+        fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if fmt != self.in_format:  # the stream changed rate or layout: a new resampler
+            out = self._flush()
+            self.resampler = AudioResampler(format="flt", layout="mono", rate=self.rate)
+            self.in_format = fmt
+        assert self.resampler is not None
+        out += [f.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                for f in self.resampler.resample(frame)]
+        return out
+
+    def _gap(self, frame: AudioFrame) -> SamplesF32 | None:
+        """Silence up to ``frame``'s timestamp (timestamps mode), None when there is no gap."""
+        if frame.pts is None or frame.time_base is None:
+            return None
+        t = float(Fraction(frame.pts) * frame.time_base) - self.origin
+        if self.start is None:
+            self.start = t
+        at = round((t - self.start) * self.rate)
+        return np.zeros(at - self.produced, np.float32) if at > self.produced else None
+
+    def _frame_chunks(self, frame: AudioFrame) -> list[SamplesF32]:
+        out = self._resample(frame)
+        if self.timestamps:
+            gap = self._gap(frame)
+            if gap is not None:
+                out.insert(0, gap)
+            self.produced += sum(len(c) for c in out)
+        return out
 
     def chunks(self) -> Iterator[SamplesF32]:
         """Every decoded sample, in order, as chunks of any length."""
@@ -201,8 +259,16 @@ class _Decoder:
             for frame in frames:
                 if isinstance(frame, AudioFrame):
                     self.decoded += 1
-                    yield from self._resample(frame)
-        yield from self._resample(None)
+                    yield from self._frame_chunks(frame)
+        yield from self._flush()
+
+
+def _video_origin(container: InputContainer) -> float:
+    """Start time (seconds) of the first video stream, 0 when there is none or it is unknown."""
+    for stream in container.streams.video:
+        if stream.start_time is not None and stream.time_base:
+            return float(stream.start_time * stream.time_base)
+    return 0.0
 
 
 def iter_audio_blocks(
@@ -211,11 +277,18 @@ def iter_audio_blocks(
     sample_rate: int = SAMPLE_RATE,
     block_seconds: float = 60.0,
     max_seconds: float | None = None,
+    timestamps: bool = False,
 ) -> Iterator[AudioClip]:
     """Stream the first audio track of ``path`` as consecutive blocks (bounded memory).
 
     Every block but the last holds exactly ``block_seconds`` (no loudness normalisation here).
     The file is opened and checked by this call; decoding happens while iterating.
+
+    ``timestamps`` puts the audio on the video's own timeline: the audio frames' timestamps are
+    respected (a forward gap between them is filled with silence, so a track re-timed in the
+    container reads as re-timed) and ``AudioClip.offset`` is the time of the block's first
+    sample counted from the start of the first video stream (from the container's time 0 when
+    there is no video). Without it, time 0 is the first decoded sample.
 
     Raises:
         UsageError: non-positive ``sample_rate``, ``block_seconds`` or ``max_seconds``.
@@ -234,14 +307,13 @@ def iter_audio_blocks(
         raise
     block = max(1, round(block_seconds * sample_rate))
     limit = None if max_seconds is None else max(1, round(max_seconds * sample_rate))
-    return _blocks(container, p, source, sample_rate, block, limit)
+    decoder = _Decoder(container, p, sample_rate, timestamps)
+    return _blocks(decoder, source, block, limit)
 
 
-def _blocks(
-    container: InputContainer, path: Path, source: AudioSource, rate: int, block: int,
-    limit: int | None,
-) -> Iterator[AudioClip]:
-    decoder = _Decoder(container, path, rate)
+def _blocks(decoder: _Decoder, source: AudioSource, block: int, limit: int | None
+            ) -> Iterator[AudioClip]:
+    container, path, rate = decoder.container, decoder.path, decoder.rate
     pending: list[SamplesF32] = []
     held = emitted = 0
     truncated = False
@@ -255,7 +327,7 @@ def _blocks(
             while held >= block:
                 joined = np.concatenate(pending)
                 yield AudioClip(samples=np.ascontiguousarray(joined[:block]), sample_rate=rate,
-                                source=source, offset=emitted / rate,
+                                source=source, offset=(decoder.start or 0.0) + emitted / rate,
                                 skipped_packets=decoder.skipped)
                 pending, held, emitted = [joined[block:]], held - block, emitted + block
             if truncated:
@@ -264,8 +336,8 @@ def _blocks(
         raise TruncatedMediaError(f"no decodable audio ({decoder.skipped} bad packets): {path}")
     if held:
         yield AudioClip(samples=np.ascontiguousarray(np.concatenate(pending)), sample_rate=rate,
-                        source=source, offset=emitted / rate, truncated=truncated,
-                        skipped_packets=decoder.skipped)
+                        source=source, offset=(decoder.start or 0.0) + emitted / rate,
+                        truncated=truncated, skipped_packets=decoder.skipped)
 
 
 def load_audio(
@@ -274,12 +346,14 @@ def load_audio(
     sample_rate: int = SAMPLE_RATE,
     max_seconds: float | None = None,
     normalize: bool = True,
+    timestamps: bool = False,
 ) -> AudioClip:
     """Decode the first audio track of ``path`` to one mono clip.
 
     Shape: ``samples`` (N,) float32 at ``sample_rate``, N <= ``max_seconds * sample_rate``.
     ``normalize`` applies :func:`doppelab.audio.loudness.normalize_loudness` (gated RMS to
-    -23 dBFS). Raises what :func:`iter_audio_blocks` raises.
+    -23 dBFS); ``timestamps`` places the clip on the video's timeline (``offset``, see
+    :func:`iter_audio_blocks`). Raises what :func:`iter_audio_blocks` raises.
 
     Example:
         >>> clip = load_audio("talk.mp4", max_seconds=600)       # doctest: +SKIP
@@ -289,9 +363,9 @@ def load_audio(
     from doppelab.audio.loudness import normalize_loudness
 
     blocks = list(iter_audio_blocks(path, sample_rate=sample_rate, block_seconds=60.0,
-                                    max_seconds=max_seconds))
+                                    max_seconds=max_seconds, timestamps=timestamps))
     samples = np.concatenate([b.samples for b in blocks]) if len(blocks) > 1 else blocks[0].samples
     clip = AudioClip(samples=np.ascontiguousarray(samples, np.float32), sample_rate=sample_rate,
-                     source=blocks[0].source, truncated=blocks[-1].truncated,
-                     skipped_packets=blocks[-1].skipped_packets)
+                     source=blocks[0].source, offset=blocks[0].offset,
+                     truncated=blocks[-1].truncated, skipped_packets=blocks[-1].skipped_packets)
     return normalize_loudness(clip) if normalize else clip

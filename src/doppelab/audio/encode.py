@@ -18,7 +18,7 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 
-from doppelab.audio.decode import SamplesF32, _blocks, _source
+from doppelab.audio.decode import SamplesF32, _blocks, _Decoder, _source
 from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_path
 
@@ -124,7 +124,8 @@ def codec_roundtrip(samples: SamplesF32, sample_rate: int, kind: str, *,
 def _decode_bytes(buf: io.BytesIO, sample_rate: int) -> SamplesF32:
     container = av.open(buf, "r")
     path = Path("<memory>")
-    blocks = _blocks(container, path, _source(container, path), sample_rate, 1 << 30, None)
+    blocks = _blocks(_Decoder(container, path, sample_rate), _source(container, path), 1 << 30,
+                     None)
     return np.concatenate([b.samples for b in blocks]).astype(np.float32)
 
 

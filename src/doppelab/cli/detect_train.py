@@ -67,6 +67,21 @@ def register(sub: Any) -> None:
         default=0.25,
         help="share of the batch that is (marked real, swap) pairs (default 0.25)",
     )
+    p.add_argument(
+        "--real-transform",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of real faces changed seamlessly in colour, sharpness and geometry, so the "
+        "real class is no fixed set to memorise (default 0; see docs/detect.md)",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="CKPT.pt",
+        help="start BlendNet from this checkpoint (fine-tuning; its own size is used)",
+    )
     p.set_defaults(func=run)
 
 
@@ -114,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 4 or args.batch % 2 or not 0 <= args.swap_share < 1 or args.workers < 0:
         raise UsageError("--batch must be even and >= 4, --swap-share in [0, 1), --workers >= 0")
+    if not 0 <= args.real_transform <= 1:
+        raise UsageError("--real-transform must be in [0, 1]")
+    if args.init is not None and not args.init.is_file():
+        raise UsageError(f"--init: no checkpoint at {args.init}")
     from doppelab.detect.recipe import run_recipe
     from doppelab.detect.train_blend import TrainConfig
 
@@ -126,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         amp=args.device.startswith("cuda"),
         swap_share=args.swap_share,
+        real_transform=args.real_transform,
+        init=str(args.init) if args.init is not None else "",
         net=BlendNetConfig(**NETS[args.net]),  # type: ignore[arg-type]
     )
 

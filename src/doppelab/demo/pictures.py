@@ -19,7 +19,7 @@ import numpy as np
 from doppelab.core.media import read_image
 from doppelab.core.types import Face, ImageU8
 from doppelab.detect.predict import MediaResult
-from doppelab.detect.report import figure_uri, overlay, png_data_uri
+from doppelab.detect.report import figure_uri, overlay, png_data_uri, pyplot, timeline_plot
 from doppelab.extract.faceset import FaceSet
 from doppelab.provenance import watermark
 
@@ -43,15 +43,6 @@ def image_figure(image: ImageU8, key: str, caption: str, width: int = WIDTH) -> 
 def from_file(path: Path, key: str, caption: str) -> Figure:
     image = read_image(path)
     return image_figure(image, key, caption, width=min(image.shape[1], 3 * WIDTH))
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def middle_face(fs: FaceSet) -> int:
@@ -97,26 +88,19 @@ def swap_figures(source: Path, frames: dict[str, ImageU8]) -> list[Figure]:
     return figs
 
 
-def timeline_figure(detected: dict[str, MediaResult]) -> Figure:
-    """Per-frame fused P(fake) of every file on one time axis."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 2.6))
-    for name, res in detected.items():
-        t = [p["timestamp"] for p in res.timeline]
-        ax.plot(t, [p["probability"] for p in res.timeline], marker="o", ms=3, label=name)
-    ax.axhline(0.5, color="grey", ls="--", lw=1)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("P(fake)")
-    ax.set_title("detector timeline: fused probability per sampled frame")
-    ax.legend(loc="upper right", fontsize=8)
+def timeline_figure(detected: dict[str, MediaResult]) -> Figure | None:
+    """Per-frame fused P(fake) of every file on one time axis (detect's own timeline plot)."""
+    uri = timeline_plot(detected, dpi=90)
+    if uri is None:
+        return None
     return Figure(key="timeline", caption="per-frame timeline (most suspicious face per frame)",
-                  uri=figure_uri(fig, dpi=90), width=640)
+                  uri=uri, width=640)
 
 
 def detect_figures(detected: dict[str, MediaResult]) -> list[Figure]:
     """The timeline and, per file, its most suspicious face with the blend-seam heatmap."""
-    figs = [timeline_figure(detected)]
+    timeline = timeline_figure(detected)
+    figs = [] if timeline is None else [timeline]
     for name, res in detected.items():
         if not res.suspicious:
             continue
@@ -141,7 +125,7 @@ def watermark_figure(frame: ImageU8, payload_id: int) -> Figure:
 def evidence_figure(verdicts: dict[str, Any]) -> Figure:
     """The watermark decoder's two tests per file against their thresholds: the pilot's sync
     z-score and the share of coded bits agreeing with the decoded codeword."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(verdicts)
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.4))
     tests = (("sync_score", watermark.Z_MIN, "pilot sync z-score"),

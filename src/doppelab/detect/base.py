@@ -134,6 +134,18 @@ def sigmoid(x: npt.ArrayLike) -> npt.NDArray[np.float32]:
     )
 
 
+def verdict(probability: float, margin: float, *, fake_reason: str | None = None,
+            unsure_reason: str = "score near the decision threshold") -> tuple[str, str | None]:
+    """(verdict, reason) of a calibrated probability: ``likely fake`` at or above
+    ``0.5 + margin`` (reason ``fake_reason``), ``likely real`` at or below ``0.5 - margin``
+    (no reason), else ``inconclusive`` (reason ``unsure_reason``)."""
+    if probability >= 0.5 + margin:
+        return "likely fake", fake_reason
+    if probability <= 0.5 - margin:
+        return "likely real", None
+    return "inconclusive", unsure_reason
+
+
 def output(
     logits: npt.ArrayLike, features: npt.ArrayLike, evidence: npt.ArrayLike | None = None
 ) -> Output:

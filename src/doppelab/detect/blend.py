@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.core.errors import UsageError
+from doppelab.core.inference import onnx_session
 from doppelab.core.storage import atomic_write_bytes
 from doppelab.detect.base import FaceBatch, Level, Output, output, register, sigmoid
 from doppelab.detect.blendnet import INPUT, to_input
@@ -63,16 +64,7 @@ class BlendDetector:
         self.used = "torch"
 
     def _onnx_runner(self) -> Any:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        sess = ort.InferenceSession(
-            str(weights_path(BLEND_ONNX, self.onnx_path)),
-            opts,
-            providers=["CPUExecutionProvider"],
-        )
+        sess = onnx_session(weights_path(BLEND_ONNX, self.onnx_path), threads=self.threads)
         return lambda x: tuple(sess.run(None, {"x": x}))
 
     def _torch_runner(self) -> Any:

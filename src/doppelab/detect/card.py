@@ -160,4 +160,8 @@ bench/results/detect.json (`python bench/detect.py`).
   the probability is a score, not a frequency.
 - Small data: 36 train clips and ~200 photo identities; a handful of dev clips decide the
   video-level numbers.
+- Check that BlendNet scores seams, not people, before shipping it: `python
+  bench/detect_diagnose.py --data-dir DATA --bench-work WORK/bench --onnx model/blendnet.onnx`
+  compares the raw logits of real clips of trained, held-out and dev people and the within- vs.
+  across-person AUC.
 """

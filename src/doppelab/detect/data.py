@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,8 @@ from doppelab.core.media import media_id
 from doppelab.extract.align import AlignConfig
 from doppelab.extract.faceset import FaceSet
 from doppelab.extract.pipeline import ExtractConfig, extract
+
+_T = TypeVar("_T")
 
 CROP = AlignConfig(size=256, coverage=0.65)
 NET_SIZE = 128  # the learned model's input side (the crop resized by 1/2)
@@ -179,13 +182,26 @@ def load_table(facesets: list[str | Path], data_dir: str | Path, chunk: int = 25
     return FaceTable(**{k: np.concatenate(v) for k, v in parts.items()})
 
 
-def save_table(table: FaceTable, path: str | Path) -> None:
+def save_arrays(table: Any, path: str | Path) -> None:
+    """Write a dataclass of arrays (a :class:`FaceTable`, a swap table) as one ``.npz``, atomically.
+
+    Each field is stored under its own name; :func:`read_arrays` reads it back.
+    """
     from doppelab.core.storage import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{k: getattr(table, k) for k in FaceTable.__dataclass_fields__})
+        np.savez(fh, **{f.name: getattr(table, f.name) for f in fields(table)})
+
+
+def read_arrays(cls: type[_T], path: str | Path) -> _T:
+    """The ``cls`` dataclass that :func:`save_arrays` wrote to ``path``."""
+    with np.load(path) as z:
+        return cls(**{f.name: z[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+def save_table(table: FaceTable, path: str | Path) -> None:
+    save_arrays(table, path)
 
 
 def read_table(path: str | Path) -> FaceTable:
-    with np.load(path) as z:
-        return FaceTable(**{k: z[k] for k in FaceTable.__dataclass_fields__})
+    return read_arrays(FaceTable, path)

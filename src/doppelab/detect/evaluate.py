@@ -83,12 +83,10 @@ def _scores(results: list[tuple[Labelled, MediaResult]]) -> dict[str, Any]:
 
 def roc_png(results: list[tuple[Labelled, MediaResult]], path: str | Path) -> None:
     """ROC curves (video and frame level) as a PNG file."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from doppelab.core.storage import atomic_path
+    from doppelab.detect.report import pyplot
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     for level, rows in (

@@ -13,8 +13,9 @@ Features of one aligned 128 px crop (:data:`doppelab.detect.data.NET_SIZE`):
 * steps of colour and high-pass energy between concentric rings around the hull
   (:func:`ring_features`), which catch a seam that lies inside or outside the hull;
 
-then a standardised L2-regularised logistic regression (:class:`Logistic`) turns them into a
-logit. Shape: :func:`features` ``(N, 128, 128, 3)`` + landmarks ``(N, 478, 2)`` -> ``(N, D)``.
+then a small MLP on the standardised features (:class:`SmallMLP`, one hidden layer; a logistic
+regression, :class:`Logistic`, is still read from older files) turns them into a logit.
+Shape: :func:`features` ``(N, 128, 128, 3)`` + landmarks ``(N, 478, 2)`` -> ``(N, D)``.
 """
 
 from __future__ import annotations
@@ -193,3 +194,89 @@ def fit_logistic(x: F64, y: npt.ArrayLike, l2: float = 1e-2) -> Logistic:
 
     res = minimize(loss, np.zeros(d + 1), jac=True, method="L-BFGS-B")
     return Logistic(mean=mean, std=std, w=res.x[:d], b=float(res.x[d]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmallMLP:
+    """Standardised one-hidden-layer MLP (SiLU): ``logit = silu(z @ w1 + b1) @ w2 + b2`` with
+    ``z = (x - mean) / std``; numpy inference (trained by :func:`fit_mlp`).
+
+    Shape: ``w1`` (D, H), ``b1`` (H,), ``w2`` (H,), ``b2`` scalar."""
+
+    mean: F64
+    std: F64
+    w1: F64
+    b1: F64
+    w2: F64
+    b2: float
+
+    def logits(self, x: F64) -> F64:
+        h = ((x - self.mean) / self.std) @ self.w1 + self.b1
+        h = h / (1.0 + np.exp(-np.clip(h, -60.0, 60.0)))  # SiLU
+        return np.asarray(h @ self.w2 + self.b2, np.float64)
+
+    def to_arrays(self) -> dict[str, F64]:
+        return {
+            "mean": self.mean,
+            "std": self.std,
+            "w1": self.w1,
+            "b1": self.b1,
+            "w2": self.w2,
+            "b2": np.array([self.b2]),
+        }
+
+
+def load_classifier(z: dict[str, F64]) -> Logistic | SmallMLP:
+    """The classifier stored in ``frequency.npz`` (an MLP when it has ``w1``, else logistic)."""
+    if "w1" in z:
+        return SmallMLP(
+            mean=z["mean"],
+            std=z["std"],
+            w1=z["w1"],
+            b1=z["b1"],
+            w2=z["w2"],
+            b2=float(np.ravel(z["b2"])[0]),
+        )
+    return Logistic.from_arrays(z)
+
+
+def fit_mlp(
+    x: F64,
+    y: npt.ArrayLike,
+    *,
+    hidden: int = 64,
+    weight_decay: float = 1e-2,
+    epochs: int = 40,
+    seed: int = 0,
+) -> SmallMLP:
+    """Fit :class:`SmallMLP` (AdamW, lr 1e-3, batches of 256, dropout 0.2, fixed seed; torch on
+    one CPU thread, a few seconds for ~10k rows). Chosen over the logistic regression on held-out
+    train identities (docs/detect.md): the feature interactions carry the seam."""
+    import torch
+
+    torch.manual_seed(seed)
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    xt = torch.tensor((x - mean) / std, dtype=torch.float32)
+    yt = torch.tensor(np.asarray(y, np.float32))
+    lin1, lin2 = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, 1)
+    net = torch.nn.Sequential(lin1, torch.nn.SiLU(), torch.nn.Dropout(0.2), lin2)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(len(xt), generator=gen)
+        for s in range(0, len(xt), 256):
+            i = perm[s : s + 256]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(xt[i]).squeeze(1), yt[i]
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return SmallMLP(
+        mean=mean,
+        std=std,
+        w1=lin1.weight.detach().numpy().T.astype(np.float64),
+        b1=lin1.bias.detach().numpy().astype(np.float64),
+        w2=lin2.weight.detach().numpy()[0].astype(np.float64),
+        b2=float(lin2.bias.detach().numpy()[0]),
+    )

@@ -10,7 +10,7 @@ import numpy as np
 
 from doppelab.detect.base import FaceBatch, Level, Output, output, register
 from doppelab.detect.blend import _resize_batch
-from doppelab.detect.frequency import Logistic, features
+from doppelab.detect.frequency import Logistic, SmallMLP, features, load_classifier
 from doppelab.detect.shipped import FREQUENCY, read_npz
 
 
@@ -23,10 +23,10 @@ class FrequencyDetector:
     name: ClassVar[str] = "frequency"
     level: ClassVar[Level] = "face"
     path: str | Path | None = None
-    _clf: Logistic = field(init=False, repr=False)
+    _clf: Logistic | SmallMLP = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._clf = Logistic.from_arrays(read_npz(FREQUENCY, self.path))
+        self._clf = load_classifier(read_npz(FREQUENCY, self.path))
 
     def forward(self, batch: FaceBatch) -> Output:
         crops = _resize_batch(batch.crops) if len(batch) else batch.crops
@@ -37,4 +37,5 @@ class FrequencyDetector:
         return output(logits, x)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "features": len(self._clf.w)}
+        kind = type(self._clf).__name__
+        return {"name": self.name, "features": len(self._clf.mean), "classifier": kind}

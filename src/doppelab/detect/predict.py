@@ -28,7 +28,7 @@ import numpy.typing as npt
 from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.types import BBox, Frame, MediaInfo
-from doppelab.detect.base import FaceBatch, TrackSeries, create_detector
+from doppelab.detect.base import FaceBatch, TrackSeries, create_detector, verdict
 from doppelab.detect.data import CROP, NET_SIZE, net_landmarks, to_net
 from doppelab.detect.fusion import Fusion
 from doppelab.extract.align import crop_from_landmarks
@@ -83,6 +83,7 @@ class MediaResult:
     reason: str | None = None
     probability: float | None = None
     detectors: dict[str, float | None] = field(default_factory=dict)
+    detector_logits: dict[str, float] = field(default_factory=dict)  # mean raw logit per detector
     timeline: list[dict[str, Any]] = field(default_factory=list)
     faces: list[FaceResult] = field(default_factory=list)
     temporal: dict[str, float] = field(default_factory=dict)
@@ -255,8 +256,10 @@ class Detect:
         video_logit = self.fusion.video_logit([t["logit"] for t in res.timeline], temporal_logit)
         res.probability = float(self.fusion.probability(video_logit))
         res.detectors = {n: float(np.mean(o["probability"])) for n, o in outs.items()}
+        res.detector_logits = {n: float(np.mean(o["logits"])) for n, o in outs.items()}
         if temporal_logit is not None:
             res.detectors["temporal"] = float(self.fusion.probability(temporal_logit))
+            res.detector_logits["temporal"] = float(temporal_logit)
         res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
         _keep_suspicious(res, col, usable, outs, self.config.top)
 
@@ -306,15 +309,6 @@ def _main_series(col: _Collected, min_frames: int = 8) -> TrackSeries | None:
         timestamps=np.array([t for t, _ in seq], np.float64),
         embeddings=np.stack(emb) if emb else np.zeros((0, 128), np.float32),
     )
-
-
-def verdict(probability: float, margin: float) -> tuple[str, str | None]:
-    """``likely fake`` / ``likely real`` outside ``0.5 +- margin``, else inconclusive."""
-    if probability >= 0.5 + margin:
-        return "likely fake", None
-    if probability <= 0.5 - margin:
-        return "likely real", None
-    return "inconclusive", "score near the decision threshold"
 
 
 def _no_face_reason(faces: list[FaceResult]) -> str:

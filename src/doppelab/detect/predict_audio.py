@@ -22,7 +22,8 @@ from typing import Any
 
 from doppelab.audio import NoAudioError, is_audio_only
 from doppelab.core.errors import NothingFoundError, NotMediaError
-from doppelab.detect.predict import DetectConfig, MediaResult, verdict
+from doppelab.detect.base import verdict
+from doppelab.detect.predict import DetectConfig, MediaResult
 from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
 
 __all__ = ["attach_speech", "audio_result", "fuse_channels", "is_audio_file"]

@@ -206,7 +206,7 @@ def _join(a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | N
 def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
     """Fit the frequency classifier on non-holdout train pairs (self-blends and, when made,
     swaps); metrics on holdout, the held-out pair's swaps and dev."""
-    from doppelab.detect.frequency import features, fit_logistic
+    from doppelab.detect.frequency import features, fit_mlp
 
     out = ensure_dir(work / "model")
     table = read_table(work / "train_table.npz")
@@ -215,7 +215,7 @@ def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
         pair_set(table.subset(~table.holdout), seed=11, rounds=2),
         swap_pair_set(swaps, False, 14) if swaps is not None else None,
     )
-    clf = fit_logistic(features(fit_pairs.crops, fit_pairs.landmarks), y, l2=0.1)
+    clf = fit_mlp(features(fit_pairs.crops, fit_pairs.landmarks), y)
     np.savez(out / shipped.FREQUENCY, **clf.to_arrays())
     metrics = {}
     for name, sub, seed in (

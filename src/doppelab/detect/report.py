@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,16 @@ def overlay(crop: npt.NDArray[np.uint8], heat: npt.NDArray[np.float32] | None) -
     return np.asarray(crop * (1.0 - a) + colour * a, np.uint8)
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed), imported on first use."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def figure_uri(fig: Any, dpi: int = 100) -> str:
     """A matplotlib figure as a PNG ``data:`` URI (the figure is closed)."""
     buf = io.BytesIO()
@@ -94,24 +105,30 @@ def figure_uri(fig: Any, dpi: int = 100) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def timeline_plot(res: MediaResult) -> str | None:
-    """Per-frame probability over time as a data URI (None for single images)."""
-    if len(res.timeline) < 2:
+def timeline_plot(
+    results: MediaResult | Mapping[str, MediaResult], *, dpi: int = 100
+) -> str | None:
+    """Per-frame fused probability over time as a PNG data URI.
+
+    ``results``: one result, or several by name (one line each on a shared time axis, with a
+    legend: the demo's real and fake files). None when no result has two timeline points or more
+    (single images).
+    """
+    named = {"": results} if isinstance(results, MediaResult) else dict(results)
+    if all(len(r.timeline) < 2 for r in named.values()):
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 2.4))
-    t = [p["timestamp"] for p in res.timeline]
-    ax.plot(t, [p["probability"] for p in res.timeline], marker="o", ms=3)
+    fig, ax = pyplot().subplots(figsize=(8, 2.4))
+    for name, res in named.items():
+        t = [p["timestamp"] for p in res.timeline]
+        ax.plot(t, [p["probability"] for p in res.timeline], marker="o", ms=3, label=name or None)
     ax.axhline(0.5, color="grey", ls="--", lw=1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("P(fake)")
     ax.set_title("per-frame fused probability (most suspicious face)")
-    return figure_uri(fig)
+    if any(named):
+        ax.legend(loc="upper right", fontsize=8)
+    return figure_uri(fig, dpi=dpi)
 
 
 def _verdict_class(verdict: str) -> str:

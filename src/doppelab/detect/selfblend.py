@@ -127,6 +127,24 @@ def _geometry(img: F32, rng: np.random.Generator, cfg: BlendConfig) -> F32:
     )
 
 
+def global_transform(
+    crop: ImageU8, rng: np.random.Generator, cfg: BlendConfig | None = None
+) -> ImageU8:
+    """The self-blend's source change (colour, sharpness, geometry) applied to the *whole* crop.
+
+    A real face changed everywhere alike carries no seam, so it stays real: training with such
+    reals teaches that a global colour or sharpness change is no evidence, only an inconsistency
+    between inside and outside is, and keeps the real class from being a fixed, memorisable set
+    of images. Shape: ``(S, S, 3)`` uint8 in and out.
+    """
+    cfg = cfg or BlendConfig()
+    img = crop.astype(np.float32)
+    for step in (_colour, _frequency, _geometry):
+        if rng.random() < 0.6:
+            img = step(img, rng, cfg)
+    return np.asarray(np.clip(img + 0.5, 0, 255), np.uint8)
+
+
 def boundary_map(mask: MaskF32) -> MaskF32:
     """Face X-ray boundary ``4 m (1 - m)`` scaled to peak at 1 (all zeros for a flat mask)."""
     b = 4.0 * mask * (1.0 - mask)

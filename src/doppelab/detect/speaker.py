@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from doppelab.audio import SAMPLE_RATE, load_audio, speech_audio, speech_segments
 from doppelab.audio.decode import SamplesF32
+from doppelab.audio.mel import mel_filterbank
 from doppelab.core.errors import NothingFoundError, UsageError
 
 __all__ = ["THRESHOLD", "embed_voice", "speaker_available", "speaker_check"]
@@ -53,24 +54,7 @@ def speaker_available() -> bool:
 @functools.lru_cache(maxsize=1)
 def _mel_basis() -> npt.NDArray[np.float32]:
     """Slaney mel filters (40, 201): linear below 1 kHz, log above, area-normalised."""
-    def to_mel(f: np.ndarray) -> np.ndarray:
-        f = np.asarray(f, np.float64)
-        lin = f / (200.0 / 3)
-        return np.where(f >= 1000, 15 + np.log(np.maximum(f, 1e-9) / 1000) / (np.log(6.4) / 27),
-                        lin)
-
-    def to_hz(m: np.ndarray) -> np.ndarray:
-        return np.where(m >= 15, 1000 * np.exp((np.log(6.4) / 27) * (m - 15)), m * 200.0 / 3)
-
-    edges = to_hz(np.linspace(to_mel(np.array(0.0)), to_mel(np.array(SAMPLE_RATE / 2)),
-                              _MELS + 2))
-    freqs = np.linspace(0, SAMPLE_RATE / 2, _N_FFT // 2 + 1)
-    fb = np.zeros((_MELS, len(freqs)))
-    for i in range(_MELS):
-        lo, mid, hi = edges[i:i + 3]
-        fb[i] = np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
-        fb[i] *= 2.0 / (hi - lo)
-    return fb.astype(np.float32)
+    return mel_filterbank(_MELS, _N_FFT, scale="slaney", norm="slaney").astype(np.float32)
 
 
 def _mel(wave: SamplesF32) -> npt.NDArray[np.float32]:

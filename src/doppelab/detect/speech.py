@@ -24,24 +24,31 @@ import numpy.typing as npt
 from doppelab.audio import SAMPLE_RATE, iter_audio_blocks, shift, speech_segments
 from doppelab.audio.vad import Segment
 from doppelab.core.errors import UsageError
-from doppelab.detect.base import Level, Output, output, register, sigmoid
+from doppelab.core.inference import onnx_session
+from doppelab.detect.base import Level, Output, output, register, sigmoid, verdict
 from doppelab.detect.shipped import read_json, weights_path
-from doppelab.detect.speech_data import WINDOW, speech_windows
-from doppelab.detect.speech_features import N_FEATURES, spectral_stats
-from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, window_features
+from doppelab.detect.speech_data import WINDOW, speech_signal, window_count
+from doppelab.detect.speech_features import N_FEATURES, sliding_stats, spectral_stats
+from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, phase_stats
 
 __all__ = ["SPEECH_CARD", "SPEECH_ONNX", "AudioWindows", "SpeechDetector", "SpeechResult",
            "analyse_speech"]
 
 SPEECH_ONNX = "speech.onnx"
 SPEECH_CARD = "speech.json"
+_CHUNK = 64  # windows per feature batch (about 20 MB of spectra)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AudioWindows:
-    """Speech windows. Shape: ``windows`` (N, 32000) float32, 16 kHz, loudness-normalised."""
+    """Speech windows. Shape: ``windows`` (N, 32000) float32, 16 kHz, loudness-normalised.
+
+    Built by :meth:`sliding`, the windows are views into one ``signal`` every ``hop`` samples
+    (no copies), and the detector computes each overlapping STFT frame once."""
 
     windows: npt.NDArray[np.float32]
+    signal: npt.NDArray[np.float32] | None = None
+    hop: int = 0
 
     def __post_init__(self) -> None:
         if self.windows.ndim != 2 or self.windows.shape[1] != WINDOW:
@@ -49,6 +56,17 @@ class AudioWindows:
 
     def __len__(self) -> int:
         return len(self.windows)
+
+    @classmethod
+    def sliding(cls, signal: npt.NDArray[np.float32], hop: int) -> AudioWindows:
+        """Every window of ``signal`` (N,) starting at a multiple of ``hop`` samples."""
+        if signal.ndim != 1 or hop < 1:
+            raise ValueError(f"need a (N,) signal and hop >= 1, got {signal.shape}, {hop}")
+        count = window_count(len(signal), hop)
+        if count == 0:
+            return cls(windows=np.zeros((0, WINDOW), np.float32))
+        view = np.lib.stride_tricks.sliding_window_view(signal, WINDOW)[::hop][:count]
+        return cls(windows=view, signal=signal, hop=hop)
 
 
 @register("speech")
@@ -70,14 +88,8 @@ class SpeechDetector:
     n_features: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
         model = weights_path(SPEECH_ONNX, self.path)
-        self._session = ort.InferenceSession(str(model), sess_options=opts,
-                                             providers=["CPUExecutionProvider"])
+        self._session = onnx_session(model)
         width = self._session.get_inputs()[0].shape[1]
         if width not in (N_FEATURES, N_WINDOW_FEATURES):
             raise UsageError(f"{model}: unexpected feature width {width}")
@@ -89,13 +101,22 @@ class SpeechDetector:
     def forward(self, batch: AudioWindows) -> Output:
         if not len(batch):
             return output(np.zeros(0), np.zeros((0, self.n_features)))
-        if self.n_features == N_WINDOW_FEATURES:
-            feats = window_features(batch.windows)
-        else:
-            feats = np.concatenate([spectral_stats(batch.windows[i:i + 64])
-                                    for i in range(0, len(batch), 64)])
+        feats = np.concatenate([self._features(batch, i, min(i + _CHUNK, len(batch)))
+                                for i in range(0, len(batch), _CHUNK)])
         logits = self._session.run(None, {"features": feats})[0].reshape(-1)
         return output(logits, feats)
+
+    def _features(self, batch: AudioWindows, first: int, stop: int) -> npt.NDArray[np.float32]:
+        """Statistics of windows ``first:stop`` (bounded memory: one chunk at a time): the
+        magnitude statistics, then (a model of the current recipe) the phase statistics."""
+        if batch.signal is None:
+            mag = spectral_stats(batch.windows[first:stop])
+        else:
+            part = batch.signal[first * batch.hop:(stop - 1) * batch.hop + WINDOW]
+            mag = sliding_stats(part, WINDOW, batch.hop, stop - first)
+        if self.n_features == N_FEATURES:
+            return mag
+        return np.concatenate([mag, phase_stats(batch.windows[first:stop])], axis=1)
 
     def calibrated(self, logit: float) -> float:
         """Platt-scaled probability of a (mean) logit."""
@@ -127,31 +148,26 @@ class SpeechResult:
     seconds: float = 0.0
 
 
-def _time_map(segments: list[Segment]) -> npt.NDArray[np.float64]:
-    """Cumulative speech time at each segment start -> source time (for window positions)."""
-    return np.array([[s.start, s.duration] for s in segments], np.float64).reshape(-1, 2)
-
-
-def _source_time(t_speech: float, table: npt.NDArray[np.float64]) -> float:
-    """Source time of the sample ``t_speech`` seconds into the joined speech."""
+def _source_times(t_speech: npt.NDArray[np.float64], table: npt.NDArray[np.float64]
+                  ) -> npt.NDArray[np.float64]:
+    """Source time of each point ``t_speech`` seconds into the joined speech; ``table`` holds
+    (start, duration) of each segment."""
     cum = np.concatenate([[0.0], np.cumsum(table[:, 1])])
-    i = int(np.clip(np.searchsorted(cum, t_speech, side="right") - 1, 0, len(table) - 1))
-    return float(table[i, 0] + min(t_speech - cum[i], table[i, 1]))
+    i = np.clip(np.searchsorted(cum, t_speech, side="right") - 1, 0, len(table) - 1)
+    return np.asarray(table[i, 0] + np.minimum(t_speech - cum[i], table[i, 1]))
 
 
 def _block_windows(x: npt.NDArray[np.float32], segs: list[Segment], offset: float, hop: float
-                   ) -> tuple[npt.NDArray[np.float32], list[tuple[float, float]]]:
-    wins = speech_windows(x, segs, hop_seconds=hop)
+                   ) -> tuple[AudioWindows, list[tuple[float, float]]]:
+    wins = AudioWindows.sliding(speech_signal(x, segs), max(1, round(hop * SAMPLE_RATE)))
     if not len(wins):
         return wins, []
-    table = _time_map(segs)
+    table = np.array([[s.start, s.duration] for s in segs], np.float64).reshape(-1, 2)
     total = float(table[:, 1].sum())
-    spans = []
-    for k in range(len(wins)):
-        a = min(k * hop, total)
-        b = min(k * hop + WINDOW / SAMPLE_RATE, total)
-        spans.append((offset + _source_time(a, table), offset + _source_time(b, table)))
-    return wins, spans
+    k = np.arange(len(wins)) * hop
+    starts = _source_times(np.minimum(k, total), table)
+    ends = _source_times(np.minimum(k + WINDOW / SAMPLE_RATE, total), table)
+    return wins, [(offset + float(a), offset + float(b)) for a, b in zip(starts, ends, strict=True)]
 
 
 def analyse_speech(
@@ -177,7 +193,7 @@ def analyse_speech(
         res.speech_seconds += sum(s.duration for s in segs)
         wins, spans = _block_windows(block.samples, segs, block.offset, hop)
         if len(wins):
-            out = det.forward(AudioWindows(windows=wins))
+            out = det.forward(wins)
             for (a, b), lg in zip(spans, out["logits"], strict=True):
                 res.windows.append({"start": round(a, 3), "end": round(b, 3), "logit": float(lg),
                                     "probability": det.calibrated(float(lg))})
@@ -189,7 +205,8 @@ def analyse_speech(
     res.logit = float(np.mean(logits))
     res.probability = det.calibrated(res.logit)
     res.timeline = _per_second(res.windows, res.duration)
-    res.verdict, res.reason = _verdict(res.probability, margin)
+    res.verdict, res.reason = verdict(res.probability, margin, fake_reason="synthetic speech",
+                                      unsure_reason="speech score near the decision threshold")
     return res
 
 
@@ -204,11 +221,3 @@ def _per_second(windows: list[dict[str, float]], duration: float) -> list[dict[s
         count[first:last] += 1
     return [{"second": s, "probability": float(total[s] / count[s])}
             for s in range(n) if count[s]]
-
-
-def _verdict(p: float, margin: float) -> tuple[str, str | None]:
-    if p >= 0.5 + margin:
-        return "likely fake", "synthetic speech"
-    if p <= 0.5 - margin:
-        return "likely real", None
-    return "inconclusive", "speech score near the decision threshold"

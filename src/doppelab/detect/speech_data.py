@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.audio import SAMPLE_RATE, AudioClip, load_audio, speech_segments
+from doppelab.audio import SAMPLE_RATE, AudioClip, join_segments, load_audio, speech_segments
 from doppelab.audio.decode import SamplesF32
 from doppelab.audio.encode import codec_roundtrip
 from doppelab.audio.loudness import normalize_samples
@@ -33,7 +33,7 @@ from doppelab.core.storage import atomic_path
 
 __all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
            "build_shard", "channel_copies", "load_shards", "lowpass_copies", "real_items",
-           "real_units", "speech_windows"]
+           "real_units", "speech_signal", "speech_windows", "window_count"]
 
 _log = logging.getLogger(__name__)
 WINDOW_SECONDS = 2.0
@@ -98,22 +98,33 @@ def apply_condition(x: SamplesF32, cond: Condition) -> SamplesF32:
     return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)].astype(np.float32)
 
 
-def speech_windows(x: SamplesF32, segments: list[Segment], *, hop_seconds: float = 1.0,
-                   max_windows: int | None = None) -> npt.NDArray[np.float32]:
-    """Loudness-normalised speech-only windows. Shape: (W, WINDOW) float32, W >= 0.
-
-    The speech of ``segments`` is joined; shorter than a window it is tiled to fill one.
-    """
-    rate = SAMPLE_RATE
-    parts = [x[round(s.start * rate):round(s.end * rate)] for s in segments]
-    speech = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    if len(speech) < rate // 2:
-        return np.zeros((0, WINDOW), np.float32)
-    speech, _ = normalize_samples(speech.astype(np.float32), rate)
+def speech_signal(x: SamplesF32, segments: list[Segment]) -> SamplesF32:
+    """What the windows are cut from: the speech of ``segments`` joined, loudness-normalised and,
+    when shorter than a window, tiled to fill one. Shape: (M,) float32, M = 0 (under 0.5 s of
+    speech) or M >= WINDOW."""
+    speech = join_segments(x, segments, SAMPLE_RATE)
+    if len(speech) < SAMPLE_RATE // 2:
+        return np.zeros(0, np.float32)
+    speech, _ = normalize_samples(speech, SAMPLE_RATE)
     if len(speech) < WINDOW:
         speech = np.tile(speech, -(-WINDOW // len(speech)))[:WINDOW]
-    hop = max(1, round(hop_seconds * rate))
-    starts = list(range(0, len(speech) - WINDOW + 1, hop))
+    return speech
+
+
+def window_count(length: int, hop: int) -> int:
+    """How many windows of :data:`WINDOW` samples every ``hop`` samples fit in ``length``."""
+    return 0 if length < WINDOW else (length - WINDOW) // hop + 1
+
+
+def speech_windows(x: SamplesF32, segments: list[Segment], *, hop_seconds: float = 1.0,
+                   max_windows: int | None = None) -> npt.NDArray[np.float32]:
+    """Loudness-normalised speech-only windows (of :func:`speech_signal`).
+    Shape: (W, WINDOW) float32, W >= 0."""
+    speech = speech_signal(x, segments)
+    hop = max(1, round(hop_seconds * SAMPLE_RATE))
+    starts = [k * hop for k in range(window_count(len(speech), hop))]
+    if not starts:
+        return np.zeros((0, WINDOW), np.float32)
     if max_windows is not None and len(starts) > max_windows:
         starts = starts[:: -(-len(starts) // max_windows)][:max_windows]
     return np.stack([speech[s:s + WINDOW] for s in starts]).astype(np.float32)

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from scipy.fft import rfft
 from scipy.ndimage import uniform_filter1d
 
-__all__ = ["N_FEATURES", "spectral_stats"]
+__all__ = ["N_FEATURES", "sliding_stats", "spectral_stats"]
 
 _FRAME, _HOP, _NFFT, _BANDS = 320, 160, 512, 32
 # Power floor, relative to the window's mean power (-50 dB): what lies below (resampler leakage
@@ -44,16 +44,71 @@ def _hann() -> F32:
     return np.hanning(_FRAME).astype(np.float32)
 
 
+def _power(pre: F32) -> F32:
+    """Pre-emphasised frames (..., 320) -> Hann-windowed power spectrum (..., 256), 0-8 kHz.
+
+    The frames are windowed straight into a zeroed 512-sample buffer (the FFT's zero padding
+    without a second copy)."""
+    buf = np.zeros((*pre.shape[:-1], _NFFT), np.float32)
+    np.multiply(pre, _hann(), out=buf[..., :_FRAME])
+    power = np.abs(rfft(buf, axis=-1, workers=1))[..., :_NFFT // 2]
+    return power.astype(np.float32) ** 2
+
+
+def _frames(pre: F32) -> F32:
+    """(..., L) -> (..., T, 320) frames every 10 ms, a strided view (no copy)."""
+    return np.lib.stride_tricks.sliding_window_view(pre, _FRAME, axis=-1)[..., ::_HOP, :]
+
+
 def _log_spectrum(w: F32) -> F32:
     """(B, L) -> (B, T, 256) log power, the window's mean level removed."""
     pre = np.concatenate([w[:, :1], w[:, 1:] - 0.97 * w[:, :-1]], axis=1)
-    n = 1 + (w.shape[1] - _FRAME) // _HOP
-    idx = np.arange(_FRAME)[None, :] + _HOP * np.arange(n)[:, None]
-    power = np.abs(rfft(pre[:, idx] * _hann(), _NFFT, axis=2, workers=1))[:, :, :_NFFT // 2]
-    power = power.astype(np.float32) ** 2
+    return _normalised(_power(_frames(pre)))
+
+
+def _normalised(power: F32) -> F32:
+    """(B, T, 256) power -> log power over the window's floor, the window's mean level removed.
+
+    Works in place on ``power`` (a temporary of the callers)."""
     floor = _FLOOR * power.mean(axis=(1, 2), keepdims=True) + 1e-12
-    s = np.log(power + floor)
-    return s - s.mean(axis=(1, 2), keepdims=True)
+    s = np.log(np.add(power, floor, out=power), out=power)
+    return np.subtract(s, s.mean(axis=(1, 2), keepdims=True), out=s)
+
+
+def _sum8(a: F32) -> F32:
+    """Sum over a last axis of 8 in the order numpy's pairwise summation uses for 8 values, so
+    the result is bit-identical to ``a.sum(axis=-1)`` (checked by the tests), but runs as 7
+    vectorised additions instead of one short reduction per element."""
+    if a.shape[-1] != 8:
+        return np.asarray(a.sum(axis=-1), np.float32)
+    low = np.add(np.add(a[..., 0], a[..., 1]), np.add(a[..., 2], a[..., 3]))
+    high = np.add(np.add(a[..., 4], a[..., 5]), np.add(a[..., 6], a[..., 7]))
+    return np.add(low, high)
+
+
+def _mean13(x: F32) -> F32:
+    """``x.mean(axis=(1, 3))`` of (B, T, 32, 8), bit for bit. Shape: (B, 32)."""
+    return _sum8(x).sum(axis=1) / np.float32(x.shape[1] * x.shape[3])
+
+
+def _std13(x: F32) -> F32:
+    """``x.std(axis=(1, 3))`` of (B, T, 32, 8), bit for bit (numpy's two-pass formula)."""
+    d = x - _mean13(x)[:, None, :, None]
+    return np.sqrt(_mean13(np.multiply(d, d, out=d)))
+
+
+def _stats(s: F32) -> F32:
+    """(B, T, 256) normalised log spectra -> (B, 192) statistics (see module doc)."""
+    b, t, _ = s.shape
+    band = _sum8(s.reshape(b, t, _BANDS, -1)) / np.float32(8)  # = .mean(axis=3)
+    fine = (s - uniform_filter1d(s, 9, axis=2)).reshape(b, t, _BANDS, -1)
+    d_band = np.abs(np.diff(band, axis=1))
+    d_fine = np.abs(np.diff(fine, axis=1))
+    high, low = np.percentile(band, [90, 10], axis=1)
+    spread = high - low
+    feats = [band.mean(axis=1), band.std(axis=1), d_band.mean(axis=1), spread,
+             _std13(fine), _mean13(d_fine)]
+    return np.concatenate(feats, axis=1).astype(np.float32)
 
 
 def spectral_stats(windows: F32) -> F32:
@@ -61,13 +116,35 @@ def spectral_stats(windows: F32) -> F32:
     w = np.asarray(windows, np.float32)
     if w.ndim != 2 or w.shape[1] < 2 * _FRAME:
         raise ValueError(f"windows must be (B, L >= {2 * _FRAME}), got {w.shape}")
-    s = _log_spectrum(w)
-    b, t, _ = s.shape
-    band = s.reshape(b, t, _BANDS, -1).mean(axis=3)
-    fine = (s - uniform_filter1d(s, 9, axis=2)).reshape(b, t, _BANDS, -1)
-    d_band = np.abs(np.diff(band, axis=1))
-    d_fine = np.abs(np.diff(fine, axis=1))
-    spread = np.percentile(band, 90, axis=1) - np.percentile(band, 10, axis=1)
-    feats = [band.mean(axis=1), band.std(axis=1), d_band.mean(axis=1), spread,
-             fine.std(axis=(1, 3)), d_fine.mean(axis=(1, 3))]
-    return np.concatenate(feats, axis=1).astype(np.float32)
+    return _stats(_log_spectrum(w))
+
+
+def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
+    """:func:`spectral_stats` of the ``count`` windows ``signal[k hop : k hop + length]``, with
+    the same values, computing each STFT frame once where windows overlap.
+
+    Windows that start on the 10 ms frame grid (``hop`` a multiple of 160 samples) share the
+    frames of one pass over ``signal``; only each window's first frame differs (pre-emphasis
+    starts afresh at a window's first sample) and is computed on its own. Other hops, and hops
+    of a window or more (no overlap), fall back to :func:`spectral_stats` on the windows.
+    Shape: ``signal`` (N,), N >= (count - 1) hop + length -> (count, 192) float32.
+    """
+    x = np.asarray(signal, np.float32)
+    if x.ndim != 1 or length < 2 * _FRAME or hop < 1 or count < 0 \
+            or (count and len(x) < (count - 1) * hop + length):
+        raise ValueError(f"need a (N,) signal holding {count} windows of {length} every {hop}, "
+                         f"got {x.shape}")
+    if count == 0:
+        return np.zeros((0, N_FEATURES), np.float32)
+    starts = np.arange(count) * hop
+    if hop % _HOP or hop >= length:  # off the frame grid, or nothing overlaps to share
+        return spectral_stats(np.stack([x[s:s + length] for s in starts]))
+    used = x[: starts[-1] + length]
+    pre = np.concatenate([used[:1], used[1:] - 0.97 * used[:-1]])
+    shared = _power(_frames(pre))  # (F, 256)
+    per_window = 1 + (length - _FRAME) // _HOP  # frames in a window
+    power = shared[starts[:, None] // _HOP + np.arange(per_window)[None, :]]  # (count, T, 256)
+    first = pre[starts[1:, None] + np.arange(_FRAME)[None, :]]
+    first[:, 0] = x[starts[1:]]  # a window's first sample is not pre-emphasised
+    power[1:, 0] = _power(first)
+    return _stats(_normalised(power))

@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from doppelab.audio import SAMPLE_RATE
 from doppelab.audio.decode import SamplesF32
+from doppelab.audio.mel import mel_filterbank
 from doppelab.core.errors import CheckpointError
 from doppelab.core.storage import atomic_path
 
@@ -46,24 +46,6 @@ class VocoderConfig:
     batch: int = 8
     lr: float = 2e-4
     seed: int = 0
-
-
-def mel_filterbank(n_mels: int, n_fft: int, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Triangular filters on the HTK mel scale. Shape: (n_mels, n_fft // 2 + 1)."""
-
-    def hz_to_mel(f: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-
-    edges_mel = np.linspace(0.0, hz_to_mel(np.array(rate / 2)), n_mels + 2)
-    edges = 700.0 * (10 ** (edges_mel / 2595.0) - 1.0)
-    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
-    fb = np.zeros((n_mels, len(freqs)), np.float32)
-    for i in range(n_mels):
-        lo, mid, hi = edges[i], edges[i + 1], edges[i + 2]
-        up = (freqs - lo) / max(mid - lo, 1e-6)
-        down = (hi - freqs) / max(hi - mid, 1e-6)
-        fb[i] = np.maximum(0.0, np.minimum(up, down))
-    return fb
 
 
 def log_mel(wave: torch.Tensor, cfg: VocoderConfig, fb: torch.Tensor) -> torch.Tensor:
@@ -149,7 +131,7 @@ def train_vocoder(waves: list[SamplesF32], checkpoint: Path, *, minutes: float,
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = int(state["step"])
-    fb = torch.from_numpy(mel_filterbank(cfg.n_mels, cfg.n_fft))
+    fb = torch.from_numpy(mel_filterbank(cfg.n_mels, cfg.n_fft).astype(np.float32))
     rng = np.random.default_rng(cfg.seed + step)
     waves = [w for w in waves if len(w) >= cfg.segment // 2]
     end = time.monotonic() + 60 * minutes
@@ -187,7 +169,7 @@ def load_vocoder(checkpoint: Path) -> tuple[MelGenerator, VocoderConfig]:
 
 def vocode(x: SamplesF32, model: MelGenerator, cfg: VocoderConfig) -> SamplesF32:
     """Re-synthesise ``x`` (16 kHz) through mel -> generator. Shape: (N,) -> (N,)."""
-    fb = torch.from_numpy(mel_filterbank(cfg.n_mels, cfg.n_fft))
+    fb = torch.from_numpy(mel_filterbank(cfg.n_mels, cfg.n_fft).astype(np.float32))
     with torch.no_grad():
         wave = torch.from_numpy(np.ascontiguousarray(x, np.float32))[None]
         y = model(log_mel(wave, cfg, fb))[0, : len(x)]

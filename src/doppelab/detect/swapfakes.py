@@ -30,8 +30,8 @@ import numpy.typing as npt
 from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe, write_image
 from doppelab.core.media_write import VideoWriter
-from doppelab.core.storage import atomic_path, atomic_write_text, ensure_dir
-from doppelab.detect.data import CROP, is_holdout, net_landmarks, to_net
+from doppelab.core.storage import atomic_write_text, ensure_dir
+from doppelab.detect.data import CROP, is_holdout, net_landmarks, read_arrays, save_arrays, to_net
 from doppelab.extract.align import crop_from_landmarks
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 
@@ -234,10 +234,8 @@ def build_table(out_dir: str | Path, videos: list[Video], every: int = 2) -> Swa
 
 
 def save_swap_table(table: SwapTable, path: str | Path) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{k: getattr(table, k) for k in SwapTable.__dataclass_fields__})
+    save_arrays(table, path)
 
 
 def read_swap_table(path: str | Path) -> SwapTable:
-    with np.load(path) as z:
-        return SwapTable(**{k: z[k] for k in SwapTable.__dataclass_fields__})
+    return read_arrays(SwapTable, path)

@@ -36,7 +36,7 @@ from doppelab.core.storage import atomic_path, ensure_dir
 from doppelab.detect.augment import AugmentConfig, augment
 from doppelab.detect.blendnet import MAP, BlendNet, BlendNetConfig
 from doppelab.detect.metrics import roc_auc
-from doppelab.detect.selfblend import BlendConfig, self_blend
+from doppelab.detect.selfblend import BlendConfig, global_transform, self_blend
 
 if TYPE_CHECKING:
     from doppelab.detect.data import FaceTable
@@ -66,6 +66,8 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast on CUDA
     swap_share: float = 0.0  # share of the pairs that are (marked real, swap) when swaps given
     max_steps: int = 0  # also stop after this many steps (0: time budget only)
+    real_transform: float = 0.0  # chance that a real face gets a seamless global_transform
+    init: str = ""  # checkpoint to start from (fine-tuning; its own net config is used)
     net: BlendNetConfig = field(default_factory=BlendNetConfig)
 
 
@@ -75,14 +77,23 @@ def make_pairs(
     rng: np.random.Generator,
     aug: bool = True,
     acfg: AugmentConfig | None = None,
+    real_transform: float = 0.0,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Real faces ``idx`` and a self-blend of each: images ``(2n, S, S, 3)``, labels ``(2n,)``,
-    boundary targets ``(2n, 32, 32)`` (reals first, then fakes in the same order)."""
+    boundary targets ``(2n, 32, 32)`` (reals first, then fakes in the same order). With
+    ``real_transform`` > 0 that share of the reals is changed seamlessly
+    (:func:`~doppelab.detect.selfblend.global_transform`)."""
     images, maps = [], []
     bcfg, acfg = BlendConfig(), acfg or AugmentConfig()
     zero = np.zeros(table.crops.shape[1:3], np.float32)
     fakes = [self_blend(table.crops[i], table.landmarks[i], rng, bcfg) for i in idx]
-    for img, bmap in [(table.crops[i], zero) for i in idx] + [(f.image, f.boundary) for f in fakes]:
+    reals = [
+        global_transform(table.crops[i], rng, bcfg)
+        if real_transform and rng.random() < real_transform
+        else table.crops[i]
+        for i in idx
+    ]
+    for img, bmap in [(r, zero) for r in reals] + [(f.image, f.boundary) for f in fakes]:
         if aug:
             img, bmap = augment(img, bmap, rng, acfg)
         images.append(img)
@@ -117,7 +128,7 @@ def make_batch(
     half = cfg.batch // 2
     n_sw = round(half * cfg.swap_share) if swaps is not None and len(swaps) else 0
     idx = rng.choice(len(fit), size=half - n_sw, replace=False)
-    images, labels, maps = make_pairs(fit, idx, rng)
+    images, labels, maps = make_pairs(fit, idx, rng, real_transform=cfg.real_transform)
     weights = np.ones(len(labels), np.float32)
     if n_sw and swaps is not None:
         x, y, m = swap_samples(swaps, n_sw, rng)
@@ -250,7 +261,8 @@ def train(
     fit = table.subset(~table.holdout & ~table.dev)
     fit_swaps = swaps.subset(~swaps.holdout) if swaps is not None else None
     val = validation_sets(table, swaps, cfg.eval_faces)
-    model = BlendNet(cfg.net).to(cfg.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    base = load_checkpoint(cfg.init)[0] if cfg.init else BlendNet(cfg.net)
+    model = base.to(cfg.device).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     ema = copy.deepcopy(model)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state = {"step": 0, "seen": 0, "best": -1.0, "t0": time.perf_counter(), "last_eval": 0.0}

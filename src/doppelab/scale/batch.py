@@ -2,7 +2,8 @@
 
 Local by default (``ray.init`` starts a private cluster with ``workers`` CPUs); ``address``
 joins an existing cluster (its nodes need doppelab installed). Each worker is a Ray actor that
-loads the detectors once and checks one file per call; results stream back in completion order
+caps its compute threads and loads the detectors once (:mod:`doppelab.detect.loaded`, as the
+service's workers do) and checks one file per call; results stream back in completion order
 into the journal (see :mod:`doppelab.scale.results`), so a re-run skips every finished file.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from doppelab.core.errors import DoppelabError, FileAccessError, UsageError
 from doppelab.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from doppelab.detect.loaded import cap_threads, loaned, warm
 from doppelab.scale.results import Journal, check_output, done_rows, finalize
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
@@ -92,19 +94,19 @@ def check_file(det: Any, path: str) -> dict[str, Any]:
 
 
 class Checker:
-    """The Ray actor body: loaded detectors, one file per :meth:`check` call."""
+    """The Ray actor body: one compute thread, loaded detectors, one file per :meth:`check`."""
 
     def __init__(self, frames: int) -> None:
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        from doppelab.detect.predict import Detect, DetectConfig
-
-        self.det = Detect(DetectConfig(frames=frames, threads=1))
+        cap_threads(1)
+        warm(frames)
+        self.frames = frames
 
     def ready(self) -> bool:
         return True
 
     def check(self, path: str) -> dict[str, Any]:
-        return check_file(self.det, path)
+        with loaned(self.frames) as det:
+            return check_file(det, path)
 
 
 def _start_ray(address: str | None, workers: int) -> Any:

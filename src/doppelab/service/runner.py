@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from doppelab.detect.loaded import cap_threads, warm
 from doppelab.service import worker
 from doppelab.service.store import Job, Store
 from doppelab.service.upload import remove_quietly
@@ -46,7 +47,7 @@ def make_executor(cfg: RunnerConfig) -> Executor:
     if cfg.pool == "thread":
         return ThreadPoolExecutor(cfg.workers, thread_name_prefix="doppelab-check")
     return ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=worker.init_worker)
+                               initializer=cap_threads)
 
 
 class Dispatcher:
@@ -64,7 +65,7 @@ class Dispatcher:
         """Main loop: fill free slots, then sleep until woken (new job) or one second."""
         loop = asyncio.get_running_loop()
         for _ in range(self.cfg.workers):  # load the models in every worker at start-up
-            fut = loop.run_in_executor(self.executor, worker.warm, self.cfg.frames)
+            fut = loop.run_in_executor(self.executor, warm, self.cfg.frames)
             fut.add_done_callback(_log_failure)
         while not self._stopping:
             while len(self.active) < self.cfg.workers:

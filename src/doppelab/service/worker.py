@@ -1,61 +1,21 @@
 """What a pool worker runs for one check: detect (with its HTML report) and verify.
 
 Functions here run inside the worker pool (spawned processes by default), so they take and
-return plain picklable values. Each process keeps one loaded :class:`~doppelab.detect.predict.
-Detect` (models load once per process, not per check). Library errors come back as
-``{"error": message}`` with the server's storage path replaced by the client's filename, so no
-server path reaches a client.
+return plain picklable values. Each process borrows its loaded detectors from
+:mod:`doppelab.detect.loaded` (models load once per process, not per check; the pool's
+initializer, :func:`~doppelab.detect.loaded.cap_threads`, caps its compute threads).
+Library errors come back as ``{"error": message}`` with the server's storage path replaced by
+the client's filename, so no server path reaches a client.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from doppelab.core.errors import DoppelabError
-
-_IDLE: dict[int, list[Any]] = {}  # frames -> loaded, idle Detect objects (one per user)
-_LOCK = threading.Lock()
-
-
-def init_worker(threads: int = 1) -> None:
-    """Pool initializer: one compute thread per worker (two cores shared by many)."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
-    try:
-        import cv2
-
-        cv2.setNumThreads(threads)
-    except ImportError:  # pragma: no cover - cv2 ships with mediapipe
-        pass
-
-
-@contextmanager
-def _detector(frames: int) -> Iterator[Any]:
-    """A loaded Detect for this caller alone (Detect is not thread-safe); reused afterwards."""
-    with _LOCK:
-        idle = _IDLE.setdefault(frames, [])
-        det = idle.pop() if idle else None
-    if det is None:
-        from doppelab.detect.predict import Detect, DetectConfig
-
-        det = Detect(DetectConfig(frames=frames, threads=1))
-    try:
-        yield det
-    finally:
-        with _LOCK:
-            _IDLE[frames].append(det)
-
-
-def warm(frames: int) -> bool:
-    """Load the detectors now, so the first check does not pay for it."""
-    with _detector(frames):
-        return True
+from doppelab.detect.loaded import loaned
 
 
 def _message(exc: BaseException, path: str, filename: str) -> str:
@@ -69,7 +29,7 @@ def run_detect(path: str, filename: str, report_path: str, frames: int) -> dict[
     """
     from doppelab.detect.report import overlay, png_data_uri, result_dict, write_reports
 
-    with _detector(frames) as det:
+    with loaned(frames) as det:
         try:
             res = det.run(path)
         except DoppelabError as exc:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import torch
 
 from doppelab.audio import AudioClip, Segment, speech_segments
+from doppelab.core.errors import UsageError
 from doppelab.detect.avsync import signals as S
 from doppelab.detect.avsync.net import MEL_WIDTH, VIS_FRAMES, SyncNet
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack
@@ -113,6 +114,23 @@ def anchor_frames(feats: ClipFeatures, max_lag: int) -> B:
     return np.asarray(face & near)
 
 
+def net_lips(lips: F32, lip_norm: str = "scale") -> F32:
+    """Lip input of the network: ``lips`` as they are (``"scale"``), or divided by the clip's own
+    root-mean-square lip motion (``"rms"``), so people who barely open their mouth and people who
+    articulate widely give inputs of the same size.
+
+    Raises:
+        UsageError: unknown ``lip_norm``.
+    """
+    if lip_norm == "scale":
+        return lips
+    if lip_norm != "rms":
+        raise UsageError(f"unknown lip normalisation {lip_norm!r} (scale, rms)")
+    found = np.isfinite(lips).all(axis=1)
+    rms = float(np.sqrt(np.mean(lips[found] ** 2))) if found.any() else 1.0
+    return (lips / max(rms, 1e-3)).astype(np.float32)
+
+
 def visual_windows(lips: F32) -> tuple[F32, B]:
     """``(T, VIS_FRAMES, LIP_DIM)`` lip windows centred on each frame and their validity."""
     t = len(lips)
@@ -136,9 +154,12 @@ def audio_index(
 
 def lag_logits(model: SyncNet, feats: ClipFeatures, max_lag: int, batch: int = 512) -> F64:
     """``(T, 2 * max_lag + 1)`` in-sync logits of frame ``t``'s lips with audio at each lag;
-    NaN where the lip window or the audio window is incomplete."""
+    NaN where the lip window or the audio window is incomplete.
+
+    Frame ``t`` at lag ``k`` and frame ``t + 1`` at lag ``k - 1`` read the same audio window, so
+    each distinct window is embedded once (about ``T + 2 * max_lag`` windows, not ``T * 31``)."""
     lags = np.arange(-max_lag, max_lag + 1)
-    vis, vok = visual_windows(feats.lips)
+    vis, vok = visual_windows(net_lips(feats.lips, model.cfg.lip_norm))
     start, aok = audio_index(feats, lags)
     out = np.full(start.shape, np.nan)
     rows = np.flatnonzero(vok)
@@ -146,13 +167,16 @@ def lag_logits(model: SyncNet, feats: ClipFeatures, max_lag: int, batch: int = 5
         return out
     mel = torch.from_numpy(feats.mel)
     steps = torch.arange(MEL_WIDTH)
+    starts = np.clip(start[rows], 0, max(len(feats.mel) - MEL_WIDTH, 0))
+    uniq, inverse = np.unique(starts, return_inverse=True)
     with torch.inference_mode():
-        for lo in range(0, len(rows), batch):
-            r = rows[lo : lo + batch]
-            v = model.embed_visual(torch.from_numpy(vis[r]))
-            st = torch.from_numpy(np.clip(start[r], 0, max(len(feats.mel) - MEL_WIDTH, 0)))
-            win = mel[(st[:, :, None] + steps).clamp(max=len(feats.mel) - 1)]
-            a = model.embed_audio(win.flatten(0, 1)).view(len(r), len(lags), -1)
-            out[r] = model.logit(v[:, None, :], a).double().numpy()
+        v = torch.cat([model.embed_visual(torch.from_numpy(vis[rows[lo : lo + batch]]))
+                       for lo in range(0, len(rows), batch)])
+        st = torch.from_numpy(uniq)
+        a = torch.cat([
+            model.embed_audio(mel[(st[lo : lo + batch, None] + steps).clamp(max=len(mel) - 1)])
+            for lo in range(0, len(st), batch)])
+        a_rows = a[torch.from_numpy(inverse.reshape(starts.shape))]
+        out[rows] = model.logit(v[:, None, :], a_rows).double().numpy()
     out[~aok] = np.nan
     return out

@@ -1,7 +1,8 @@
 """SyncNet-like embedding pair: lip motion and speech sound mapped to one space.
 
 * visual encoder: ``VIS_FRAMES`` consecutive frames of lip shape (:func:`signals.lip_shape`,
-  minus the clip's mean shape so identity drops out) and their frame-to-frame differences ->
+  minus the clip's median shape so identity drops out; with ``lip_norm="rms"`` divided by the
+  clip's own RMS lip motion, :func:`features.net_lips`) and their frame-to-frame differences ->
   MLP -> 64-d unit vector;
 * audio encoder: a ``MEL_WIDTH`` x 40 log-mel window (0.2 s) centred on the middle video frame
   -> three 1-D convolutions over time -> 64-d unit vector;
@@ -9,7 +10,7 @@
 
 Trained (:mod:`doppelab.detect.avsync.train`) with a multi-way loss over every lag in
 ``[-15, 15]`` frames plus other clips' audio (the right lag must win) and a binary loss (lag 0
-vs shifted by at least ``MIN_NEG_SHIFT`` frames or swapped). Parameters ~0.1M; weights ship as
+vs shifted by at least ``MIN_NEG_SHIFT`` frames or swapped). Parameters ~0.24M; weights ship as
 ``weights/syncnet.npz`` (float32 arrays + the config as JSON bytes).
 """
 
@@ -43,6 +44,7 @@ class SyncNetConfig:
     channels: int = 64
     embed: int = 64
     dropout: float = 0.1
+    lip_norm: str = "scale"  # "scale": fixed unit; "rms": divided by the clip's own lip motion
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from doppelab.audio.mel import mel_filterbank
 from doppelab.detect.avsync.streams import (
     KEPT_INDEX,
     LIPS_INNER,
@@ -76,26 +77,11 @@ def _power_frames(samples: F32) -> F64:
     return np.asarray(np.abs(np.fft.rfft(frames, axis=1)) ** 2)
 
 
-def _mel_matrix(n_fft_bins: int, n_mels: int = N_MELS, fmin: float = 60.0,
-                fmax: float = 7600.0) -> F64:
-    """Triangular mel filters ``(n_mels, n_fft_bins)`` (HTK mel scale)."""
-    def mel(f: F64 | float) -> F64:
-        return np.asarray(2595.0 * np.log10(1.0 + np.asarray(f) / 700.0))
-
-    edges_mel = np.linspace(mel(fmin), mel(fmax), n_mels + 2)
-    edges = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
-    freqs = np.linspace(0.0, SAMPLE_RATE / 2, n_fft_bins)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs[None, :] - lo) / (mid - lo)
-    down = (hi - freqs[None, :]) / (hi - mid)
-    return np.asarray(np.maximum(0.0, np.minimum(up, down)))
-
-
 def log_mel(audio: AudioTrack) -> F32:
     """``(n_hops, N_MELS)`` log-mel energies at 100 Hz; row ``j`` is centred at
     ``audio.start_s + j / 100`` s. Level-normalised: the clip's loud frames sit near 0."""
     power = _power_frames(audio.samples)
-    mel = np.log(power @ _mel_matrix(power.shape[1]).T + 1e-8)
+    mel = np.log(power @ mel_filterbank(N_MELS, WIN, fmin=60.0, fmax=7600.0).T + 1e-8)
     if len(mel):
         mel -= np.percentile(mel.max(axis=1), 95)
     return np.maximum(mel, -12.0).astype(np.float32)

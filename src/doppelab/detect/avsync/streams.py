@@ -3,29 +3,26 @@
 :func:`read_face_track` runs extraction's public :class:`~doppelab.extract.landmarks.FaceTracker`
 over a video and keeps, for every frame, the landmarks of the main face (the track seen in the
 most frames). :func:`read_audio` decodes the first audio track to 16 kHz mono float32 placed on
-the video's timeline: sample 0 is at ``start_s`` seconds from the first video frame, taken from
-the audio frames' own timestamps, so an audio track that was re-timed in the container (pts moved,
-nothing re-encoded) is read with its new timing.
+the video's timeline with the audio stage's decoder (``timestamps=True``): sample 0 is at
+``start_s`` seconds from the first video frame, taken from the audio frames' own timestamps, so
+an audio track that was re-timed in the container (pts moved, nothing re-encoded) is read with
+its new timing.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.errors import TruncatedMediaError
-from doppelab.core.media import check_readable, iter_frames, probe
+from doppelab.audio import SAMPLE_RATE, NoAudioError, load_audio
+from doppelab.core.media import iter_frames, probe
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-SAMPLE_RATE = 16_000
 
 # MediaPipe FaceMesh indices kept per frame: lips (outer and inner rings), eye corners, nose
 # tip, chin and forehead (enough to normalise the mouth by face size and head roll).
@@ -36,8 +33,6 @@ LIPS_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308,
 ANCHORS = (33, 263, 133, 362, 1, 152, 10)
 KEPT = LIPS_OUTER + LIPS_INNER + ANCHORS
 KEPT_INDEX = {p: i for i, p in enumerate(KEPT)}
-
-_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,58 +94,21 @@ def read_face_track(path: Path, *, max_seconds: float | None = None) -> FaceTrac
     return FaceTrack(points=points, times=np.asarray(times, np.float64), fps=fps)
 
 
-def _video_origin(container: av.container.InputContainer) -> float:
-    """Start time (seconds) of the first video stream, 0 when unknown."""
-    for stream in container.streams.video:
-        if stream.start_time is not None and stream.time_base:
-            return float(stream.start_time * stream.time_base)
-    return 0.0
-
-
 def read_audio(path: Path, *, max_seconds: float | None = None) -> AudioTrack | None:
     """The first audio track as 16 kHz mono float32 on the video's timeline; None without one.
 
-    Sample 0 sits at the first audio frame's timestamp and gaps between later frames'
-    timestamps are filled with silence, so the samples follow the container's timing.
+    The audio stage's decoder with ``timestamps=True``: sample 0 sits at the first audio
+    frame's timestamp (``start_s``, from the start of the video stream) and gaps between later
+    frames' timestamps are filled with silence, so the samples follow the container's timing.
     Decoding stops at ``max_seconds`` (plus one second).
 
     Raises:
-        FileAccessError, EmptyFileError: unreadable path.
-        TruncatedMediaError: the container or its audio cannot be read at all.
+        FileAccessError, EmptyFileError, NotMediaError, UnsupportedCodecError: unreadable path.
+        TruncatedMediaError: the audio track does not decode at all.
     """
-    check_readable(path)
     try:
-        container = av.open(str(path), "r", metadata_errors="replace")
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise TruncatedMediaError(f"cannot open the audio of {path} ({exc})") from None
-    with container:
-        if not container.streams.audio:
-            return None
-        stream = container.streams.audio[0]
-        origin = _video_origin(container)
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        chunks: list[F32] = []
-        start: float | None = None
-        filled = 0
-        limit = None if max_seconds is None else int((max_seconds + 1.0) * SAMPLE_RATE)
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is not None and frame.time_base is not None:
-                    t = float(Fraction(frame.pts) * frame.time_base) - origin
-                    start = t if start is None else start
-                    at = round((t - start) * SAMPLE_RATE)
-                    if at > filled:  # a gap in the timestamps: silence
-                        chunks.append(np.zeros(at - filled, np.float32))
-                        filled = at
-                for out in resampler.resample(frame):
-                    data = out.to_ndarray().reshape(-1).astype(np.float32)
-                    chunks.append(data)
-                    filled += len(data)
-                if limit is not None and filled >= limit:
-                    break
-        except (av.FFmpegError, ValueError) as exc:
-            if not chunks:
-                raise TruncatedMediaError(f"audio track does not decode ({exc}): {path}") from None
-            _log.warning("%s: audio stopped early (%s)", path, exc)
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    return AudioTrack(samples=samples, start_s=start or 0.0)
+        clip = load_audio(path, sample_rate=SAMPLE_RATE, normalize=False, timestamps=True,
+                          max_seconds=None if max_seconds is None else max_seconds + 1.0)
+    except NoAudioError:
+        return None
+    return AudioTrack(samples=clip.samples, start_s=clip.offset)

@@ -5,10 +5,14 @@ are scored against its clip's audio at all 31 lags in ``[-15, 15]`` and against 
 window of the other clips in the batch (segments of ``SEGMENT`` frames from distinct clips).
 Loss = cross-entropy over those candidates (lag 0 must win: the offset task) +
 binary cross-entropy of the in-sync logit (lag 0 positive; ``|lag| >= MIN_NEG_SHIFT`` and swapped
-audio negative; lags of one frame are left out as near-positives). Augmentation: lip noise and
-scale, mel noise and band masking. Single thread, checkpoint every ``save_every`` steps (resumes).
+audio negative; lags of one frame are left out as near-positives). Augmentation: every clip also
+played at ``--rates`` (:func:`stretch`, both streams together), lip noise and scale, mel noise and
+band masking; segments of one batch come from distinct people. ``--stop-at`` ends training early
+inside the one-cycle schedule. Single thread, checkpoint every ``save_every`` steps (resumes).
+The shipped settings were chosen by :mod:`doppelab.detect.avsync.cv` (see the model card).
 
-Run: ``python -m doppelab.detect.avsync.train --data ../shared/data --out syncnet.npz``
+Run: ``python -m doppelab.detect.avsync.train --data ../shared/data --out syncnet.npz --steps 600
+--stop-at 200 --lip-norm rms --rates 0.85 1.15``
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +30,21 @@ import numpy.typing as npt
 import torch
 from torch.nn import functional as F
 
+from doppelab.audio import Segment
+from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_path
 from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
-from doppelab.detect.avsync.features import ClipFeatures, audio_index, clip_features, visual_windows
+from doppelab.detect.avsync.features import (
+    ClipFeatures,
+    audio_index,
+    audio_segments,
+    clip_features,
+    net_lips,
+    visual_windows,
+)
 from doppelab.detect.avsync.net import MEL_WIDTH, SyncNet, SyncNetConfig, save_weights
 from doppelab.detect.avsync.signals import MEL_RATE
-from doppelab.detect.avsync.streams import read_audio
+from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
 
 MAX_LAG = 15
 SEGMENT = 24
@@ -56,21 +70,71 @@ def usable(feats: ClipFeatures, max_lag: int = MAX_LAG) -> npt.NDArray[np.bool_]
     return np.asarray(vok & feats.speech & aok.all(axis=1))
 
 
-def load_items(clips: list[Clip], cache: Path) -> list[_Item]:
-    """Features of every clip that has usable frames (silent or faceless clips are skipped)."""
+def stretch(
+    track: FaceTrack, audio: AudioTrack, segments: Sequence[Segment], rate: float
+) -> tuple[FaceTrack, AudioTrack, list[Segment]]:
+    """The clip played ``rate`` times faster (both streams, so it stays in sync): lips linearly
+    interpolated at the original times ``t * rate``, audio resampled (its pitch moves too), speech
+    segments rescaled. A training augmentation: new speaking rates from the same people.
+
+    Raises:
+        UsageError: ``rate`` outside ``[0.5, 2]``.
+    """
+    if not 0.5 <= rate <= 2.0:
+        raise UsageError(f"stretch rate must be in [0.5, 2], got {rate}")
+    n = int(len(track.times) / rate)
+    pos = np.arange(n) * rate
+    i0 = np.minimum(np.floor(pos).astype(np.int64), len(track.times) - 1)
+    i1 = np.minimum(i0 + 1, len(track.times) - 1)
+    w = (pos - i0)[:, None, None].astype(np.float32)
+    points = (1.0 - w) * track.points[i0] + w * track.points[i1]
+    new_track = FaceTrack(points=points.astype(np.float32), times=np.arange(n) / track.fps,
+                          fps=track.fps)
+    m = int(len(audio.samples) / rate)
+    samples = np.interp(np.arange(m) * rate, np.arange(len(audio.samples)), audio.samples)
+    new_audio = AudioTrack(samples=samples.astype(np.float32), start_s=audio.start_s / rate)
+    segs = [Segment(start=g.start / rate, end=g.end / rate) for g in segments]
+    return new_track, new_audio, segs
+
+
+def make_item(name: str, feats: ClipFeatures, lip_norm: str = "scale") -> _Item | None:
+    """A training item from one clip's features; None under 20 usable frames."""
+    ok = usable(feats)
+    _log.info("%s: %d usable frames of %d", name, int(ok.sum()), len(feats.times))
+    if ok.sum() < 20:
+        return None
+    vis, _ = visual_windows(net_lips(feats.lips, lip_norm))
+    rows = (feats.times - feats.mel_start) * MEL_RATE
+    return _Item(name, torch.from_numpy(vis), torch.from_numpy(feats.mel), rows,
+                 MEL_RATE / feats.fps, ok, np.flatnonzero(ok))
+
+
+def clip_items(
+    name: str, track: FaceTrack, audio: AudioTrack, segments: Sequence[Segment],
+    lip_norm: str = "scale", rates: Sequence[float] = (),
+) -> list[_Item]:
+    """Items of one clip as published and played at each of ``rates`` (see :func:`stretch`)."""
+    out = []
+    for rate in (1.0, *rates):
+        tr, au, sg = (track, audio, list(segments)) if rate == 1.0 else stretch(
+            track, audio, segments, rate)
+        item = make_item(f"{name}@{rate:g}", clip_features(tr, au, sg), lip_norm)
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def load_items(
+    clips: list[Clip], cache: Path, lip_norm: str = "scale", rates: Sequence[float] = ()
+) -> list[_Item]:
+    """Items of every clip that has usable frames (silent or faceless clips are skipped)."""
     items = []
     for clip in clips:
         audio = read_audio(clip.path)
         if audio is None:
             continue
-        feats = clip_features(cached_face_track(clip.path, cache), audio)
-        ok = usable(feats)
-        _log.info("%s: %d usable frames of %d", clip.name, int(ok.sum()), len(feats.times))
-        if ok.sum() >= 20:
-            vis, _ = visual_windows(feats.lips)
-            rows = (feats.times - feats.mel_start) * MEL_RATE
-            items.append(_Item(clip.name, torch.from_numpy(vis), torch.from_numpy(feats.mel),
-                               rows, MEL_RATE / feats.fps, ok, np.flatnonzero(ok)))
+        items += clip_items(clip.name, cached_face_track(clip.path, cache), audio,
+                            audio_segments(audio), lip_norm, rates)
     return items
 
 
@@ -81,8 +145,10 @@ def _batch(
     windows ``(G, S + 2 * MAX_LAG, MEL_WIDTH, N_MELS)`` at positions ``-MAX_LAG..S-1+MAX_LAG``
     relative to the segment's first frame, and the anchor mask ``(G, S)``."""
     lips, mels, masks = [], [], []
-    for c in rng.choice(len(items), size=groups, replace=False):
-        it = items[int(c)]
+    people = sorted({it.name.split("@")[0] for it in items})
+    for person in rng.choice(len(people), size=min(groups, len(people)), replace=False):
+        mine = [it for it in items if it.name.split("@")[0] == people[int(person)]]
+        it = mine[int(rng.integers(len(mine)))]
         t0 = int(rng.choice(it.frames))
         t0 = min(t0, len(it.ok) - seg)
         pos = np.arange(-MAX_LAG, seg + MAX_LAG)
@@ -141,31 +207,46 @@ def loss_fn(
     return ce + bce, acc
 
 
-def train(data: Path, out: Path, cache: Path, steps: int, batch: int, seed: int,
-          save_every: int = 250, dropout: float = 0.1) -> None:
-    """Train (or resume from ``out.ckpt``) and write the weights to ``out``."""
-    torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    items = load_items(list_clips(data, "train"), cache)
-    model = SyncNet(SyncNetConfig(dropout=dropout))
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
-    ckpt = out.with_suffix(".ckpt")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Recipe:
+    """Training settings (written into the weights' metadata)."""
+
+    steps: int = 3000
+    batch: int = 12
+    seed: int = 0
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    rates: tuple[float, ...] = ()
+    stop_at: int | None = None  # early stop inside the ``steps``-long one-cycle schedule
+
+
+def fit(
+    items: list[_Item], cfg: SyncNetConfig, recipe: Recipe, *, ckpt: Path | None = None,
+    log: Path | None = None, save_every: int = 250,
+    on_save: Callable[[int, SyncNet], None] | None = None,
+) -> SyncNet:
+    """Train a fresh network on ``items`` (resuming from ``ckpt`` when it exists); ``on_save``
+    sees the model (in eval mode) every ``save_every`` steps."""
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    model = SyncNet(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=recipe.steps,
+                                                pct_start=0.05)
     step = 0
-    if ckpt.is_file():
+    if ckpt is not None and ckpt.is_file():
         state = torch.load(ckpt, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         rng.bit_generator.state = state["rng"]
         step = int(state["step"])
-    log = out.with_suffix(".log.jsonl")
     t0, accs, losses = time.time(), [], []
     model.train()
-    while step < steps:
-        lips, mel, mask = _batch(items, min(batch, len(items)), SEGMENT, rng)
+    last = recipe.steps if recipe.stop_at is None else min(recipe.stop_at, recipe.steps)
+    while step < last:
+        lips, mel, mask = _batch(items, recipe.batch, SEGMENT, rng)
         lips, mel = _augment(lips, mel, gen)
         loss, acc = loss_fn(model, lips, mel, mask)
         opt.zero_grad()
@@ -175,21 +256,35 @@ def train(data: Path, out: Path, cache: Path, steps: int, batch: int, seed: int,
         step += 1
         losses.append(float(loss.detach()))
         accs.append(acc)
-        if step % save_every == 0 or step == steps:
+        if step % save_every == 0 or step == last:
             rec = {"step": step, "loss": float(np.mean(losses)), "top1": float(np.mean(accs)),
                    "seconds": round(time.time() - t0, 1)}
-            with log.open("a") as fh:
-                fh.write(json.dumps(rec) + "\n")
             losses, accs = [], []
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                            "sched": sched.state_dict(), "rng": rng.bit_generator.state,
-                            "step": step}, tmp)
-    meta = {"clips": [it.name for it in items], "steps": steps, "batch": batch, "seed": seed,
-            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT,
-            "dropout": dropout}
+            if log is not None:
+                with log.open("a") as fh:
+                    fh.write(json.dumps(rec) + "\n")
+            if ckpt is not None:
+                with atomic_path(ckpt) as tmp:
+                    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                                "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                                "step": step}, tmp)
+            if on_save is not None:
+                on_save(step, model.eval())
+                model.train()
+    return model.eval()
+
+
+def train(data: Path, out: Path, cache: Path, cfg: SyncNetConfig, recipe: Recipe) -> None:
+    """Train (or resume from ``out.ckpt``) on the ``train`` clips and write the weights to
+    ``out``."""
+    torch.set_num_threads(1)
+    items = load_items(list_clips(data, "train"), cache, cfg.lip_norm, recipe.rates)
+    model = fit(items, cfg, recipe, ckpt=out.with_suffix(".ckpt"),
+                log=out.with_suffix(".log.jsonl"))
+    meta = {"clips": sorted({it.name.split("@")[0] for it in items}), **asdict(recipe),
+            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT}
     with atomic_path(out) as tmp:
-        save_weights(model.eval(), tmp, meta)
+        save_weights(model, tmp, meta)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -202,10 +297,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=12, help="segments (clips) per step")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
+    ap.add_argument("--rates", type=float, nargs="*", default=[],
+                    help="extra playback rates of every clip (time-stretch augmentation)")
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this many steps of the --steps long LR schedule")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    train(args.data, args.out, args.cache, args.steps, args.batch, args.seed,
-          dropout=args.dropout)
+    train(args.data, args.out, args.cache,
+          SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm),
+          Recipe(steps=args.steps, batch=args.batch, seed=args.seed, rates=tuple(args.rates),
+                 stop_at=args.stop_at))
 
 
 if __name__ == "__main__":

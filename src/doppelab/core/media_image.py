@@ -1,0 +1,170 @@
+"""Image input: single images (Pillow: lazy header read, EXIF orientation, 16-bit and palette
+modes) and folders of images.
+
+Convention and errors as in :mod:`doppelab.core.media`, which is the public way in (it
+re-exports :func:`read_image`).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from doppelab.core.errors import (
+    DimensionsTooLargeError,
+    DoppelabError,
+    FileAccessError,
+    InputError,
+    NotMediaError,
+    TruncatedMediaError,
+)
+from doppelab.core.media_check import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    NOT_IMAGE,
+    bad_data,
+    check_pixels,
+    check_readable,
+    map_av_error,
+    media_id,
+)
+from doppelab.core.types import Frame, FrameRef, ImageU8, MediaInfo
+
+__all__ = ["folder_images", "iter_folder", "probe_folder", "probe_image", "read_image"]
+
+_log = logging.getLogger(__name__)
+
+# EXIF orientation -> clockwise degrees of its rotation part (mirrored variants keep the rotation).
+_EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def _open_image(path: Path, max_pixels: int) -> Image.Image:
+    """Open an image reading only its header, after the size guard."""
+    check_readable(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise DimensionsTooLargeError(f"{exc}: {path}") from None
+    except UnidentifiedImageError:
+        raise bad_data(path, NOT_IMAGE) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise map_av_error(exc, path) from None
+    width, height = image.size
+    try:
+        check_pixels(width, height, max_pixels, path)
+    except DimensionsTooLargeError:
+        image.close()
+        raise
+    return image
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    except Exception:  # a malformed EXIF block must not make a good image unreadable
+        return 1
+    return value if isinstance(value, int) and value in _EXIF_ROTATION else 1
+
+
+def _to_rgb_u8(image: Image.Image) -> ImageU8:
+    """Any Pillow mode -> ``(H, W, 3)`` uint8 RGB (16-bit scaled to 8, alpha dropped)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        wide = np.asarray(image).astype(np.int64)
+        shift = 8 if image.mode != "I" or int(wide.max(initial=0)) > 255 else 0
+        gray = np.clip(wide >> shift, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+
+
+def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageU8:
+    """Decode one image file (JPEG, PNG, WebP, BMP, ...) upright.
+
+    Shape: ``(H, W, 3)`` uint8 RGB after the EXIF orientation is applied; grayscale, palette and
+    16-bit inputs are converted, an alpha channel is dropped.
+
+    Raises:
+        FileAccessError, EmptyFileError, NotMediaError, TruncatedMediaError,
+        DimensionsTooLargeError: see the module docstring.
+    """
+    p = Path(path)
+    with _open_image(p, max_pixels) as image:
+        try:
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return _to_rgb_u8(upright)
+        except DoppelabError:
+            raise
+        except MemoryError:
+            raise DimensionsTooLargeError(f"out of memory while decoding: {p}") from None
+        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, zlib.error...
+            raise TruncatedMediaError(f"truncated or corrupt image ({exc}): {p}") from None
+
+
+def probe_image(path: Path, max_pixels: int) -> MediaInfo:
+    with _open_image(path, max_pixels) as image:
+        width, height = image.size
+        rotation = _EXIF_ROTATION[_exif_orientation(image)]
+        fmt = (image.format or "").lower() or None
+    if rotation in (90, 270):
+        width, height = height, width
+    return MediaInfo(path=path, kind="image", width=width, height=height, frames=1,
+                     container=fmt, rotation=rotation)
+
+
+def folder_images(folder: Path) -> list[Path]:
+    try:
+        entries = list(folder.iterdir())
+    except OSError as exc:
+        raise FileAccessError(f"cannot list folder {folder}: {exc.strerror or exc}") from None
+    images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES
+              and not p.name.startswith(".") and p.is_file()]
+    if not images:
+        raise NotMediaError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder: {folder}")
+    return sorted(images, key=lambda p: p.name)
+
+
+def probe_folder(folder: Path, max_pixels: int) -> MediaInfo:
+    """Size of the first readable image; ``frames`` counts every image file."""
+    files = folder_images(folder)
+    errors: list[InputError] = []
+    for file in files:
+        try:
+            first = probe_image(file, max_pixels)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        return MediaInfo(path=folder, kind="image", width=first.width, height=first.height,
+                         frames=len(files), container="folder")
+    raise errors[0]
+
+
+def iter_folder(
+    folder: Path, files: list[Path], every: int, start: int, max_pixels: int
+) -> Iterator[Frame]:
+    mid = media_id(folder)
+    first_error: InputError | None = None
+    delivered = 0
+    for position, file in enumerate(files):
+        if position < start or position % every:
+            continue
+        try:
+            image = read_image(file, max_pixels=max_pixels)
+        except InputError as exc:
+            _log.warning("skipping unreadable image in folder: %s", exc)
+            first_error = first_error or exc
+            continue
+        delivered += 1
+        yield Frame(ref=FrameRef(media_id=mid, index=position, timestamp=float(position)),
+                    image=image)
+    if delivered == 0 and first_error is not None:
+        raise first_error

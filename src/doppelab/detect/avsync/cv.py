@@ -1,0 +1,197 @@
+"""Leave-clips-out cross-validation of the sync network on the ``train`` clips (never ``dev``).
+
+The training clips are split into ``folds`` groups (round robin by name); for each group a network
+is trained on the others and, every ``save_every`` steps, measured on the held-out clips: each
+clip as published, with its audio moved by ``+-2..10`` frames (the audio track's start time moved,
+the same as re-timing it in the container) and with the other held-out clips' audio (dubbed).
+For every checkpoint, clip-level pooling and condition it records the offset and confidence, so
+designs and thresholds can be chosen from these numbers without touching ``dev``.
+
+Run: ``python -m doppelab.detect.avsync.cv --data ../shared/data --out cv.json [--lip-norm rms]
+[--rates 0.85 1.15] [--steps 1200]``; :func:`summarise` turns the rows into the bench's measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from doppelab.audio import Segment
+from doppelab.core.storage import atomic_path
+from doppelab.detect.avsync.analyse import MAX_LAG, curve_peak, pooled_curve
+from doppelab.detect.avsync.dataset import cached_face_track, default_cache, list_clips
+from doppelab.detect.avsync.features import (
+    ClipFeatures,
+    anchor_frames,
+    audio_segments,
+    clip_features,
+    lag_logits,
+)
+from doppelab.detect.avsync.net import SyncNet, SyncNetConfig
+from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
+from doppelab.detect.avsync.train import Recipe, clip_items, fit
+
+SHIFTS = tuple(k for k in range(-10, 11) if abs(k) >= 2)
+POOLINGS = ("mean", "confidence")
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeldOut:
+    """One held-out clip's decoded streams."""
+
+    name: str
+    track: FaceTrack
+    audio: AudioTrack
+    segments: list[Segment]
+
+
+def conditions(clip: HeldOut, others: list[HeldOut]) -> dict[str, ClipFeatures]:
+    """Features of ``clip`` in sync (``"0"``), shifted by ``k`` frames (``"k"``) and with each
+    other clip's audio (``"swap:NAME"``)."""
+    out = {}
+    for k in (0, *SHIFTS):
+        moved = replace(clip.audio, start_s=clip.audio.start_s + k / clip.track.fps)
+        out[str(k)] = clip_features(clip.track, moved, clip.segments)
+    for other in others:
+        out[f"swap:{other.name}"] = clip_features(clip.track, other.audio, other.segments)
+    return out
+
+
+def measure(model: SyncNet, feats: dict[str, ClipFeatures]) -> dict[str, Any]:
+    """Offset and confidence of every condition under every pooling."""
+    rows: dict[str, Any] = {}
+    for cond, f in feats.items():
+        logits = lag_logits(model, f, MAX_LAG)
+        usable = anchor_frames(f, MAX_LAG)
+        rec = {}
+        for pooling in POOLINGS:
+            curve = pooled_curve(logits, usable, pooling)
+            if curve is not None:
+                off, conf = curve_peak(curve)
+                rec[pooling] = {"offset": off, "confidence": conf}
+        rows[cond] = rec
+    return rows
+
+
+def load_heldout(data: Path, cache: Path) -> list[HeldOut]:
+    """The ``train`` clips that have an audio track, decoded."""
+    out = []
+    for clip in list_clips(data, "train"):
+        audio = read_audio(clip.path)
+        if audio is not None:
+            out.append(HeldOut(name=clip.name, track=cached_face_track(clip.path, cache),
+                               audio=audio, segments=audio_segments(audio)))
+    return out
+
+
+def run_cv(clips: list[HeldOut], cfg: SyncNetConfig, recipe: Recipe, folds: int,
+           save_every: int, out: Path | None = None) -> list[dict[str, Any]]:
+    """Rows ``{fold, step, clip, results}`` of every fold and checkpoint (see the module doc);
+    with ``out``, the rows so far and their summary are written there after every checkpoint."""
+    items = {c.name: clip_items(c.name, c.track, c.audio, c.segments, cfg.lip_norm,
+                                recipe.rates) for c in clips}
+    clips = [c for c in clips if any(it.name.endswith("@1") for it in items[c.name])]
+    rows: list[dict[str, Any]] = []
+    for fold in range(folds):
+        held = [c for i, c in enumerate(clips) if i % folds == fold]
+        train = [it for c in clips if c not in held for it in items[c.name]]
+        feats = {c.name: conditions(c, [o for o in held if o is not c]) for c in held}
+        _log.info("fold %d: held out %s", fold, [c.name for c in held])
+
+        def on_save(step: int, model: SyncNet, fold: int = fold,
+                    feats: dict[str, dict[str, ClipFeatures]] = feats) -> None:
+            for name, f in feats.items():
+                rows.append({"fold": fold, "step": step, "clip": name,
+                             "results": measure(model, f)})
+            _log.info("fold %d step %d measured", fold, step)
+            if out is not None:
+                write_result(out, cfg, recipe, folds, rows)
+
+        fit(train, cfg, recipe, save_every=save_every, on_save=on_save)
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per checkpoint step and pooling: offset accuracy (absolute: the published clip taken as in
+    sync; relative: against the clip's own in-sync estimate), in-sync offsets within one frame and
+    AUC of ``|offset|`` for in sync vs shifted and vs swapped."""
+    from doppelab.detect.metrics import roc_auc
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for step in sorted({r["step"] for r in rows}):
+        at = [r for r in rows if r["step"] == step]
+        out[str(step)] = {}
+        for pooling in POOLINGS:
+            ab, rel, base, real, moved, swapped = [], [], [], [], [], []
+            for r in at:
+                res = {k: v[pooling]["offset"] for k, v in r["results"].items() if pooling in v}
+                if "0" not in res:
+                    continue
+                b = res["0"]
+                base.append(abs(b) <= 1.0)
+                real.append(abs(b))
+                for k in SHIFTS:
+                    if str(k) in res:
+                        ab.append(abs(res[str(k)] - k) <= 1.0)
+                        rel.append(abs(res[str(k)] - b - k) <= 1.0)
+                        moved.append(abs(res[str(k)]))
+                swapped += [abs(v) for k, v in res.items() if k.startswith("swap:")]
+            if not ab:
+                continue
+            out[str(step)][pooling] = {
+                "within_1_frame": float(np.mean(ab)),
+                "relative_within_1_frame": float(np.mean(rel)),
+                "in_sync_within_1_frame": float(np.mean(base)),
+                "auc_shifted": roc_auc([0] * len(real) + [1] * len(moved), real + moved),
+                "auc_swapped": roc_auc([0] * len(real) + [1] * len(swapped), real + swapped),
+            }
+    return out
+
+
+def write_result(out: Path, cfg: SyncNetConfig, recipe: Recipe, folds: int,
+                 rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write config, recipe, summary and rows to ``out`` (atomically); return the summary."""
+    summary = summarise(rows)
+    result = {"config": cfg.to_dict(), "recipe": asdict(recipe), "folds": folds,
+              "folds_done": len({r["fold"] for r in rows}), "summary": summary, "rows": rows}
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, default=default_cache())
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=1200)
+    ap.add_argument("--save-every", type=int, default=300)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
+    ap.add_argument("--rates", type=float, nargs="*", default=[])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--stop-at", type=int, default=None,
+                    help="stop after this many steps of the --steps long LR schedule")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm)
+    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates),
+                    stop_at=args.stop_at)
+    rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every,
+                  args.out)
+    print(json.dumps(write_result(args.out, cfg, recipe, args.folds, rows), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""``doppelab detect-train`` argument checks (bad values are usage errors, exit code 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from doppelab.cli.main import main
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--real-transform", "1.5"], ["--real-transform", "-0.1"], ["--init", "missing.pt"]],
+)
+def test_bad_training_options(
+    tmp_path: Path, extra: list[str], capsys: pytest.CaptureFixture
+) -> None:
+    args = ["detect-train", "--data-dir", str(tmp_path), "--work-dir", str(tmp_path / "w")]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and ("--real-transform" in err[0] or "--init" in err[0])
+    assert not (tmp_path / "w").exists()  # nothing started
