@@ -80,9 +80,13 @@ def _variants(path: Path, tmp: Path) -> dict[str, Path]:
     }
 
 
-def _invariance(data: Path, det: SpeechDetector, n: int) -> dict[str, Any]:
+def _invariance(data: Path, det: SpeechDetector, n: int, split: str = "dev",
+                speakers: set[str] | None = None) -> dict[str, Any]:
+    """Verdict changes of ``n`` real recordings of ``split`` (of ``speakers`` only, if given)
+    under the re-encodings of :func:`_variants`."""
     with open(data / "speech.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["split"] == "dev"]
+        rows = [r for r in csv.DictReader(fh)
+                if r["split"] == split and (speakers is None or r["speaker"] in speakers)]
     rng = np.random.default_rng(0)
     rows = [rows[i] for i in sorted(rng.choice(len(rows), min(n, len(rows)), replace=False))]
     flips: dict[str, int] = {}

@@ -49,14 +49,31 @@ class SpeechTrainConfig:
     weight_decay: float = 1e-3
     seed: int = 0
     noise: float = 0.05  # Gaussian noise on the standardised inputs (augmentation)
+    consistency: float = 0.0  # weight of the squared logit gap of codec twins (``pairs``)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
+Pairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def _pair_loss(model: SpeechMLP, x: torch.Tensor, pairs: tuple[torch.Tensor, torch.Tensor],
+               batch: int, gen: torch.Generator) -> torch.Tensor:
+    """Mean squared logit gap of ``batch`` random pairs (rows ``a[j]`` and ``b[j]`` of ``x``)."""
+    j = torch.randint(0, len(pairs[0]), (batch,), generator=gen)
+    return ((model(x[pairs[0][j]]) - model(x[pairs[1][j]])) ** 2).mean()
+
+
 def fit(features: npt.NDArray[np.float32], labels: npt.NDArray[np.int64],
-        cfg: SpeechTrainConfig, log: list[dict[str, float]] | None = None) -> SpeechMLP:
-    """Train on (N, D) features with labels (N,) 1 = fake; classes balanced by weighting."""
+        cfg: SpeechTrainConfig, log: list[dict[str, float]] | None = None,
+        pairs: Pairs | None = None) -> SpeechMLP:
+    """Train on (N, D) features with labels (N,) 1 = fake; classes balanced by weighting.
+
+    With ``pairs`` (row indices ``a``, ``b`` of the same length: a window and its codec twin)
+    and ``cfg.consistency > 0``, each step also adds ``consistency`` times the mean squared gap
+    between the logits of a batch of pairs, so a re-encoding does not move the score.
+    """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     x = torch.from_numpy(np.ascontiguousarray(features, np.float32))
@@ -69,12 +86,17 @@ def fit(features: npt.NDArray[np.float32], labels: npt.NDArray[np.int64],
     pos = float(y.mean())
     weight = torch.where(y > 0, 0.5 / max(pos, 1e-6), 0.5 / max(1 - pos, 1e-6))
     loss_fn = nn.BCEWithLogitsLoss(reduction="none")
+    tpairs = None
+    if pairs is not None and len(pairs[0]) > 0 and cfg.consistency > 0:
+        tpairs = (torch.from_numpy(pairs[0]), torch.from_numpy(pairs[1]))
     model.train()
     running = 0.0
     for step in range(cfg.steps):
         idx = torch.randint(0, len(y), (cfg.batch,), generator=gen)
         xb = x[idx] + cfg.noise * model.std * torch.randn(len(idx), x.shape[1], generator=gen)
         loss = (loss_fn(model(xb), y[idx]) * weight[idx]).mean()
+        if tpairs is not None:
+            loss = loss + cfg.consistency * _pair_loss(model, x, tpairs, cfg.batch, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()

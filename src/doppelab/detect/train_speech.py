@@ -43,10 +43,17 @@ from doppelab.detect.speech_data import (
     lowpass_copies,
 )
 from doppelab.detect.speech_features import N_FEATURES
-from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, fit, predict_logits
+from doppelab.detect.speech_model import (
+    Pairs,
+    SpeechTrainConfig,
+    export_onnx,
+    fit,
+    predict_logits,
+)
 from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, window_features
 
-__all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe"]
+__all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe", "subset_pairs",
+           "with_codec_pairs"]
 
 Log = Callable[[dict[str, Any]], None]
 F32 = npt.NDArray[np.float32]
@@ -64,6 +71,7 @@ class SpeechRecipe:
     train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
     lofo_steps: int = 2000
     pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
+    codec_pairs: bool = False  # MP3 / 8 kHz twins of train windows, logit gap penalised
 
 
 PSEUDO_FAMILY = "phasejitter"
@@ -144,13 +152,34 @@ def _lofo(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log) -> dict[str, Any
     return out
 
 
-def _final(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log
+def with_codec_pairs(tr: tuple, twins: tuple) -> tuple[tuple, Pairs]:
+    """``tr`` (x, y, family, group) with the codec twins (x, origin, y) of
+    :func:`~doppelab.detect.speech_pairs.codec_pair_features` appended (each twin takes its
+    original's family and group); returns it and the (original, twin) row pairs."""
+    x, y, fam, group = tr
+    xt, origin, yt = twins
+    n = len(y)
+    out = (np.concatenate([x, xt]), np.concatenate([y, yt]), fam + [fam[i] for i in origin],
+           group + [group[i] for i in origin])
+    return out, (origin.astype(np.int64), n + np.arange(len(origin), dtype=np.int64))
+
+
+def subset_pairs(pairs: Pairs | None, keep: npt.NDArray[np.bool_]) -> Pairs | None:
+    """The pairs whose two rows are both kept, renumbered to the rows of ``x[keep]``."""
+    if pairs is None:
+        return None
+    new = np.cumsum(keep) - 1
+    ok = keep[pairs[0]] & keep[pairs[1]]
+    return new[pairs[0][ok]], new[pairs[1][ok]]
+
+
+def _final(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log, pairs: Pairs | None = None
            ) -> tuple[Any, dict[str, float], dict[str, Any], list[dict[str, float]]]:
     x, y, _, groups = tr
     xd, yd, famd, _ = dv
     cal = _held_out(groups)
     history: list[dict[str, float]] = []
-    model = fit(x[~cal], y[~cal], recipe.train, history)
+    model = fit(x[~cal], y[~cal], recipe.train, history, subset_pairs(pairs, ~cal))
     clf = fit_logistic(predict_logits(model, x[cal])[:, None].astype(np.float64), y[cal],
                        l2=1e-3)
     a = float(clf.w[0] / clf.std[0])
@@ -200,7 +229,13 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
     if recipe.lofo:
         metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
-    model, calibration, dev, history = _final(tr, dv, recipe, log)
+    pairs = None
+    if recipe.codec_pairs:
+        from doppelab.detect.speech_pairs import codec_pair_features
+
+        tr, pairs = with_codec_pairs(tr, codec_pair_features(work))
+        metrics["train_windows"] = len(tr[1])
+    model, calibration, dev, history = _final(tr, dv, recipe, log, pairs)
     metrics["dev"] = dev
     out = work / "model"
     atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_WINDOW_FEATURES))
@@ -209,6 +244,7 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                        "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
                        "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES),
                        "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}",
-                       "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else []}}
+                       "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else [],
+                       "codec_pairs": recipe.codec_pairs}}
     atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
     return card
