@@ -11,7 +11,10 @@ Stages, each resuming from its artefact under ``work``:
    (as they are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue), plus a
    phase-jittered copy of every real train window labelled fake (the ``phasejitter``
    pseudo-family, never left out and never measured); then all of those again through a random
-   channel (equaliser, non-linearity, mu-law, coloured noise; both classes);
+   channel (equaliser, non-linearity, mu-law, coloured noise; both classes); plus
+   (``codec_pairs``) an MP3 32 kb/s and an 8 kHz mu-law twin of every original train window
+   (:mod:`doppelab.detect.speech_pairs`; chosen on held-out train speakers by
+   ``bench/speech_invariance.py``);
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
    other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
@@ -71,7 +74,7 @@ class SpeechRecipe:
     train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
     lofo_steps: int = 2000
     pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
-    codec_pairs: bool = False  # MP3 / 8 kHz twins of train windows, logit gap penalised
+    codec_pairs: bool = True  # MP3 32k / 8 kHz twins of each original train window (both classes)
 
 
 PSEUDO_FAMILY = "phasejitter"
@@ -227,14 +230,14 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                       progress=lambda name, n: _every(log, name, n))
     tr, dv = features(work, "train", recipe.pseudo_fakes), features(work, "dev")
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
-    if recipe.lofo:
-        metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
     pairs = None
     if recipe.codec_pairs:
         from doppelab.detect.speech_pairs import codec_pair_features
 
         tr, pairs = with_codec_pairs(tr, codec_pair_features(work))
         metrics["train_windows"] = len(tr[1])
+    if recipe.lofo:
+        metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
     model, calibration, dev, history = _final(tr, dv, recipe, log, pairs)
     metrics["dev"] = dev
     out = work / "model"
