@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from doppelab.detect.speech_model import SpeechTrainConfig, fit, predict_logits
@@ -48,3 +50,26 @@ def test_with_codec_pairs_appends_and_subsets() -> None:
     assert sub is not None
     np.testing.assert_array_equal(xa[keep][sub[1]] - xa[keep][sub[0]], 100)
     assert len(sub[0]) == 1 and subset_pairs(None, keep) is None
+
+
+def test_codec_pair_features_shape_and_cache(tmp_path: Path) -> None:
+    from doppelab.detect.speech_data import WINDOW
+    from doppelab.detect.speech_pairs import PAIR_CONDITIONS, codec_pair_features
+    from doppelab.detect.speech_phase import N_WINDOW_FEATURES
+
+    rng = np.random.default_rng(0)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    t = np.arange(WINDOW) / 16_000
+    for fam, f0 in (("real", 140.0), ("lpc", 210.0)):
+        tone = np.sin(2 * np.pi * f0 * t) * 0.3 + 0.01 * rng.standard_normal(WINDOW)
+        pcm = (np.stack([tone, tone[::-1]]) * 8192).astype(np.int16)
+        np.savez(shards / f"train-{fam}.npz", windows=pcm, groups=np.array([fam + "a", fam + "b"]),
+                 conditions=np.array(["none", "none"]))
+    x, origin, y = codec_pair_features(tmp_path)
+    assert x.shape == (2 * len(PAIR_CONDITIONS) * 2, N_WINDOW_FEATURES)
+    assert list(origin) == [0, 1, 2, 3] * len(PAIR_CONDITIONS)
+    assert list(y) == [0, 0, 1, 1] * len(PAIR_CONDITIONS)
+    assert np.isfinite(x).all()
+    again = codec_pair_features(tmp_path)  # from the cache
+    np.testing.assert_array_equal(again[0], x)
