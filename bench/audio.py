@@ -24,7 +24,7 @@ Reported (``bench/results/audio.json``):
 * ``av_sync``: whatever ``bench/avsync.py`` wrote to ``bench/results/avsync.json`` (if present).
 
 Usage: python bench/audio.py --work /work/audio-work [--data-dir ../shared/data] [--lofo]
-       [--files 24] [--out bench/results/audio.json]
+       [--files 24] [--model OTHER/speech.onnx] [--out bench/results/audio.json]
        python bench/audio.py --speed-only [--data-dir ../shared/data]
 """
 
@@ -212,13 +212,15 @@ def main() -> None:
     ap.add_argument("--speed-only", action="store_true",
                     help="measure only the speed section and update it in --out")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "audio.json")
+    ap.add_argument("--model", type=Path, help="a speech.onnx to measure instead of the shipped "
+                    "one (its .json beside it)")
     args = ap.parse_args()
     if args.work is None and not args.speed_only:
         ap.error("--work is required unless --speed-only")
     import torch
 
     torch.set_num_threads(1)
-    det = SpeechDetector()
+    det = SpeechDetector(path=args.model)
     res: dict[str, Any]
     if args.speed_only:
         res = json.loads(args.out.read_text()) if args.out.exists() else {}
