@@ -45,6 +45,7 @@ import numpy as np
 from doppelab.audio import Segment, iter_audio_blocks, load_audio, speech_segments
 from doppelab.audio.encode import codec_roundtrip, write_audio
 from doppelab.audio.vad import speech_probabilities
+from doppelab.core.storage import atomic_write_text
 from doppelab.detect.metrics import eer, roc_auc
 from doppelab.detect.speech import AudioWindows, SpeechDetector, analyse_speech
 from doppelab.detect.speech_data import FAMILIES, load_shards, speech_signal
@@ -196,9 +197,7 @@ def _speed(data: Path, det: SpeechDetector, repeats: int = 7) -> dict[str, Any]:
 def _write(out: Path, res: dict[str, Any]) -> None:
     text = json.dumps(res, indent=2, default=float)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(text + "\n")
-    tmp.replace(out)
+    atomic_write_text(out, text + "\n")
     print(text)
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from doppelab.core.storage import atomic_write_text
 from doppelab.detect.metrics import eer
 from doppelab.detect.speech_data import FAMILIES
 from doppelab.detect.speech_features import N_FEATURES
@@ -98,9 +99,7 @@ def main() -> None:
         res["variants"][name] = {**r, "seconds": round(time.perf_counter() - t0, 1)}
         print(name, json.dumps(res["variants"][name]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=2) + "\n")
-    tmp.replace(args.out)
+    atomic_write_text(args.out, json.dumps(res, indent=2) + "\n")
 
 
 if __name__ == "__main__":

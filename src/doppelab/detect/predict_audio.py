@@ -40,10 +40,6 @@ def is_audio_file(path: str | Path) -> bool:
         return False
 
 
-def _speech_dict(res: SpeechResult) -> dict[str, Any]:
-    return asdict(res)
-
-
 def _speaker(path: str | Path, sp: SpeechResult, cfg: DetectConfig) -> None:
     """The optional speaker check against ``cfg.speaker_reference`` (evidence only)."""
     if cfg.speaker_reference is None or sp.probability is None:
@@ -63,7 +59,7 @@ def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig) 
     _speaker(path, sp, cfg)
     res = MediaResult(path=str(path), kind="audio", width=0, height=0, frames_total=0,
                       frames_sampled=0)
-    res.speech = _speech_dict(sp)
+    res.speech = asdict(sp)
     res.detectors["speech"] = sp.probability
     res.probability = sp.probability
     res.verdict, res.reason = sp.verdict, sp.reason
@@ -80,7 +76,7 @@ def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
         res.speech = {"verdict": "inconclusive", "reason": "no audio", "probability": None}
         return
     _speaker(path, sp, cfg)
-    res.speech = _speech_dict(sp)
+    res.speech = asdict(sp)
     res.detectors["speech"] = sp.probability
     res.seconds += sp.seconds
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from doppelab.detect.report import figure_uri
+from doppelab.detect.report import figure_uri, pyplot
 
 __all__ = ["audio_sections"]
 
@@ -20,12 +20,7 @@ def _plot(points: list[tuple[float, float]], segments: list[Any], duration: floa
     """Probability over time (step plot), speech segments shaded."""
     if not points:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 2.4))
+    fig, ax = pyplot().subplots(figsize=(8, 2.4))
     for a, b in segments:
         ax.axvspan(a, b, color="#cde", lw=0)
     ax.step([p[0] for p in points], [p[1] for p in points], where="post", marker="o", ms=3)
@@ -70,12 +65,7 @@ def _speech(ev: dict[str, Any]) -> str:
 def _offset_plot(rows: list[dict[str, Any]], fps: float | None) -> str | None:
     if len(rows) < 1:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 2.4))
+    fig, ax = pyplot().subplots(figsize=(8, 2.4))
     t = [float(r["time"]) for r in rows]
     off = [float(r["offset_frames"]) for r in rows]
     conf = np.asarray([max(float(r["confidence"]), 0.0) for r in rows])

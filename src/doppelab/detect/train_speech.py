@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.core.storage import atomic_write_bytes, atomic_write_text
+from doppelab.detect.base import sigmoid
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
 from doppelab.detect.speech_data import (
@@ -194,7 +195,7 @@ def _final(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log, pairs: Pairs | 
         sel = (famd_a == "real") | (famd_a == f)
         if (famd_a == f).any():
             dev[f] = _metrics(yd[sel], sd[sel])
-    p = 1 / (1 + np.exp(-(a * sd + b)))
+    p = sigmoid(a * sd + b)
     dev["all"]["accuracy_at_0.5"] = float(((p >= 0.5) == (yd == 1)).mean())
     log({"stage": "final", **dev["all"]})
     return model, {"a": a, "b": b}, dev, history
