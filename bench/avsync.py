@@ -35,8 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from doppelab.core.storage import atomic_write_text
 from doppelab.detect.avsync import AVSyncResult, analyse_av_sync, analyse_streams
 from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
+from doppelab.detect.avsync.features import audio_segments
 from doppelab.detect.avsync.net import WEIGHTS
 from doppelab.detect.avsync.retime import retime_audio, swap_audio
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
@@ -58,8 +60,9 @@ def segments(track: FaceTrack) -> list[FaceTrack]:
 
 def score(track: FaceTrack, audio: AudioTrack, weights: Path) -> dict[str, Any]:
     """Clip-level and segment-level numbers of one (track, audio) pair."""
-    res = analyse_streams(track, audio, weights=weights)
-    segs = [analyse_streams(s, audio, weights=weights) for s in segments(track)]
+    speech = audio_segments(audio)  # the VAD once; every segment shares the same audio
+    res = analyse_streams(track, audio, weights=weights, segments=speech)
+    segs = [analyse_streams(s, audio, weights=weights, segments=speech) for s in segments(track)]
     return {"clip": _row(res), "segments": [_row(r) for r in segs if r.status == "ok"]}
 
 
@@ -72,8 +75,9 @@ def _row(r: AVSyncResult) -> dict[str, Any]:
 
 def run_clip(
     clip: Clip, others: list[Clip], cache: Path, work: Path, weights: Path
-) -> dict[str, Any] | None:
-    """In-sync, shifted and swapped results of one clip (None when it has no speech)."""
+) -> dict[str, Any]:
+    """In-sync, shifted and swapped results of one clip (``{"name", "skipped"}`` when it has
+    no speech)."""
     track = cached_face_track(clip.path, cache)
     audio = read_audio(clip.path)
     assert audio is not None
@@ -177,14 +181,12 @@ def main() -> None:
         for clip in clips:
             t0 = time.perf_counter()
             others = [c for c in clips if c.name != clip.name]
-            r = run_clip(clip, others, args.cache, Path(work), weights)
+            done.append(run_clip(clip, others, args.cache, Path(work), weights))
             print(f"{clip.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-            if r is not None:
-                done.append(r)
     good = [c for c in done if "skipped" not in c]
+    good_names = {g["name"] for g in good}
     for c in good:  # a swap whose donor has no speech is not dubbed speech
-        c["swapped"] = {k: v for k, v in c["swapped"].items()
-                        if k in {g["name"] for g in good}}
+        c["swapped"] = {k: v for k, v in c["swapped"].items() if k in good_names}
     result = {
         "split": args.split, "clips": [c["name"] for c in good],
         "skipped": {c["name"]: c["skipped"] for c in done if "skipped" in c},
@@ -192,7 +194,7 @@ def main() -> None:
         "offset_net": offset_stats(good, "offset"),
         "offset_xcorr": offset_stats(good, "xcorr_offset"),
         "detection_clip": aucs(good, "clip"), "detection_segments": aucs(good, "segment"),
-        "speed": speed([c for c in clips if c.name in {g["name"] for g in good}], weights),
+        "speed": speed([c for c in clips if c.name in good_names], weights),
         "weights": str(weights),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "note": "2 shared CPU cores under load from other jobs: speed is pessimistic"},
@@ -200,9 +202,7 @@ def main() -> None:
     }
     text = json.dumps(clean_json(result), indent=1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, text)
     summary = {k: result[k] for k in ("offset_net", "offset_xcorr", "detection_clip",
                                       "detection_segments")}
     print(json.dumps(clean_json(summary), indent=1, default=str)[:4000])

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from doppelab.audio import Segment
-from doppelab.core.storage import atomic_path
+from doppelab.core.storage import atomic_write_text
 from doppelab.detect.avsync.analyse import MAX_LAG, curve_peak, pooled_curve
 from doppelab.detect.avsync.dataset import cached_face_track, default_cache, list_clips
 from doppelab.detect.avsync.features import (
@@ -162,8 +162,7 @@ def write_result(out: Path, cfg: SyncNetConfig, recipe: Recipe, folds: int,
     summary = summarise(rows)
     result = {"config": cfg.to_dict(), "recipe": asdict(recipe), "folds": folds,
               "folds_done": len({r["fold"] for r in rows}), "summary": summary, "rows": rows}
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    atomic_write_text(out, json.dumps(result, indent=1))
     return summary
 
 

@@ -8,7 +8,6 @@ the clip's file name, size and modification time.
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 import platformdirs
 
 from doppelab.core.errors import UsageError
+from doppelab.core.media import media_id
 from doppelab.core.storage import atomic_path
 from doppelab.detect.avsync.streams import FaceTrack, read_face_track
 
@@ -49,9 +49,7 @@ def default_cache() -> Path:
 
 
 def _key(path: Path) -> str:
-    st = path.stat()
-    raw = f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}".encode()
-    return f"{path.stem}-{hashlib.sha1(raw, usedforsecurity=False).hexdigest()[:12]}"
+    return f"{path.stem}-{media_id(path)}"
 
 
 def cached_face_track(path: Path, cache_dir: Path) -> FaceTrack:
