@@ -188,7 +188,6 @@ class _Decoder:
         self.resampler: AudioResampler | None = None
         self.in_format: tuple[str, str, int] | None = None
         self.skipped = 0
-        self.decoded = 0
         self.timestamps = timestamps
         self.origin = _video_origin(container) if timestamps else 0.0
         self.start: float | None = None
@@ -214,7 +213,7 @@ class _Decoder:
     def _resample(self, frame: AudioFrame) -> list[SamplesF32]:
         direct = self._direct(frame)
         if direct is not None:
-            return [*self._flush(), direct] if self.resampler is not None else [direct]
+            return [*self._flush(), direct]
         out: list[SamplesF32] = []
         fmt = (frame.format.name, frame.layout.name, frame.sample_rate)
         if fmt != self.in_format:  # the stream changed rate or layout: a new resampler
@@ -258,7 +257,6 @@ class _Decoder:
                 continue
             for frame in frames:
                 if isinstance(frame, AudioFrame):
-                    self.decoded += 1
                     yield from self._frame_chunks(frame)
         yield from self._flush()
 

@@ -34,11 +34,12 @@ def gated_level_db(samples: SamplesF32, sample_rate: int) -> float | None:
         return None
     power = np.mean(blocks * blocks, axis=1)
     db = 10 * np.log10(np.maximum(power, 1e-20))
-    kept = power[db > _ABS_GATE_DB]
+    gate = db > _ABS_GATE_DB
+    kept, kept_db = power[gate], db[gate]
     if kept.size == 0:
         return None
     rel = 10 * np.log10(kept.mean()) + _REL_GATE_DB
-    final = kept[10 * np.log10(np.maximum(kept, 1e-20)) > rel]
+    final = kept[kept_db > rel]
     return float(10 * np.log10(final.mean()))
 
 

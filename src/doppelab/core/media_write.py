@@ -30,7 +30,7 @@ from av.video.stream import VideoStream
 from PIL import Image
 
 from doppelab.core.errors import DoppelabError, OutputError, UsageError
-from doppelab.core.media_check import check_readable, map_av_error
+from doppelab.core.media_video import open_video
 from doppelab.core.storage import atomic_path
 from doppelab.core.types import ImageU8
 
@@ -340,11 +340,7 @@ class VideoWriter:
     def _open_audio_source(self) -> InputContainer | None:
         if self.audio_from is None:
             return None
-        check_readable(self.audio_from)
-        try:
-            source = av.open(str(self.audio_from), "r", metadata_errors="replace")
-        except (av.FFmpegError, OSError, UnicodeError, ValueError) as exc:
-            raise map_av_error(exc, self.audio_from) from None
+        source = open_video(Path(self.audio_from))
         if not source.streams.audio:
             _log.info("no audio stream in %s; writing a silent video", self.audio_from)
             source.close()

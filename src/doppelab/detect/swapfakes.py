@@ -131,17 +131,16 @@ def make_videos(
         real = out / f"{target}_marked.mp4"
         if not real.exists():
             marked_real(tpath, real, seed=len(videos))
-        if all(v.path != real.name for v in videos):
-            videos.append(
-                Video(
-                    path=real.name,
-                    label=0,
-                    method="real",
-                    target=target,
-                    source=target,
-                    variant="watermark",
-                )
+        videos.append(
+            Video(
+                path=real.name,
+                label=0,
+                method="real",
+                target=target,
+                source=target,
+                variant="watermark",
             )
+        )
         photo = out / f"{source}_frame.png"
         if not photo.exists():
             write_image(photo, next(iter_frames(clips / f"{source}.mp4")).image)
