@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.audio import SAMPLE_RATE, load_audio, speech_audio, speech_segments
+from doppelab.audio import SAMPLE_RATE, load_audio, speech_audio
 from doppelab.audio.decode import SamplesF32
 from doppelab.audio.mel import mel_filterbank
 from doppelab.core.errors import NothingFoundError, UsageError
@@ -110,7 +110,7 @@ def embed_voice(speech: SamplesF32) -> npt.NDArray[np.float32]:
 
 def _file_speech(path: str | Path, max_seconds: float | None) -> SamplesF32:
     clip = load_audio(path, max_seconds=max_seconds)
-    return speech_audio(clip, speech_segments(clip))
+    return speech_audio(clip)
 
 
 def speaker_check(path: str | Path, reference: str | Path, *, threshold: float = THRESHOLD,

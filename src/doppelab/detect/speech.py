@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.audio import SAMPLE_RATE, iter_audio_blocks, shift, speech_segments
-from doppelab.audio.vad import Segment
+from doppelab.audio.vad import Segment, speech_seconds
 from doppelab.core.errors import UsageError
 from doppelab.core.inference import onnx_session
 from doppelab.detect.base import Level, Output, output, register, sigmoid, verdict
@@ -190,7 +190,7 @@ def analyse_speech(
         res.truncated = block.truncated
         segs = speech_segments(block, backend=vad)
         res.segments += [(round(s.start, 3), round(s.end, 3)) for s in shift(segs, block.offset)]
-        res.speech_seconds += sum(s.duration for s in segs)
+        res.speech_seconds += speech_seconds(segs)
         wins, spans = _block_windows(block.samples, segs, block.offset, hop)
         if len(wins):
             out = det.forward(wins)
