@@ -80,8 +80,8 @@ def crop_figures(face: Face) -> list[Figure]:
 
 def swap_figures(source: Path, frames: dict[str, ImageU8]) -> list[Figure]:
     """The source photo, then the real frame and every fake of the same frame."""
-    figs = [from_file(source, "source", "source face: Grace Hopper (public domain)")]
-    figs[0] = Figure(key="source", caption=figs[0].caption, uri=figs[0].uri, width=WIDTH * 5 // 6)
+    figs = [image_figure(read_image(source), "source", "source face: Grace Hopper (public domain)",
+                         width=WIDTH * 5 // 6)]
     for name, frame in frames.items():
         label = "before: real frame" if name == "real" else f"after: {name.replace('_', ' ')}"
         figs.append(image_figure(frame, f"frame_{name}", label))

@@ -25,7 +25,7 @@ from doppelab.core.version import __version__
 from doppelab.demo import material, pictures
 from doppelab.detect.predict import Detect, DetectConfig, MediaResult
 from doppelab.detect.report import result_dict
-from doppelab.extract.faceset import FaceSet
+from doppelab.extract.faceset import FORMAT, FaceSet
 from doppelab.extract.pipeline import ExtractResult, extract
 from doppelab.provenance.keys import init_keys, load_keys
 from doppelab.provenance.verify import Verdict, verify
@@ -105,7 +105,7 @@ def fresh(path: Path, marker: str, fmt: str) -> Path:
     try:
         ours = json.loads((path / marker).read_text()).get("format") == fmt
     except (OSError, ValueError, AttributeError):
-        ours = fmt == "doppelab.faceset" and (path / "journal").is_dir() and not (
+        ours = fmt == FORMAT and (path / "journal").is_dir() and not (
             set(os.listdir(path)) - {"journal", "shards"})
     if ours:
         shutil.rmtree(path)
@@ -166,7 +166,7 @@ def _make_material(run: _Run) -> tuple[Path, Path]:
 
 def _extract_target(run: _Run, clip: Path) -> FaceSet:
     t = run.stage("2 extract: detect, track 478 landmarks, align, mask, embed")
-    r = extract([clip], fresh(run.out / "astronaut.faceset", "faceset.json", "doppelab.faceset"))
+    r = extract([clip], fresh(run.out / "astronaut.faceset", "faceset.json", FORMAT))
     run.res.facts["extract"] = _extract_facts(r)
     run.done("extract", t)
     return FaceSet.open(r.path)
@@ -196,7 +196,7 @@ def _autoencoder(run: _Run, clip: Path, target_fs: FaceSet) -> SwapResult:
         seconds=cfg.seconds, fps=cfg.fps, size=cfg.size,
     )
     src_fs = extract([src_clip], fresh(run.out / "hopper.faceset", "faceset.json",
-                                       "doppelab.faceset"))
+                                       FORMAT))
     tcfg = TrainConfig(
         steps=1_000_000, minutes=cfg.train_minutes, threads=cfg.threads,
         save_every=200, preview_every=100_000,
