@@ -44,6 +44,7 @@ from doppelab.core.errors import (
     UsageError,
 )
 from doppelab.core.media import check_readable
+from doppelab.core.media_video import real_video_streams, stream_duration
 
 __all__ = [
     "SAMPLE_RATE", "AudioClip", "AudioSource", "NoAudioError", "is_audio_only",
@@ -130,13 +131,9 @@ def _source(container: InputContainer, path: Path) -> AudioSource:
         codec, rate, channels = ctx.name, int(ctx.sample_rate or 0), int(ctx.channels or 0)
     except Exception:
         raise UnsupportedCodecError(f"no decoder for the audio codec: {path}") from None
-    duration = None
-    if stream.duration and stream.time_base:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration:
-        duration = container.duration / av.time_base
     return AudioSource(path=path, container=container.format.name, codec=codec,
-                       sample_rate=rate, channels=channels, duration=duration)
+                       sample_rate=rate, channels=channels,
+                       duration=stream_duration(container, stream))
 
 
 def probe_audio(path: str | Path) -> AudioSource:
@@ -157,9 +154,7 @@ def is_audio_only(path: str | Path) -> bool:
     (a file without audio is simply not audio-only)."""
     p = Path(path)
     with _open(p) as container:
-        video = [s for s in container.streams.video
-                 if not s.disposition & av.stream.Disposition.attached_pic]
-        return bool(container.streams.audio) and not video
+        return bool(container.streams.audio) and not real_video_streams(container)
 
 
 # Formats whose mono samples become float32 by one exact scale, as FFmpeg's converter does it

@@ -42,10 +42,15 @@ def open_video(path: Path) -> InputContainer:
         raise map_av_error(exc, path) from None
 
 
+def real_video_streams(container: InputContainer) -> list[VideoStream]:
+    """The container's video streams without cover-art pictures."""
+    return [s for s in container.streams.video
+            if not s.disposition & av.stream.Disposition.attached_pic]
+
+
 def video_stream(container: InputContainer, path: Path, max_pixels: int) -> VideoStream:
     """The first real video stream (cover-art pictures skipped), checked before decoding."""
-    streams = [s for s in container.streams.video
-               if not s.disposition & av.stream.Disposition.attached_pic]
+    streams = real_video_streams(container)
     if not streams:
         raise NotMediaError(f"no video stream: {path}")
     stream = streams[0]
@@ -114,7 +119,8 @@ def _decode_error(exc: Exception, path: Path) -> InputError:
     return TruncatedMediaError(f"no decodable video frames ({exc}): {path}")
 
 
-def _stream_duration(container: InputContainer, stream: VideoStream) -> float | None:
+def stream_duration(container: InputContainer, stream: av.stream.Stream) -> float | None:
+    """Seconds of ``stream`` by its own header, else the container's; None when neither says."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration:
@@ -145,7 +151,7 @@ def probe_video(path: Path, max_pixels: int) -> MediaInfo:
         rate = stream.average_rate or stream.guessed_rate
         return MediaInfo(
             path=path, kind="video", width=width, height=height, fps=float(rate) if rate else None,
-            frames=stream.frames or None, duration=_stream_duration(container, stream),
+            frames=stream.frames or None, duration=stream_duration(container, stream),
             video_codec=stream.codec_context.name, container=container.format.name,
             rotation=(360 - 90 * turns) % 360, audio=_audio_info(container),
         )
