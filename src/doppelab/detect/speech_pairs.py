@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from doppelab.core.storage import atomic_path
 from doppelab.detect.speech_data import Condition, apply_condition, load_shards
-from doppelab.detect.speech_phase import window_features
+from doppelab.detect.speech_phase import FEATURES_VERSION, window_features
 
 __all__ = ["PAIR_CONDITIONS", "codec_pair_features"]
 
@@ -38,7 +38,7 @@ def codec_pair_features(work: Path, progress: Callable[[int], None] | None = Non
         window in the train windows (which are also the first rows of the train features of
         :func:`~doppelab.detect.train_speech.features`), and its label (M,) 1 = fake.
     """
-    cache = work / "features-v3-pairs-train.npz"
+    cache = work / f"features-{FEATURES_VERSION}-pairs-train.npz"
     if cache.exists():
         with np.load(cache) as z:
             return z["x"].astype(np.float32), z["origin"], z["y"]

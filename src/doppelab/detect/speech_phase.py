@@ -56,6 +56,7 @@ _FLOOR = 1e-5  # as in spectral_stats
 N_ENV = 4 * _ENV_BANDS - 3
 N_PHASE = N_ENV
 N_WINDOW_FEATURES = 192 + N_PHASE
+FEATURES_VERSION = "v3"  # names feature caches: spectral_stats (192) + phase_stats (29)
 
 
 def _check(windows: F32, min_len: int) -> F32:

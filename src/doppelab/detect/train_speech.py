@@ -54,7 +54,12 @@ from doppelab.detect.speech_model import (
     fit,
     predict_logits,
 )
-from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, window_features
+from doppelab.detect.speech_phase import (
+    FEATURES_VERSION,
+    N_PHASE,
+    N_WINDOW_FEATURES,
+    window_features,
+)
 
 __all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe", "subset_pairs",
            "with_codec_pairs"]
@@ -79,7 +84,6 @@ class SpeechRecipe:
 
 
 PSEUDO_FAMILY = "phasejitter"
-FEATURES_VERSION = "v3"  # spectral_stats (192) + phase_stats (29)
 
 
 def _train_windows(work: Path, pseudo: bool
