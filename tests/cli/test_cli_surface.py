@@ -1,0 +1,40 @@
+"""Every subcommand's ``--help`` works and every option recorded in ``cli_surface.json`` (the
+surface before the CLI helper refactor) is still there with the same default, type, help text,
+metavar, choices and action. New commands and options may be added; none may change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from doppelab.cli.main import main
+from tests.cli.cli_surface import surface
+
+RECORDED = json.loads((Path(__file__).with_name("cli_surface.json")).read_text())
+
+
+def test_every_recorded_command_and_option_is_unchanged() -> None:
+    now = surface()
+    for name, before in RECORDED.items():
+        assert name in now, f"{name} is gone"
+        got = now[name]
+        for key in ("description", "epilog", "formatter", "help", "defaults"):
+            assert got.get(key) == before.get(key), f"{name}: {key} changed"
+        by_dest = {a["dest"]: a for a in got["actions"]}
+        for action in before["actions"]:
+            assert by_dest.get(action["dest"]) == action, f"{name}: {action['options']} changed"
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_help_of_every_subcommand_lists_its_options(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*name.split()[1:], "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for action in RECORDED[name]["actions"]:
+        for opt in action["options"]:
+            assert opt in text, f"{name} --help does not list {opt}"
