@@ -103,17 +103,14 @@ def make_mesh_set(data_dir: Path, work: Path) -> list[Labelled]:
 
 def swap_sets(folder: Path) -> dict[str, list[Labelled]]:
     """The swap manifest's videos grouped by pair (its marked reals and its swaps)."""
-    from doppelab.detect.swapfakes import PAIRS, pair_held_out
+    from doppelab.detect.swapfakes import PAIRS, pair_held_out, read_manifest
 
-    manifest = json.loads((folder / "manifest.json").read_text())
     out: dict[str, list[Labelled]] = {}
-    for v in manifest["videos"]:
-        pair = next(k for k, p in PAIRS.items() if v["target"] in p)
-        key = f"{pair} ({'held out' if pair_held_out(v['target']) else 'trained on'})"
-        src = "real (marked)" if v["label"] == 0 else v["method"]
-        out.setdefault(key, []).append(
-            Labelled(path=folder / v["path"], label=int(v["label"]), source=src)
-        )
+    for v in read_manifest(folder).videos:
+        pair = next(k for k, p in PAIRS.items() if v.target in p)
+        key = f"{pair} ({'held out' if pair_held_out(v.target) else 'trained on'})"
+        src = "real (marked)" if v.label == 0 else v.method
+        out.setdefault(key, []).append(Labelled(path=folder / v.path, label=v.label, source=src))
     return out
 
 

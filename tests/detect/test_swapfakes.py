@@ -77,3 +77,37 @@ def test_video_rule_picks_lowest_logloss_and_smaller_weight_on_ties(tmp_path: Pa
     rows = [row(0, -2.0, -5.0), row(1, 2.0, -5.0)]
     best = _choose(rows, tmp_path, None)["chosen"]
     assert best["weight"] == 0.0 and (tmp_path / "video_calibration.json").exists()
+
+
+def test_roundtrip_manifest_and_bad_manifest(tmp_path: Path) -> None:
+    import json
+
+    import pytest
+
+    from doppelab.core.errors import InputError
+    from doppelab.detect.swapfakes import (
+        MANIFEST,
+        VARIANTS,
+        SwapManifest,
+        Video,
+        read_manifest,
+    )
+
+    videos = [
+        Video(path="a_marked.mp4", label=0, method="real", target="a", source="a",
+              variant="watermark"),
+        Video(path="a_mesh.mp4", label=1, method="mesh", target="a", source="b",
+              variant="default", watermark=True),
+    ]
+    written = SwapManifest(pairs=PAIRS, variants=VARIANTS, videos=videos)
+    (tmp_path / MANIFEST).write_text(json.dumps(written.to_dict(), indent=1))
+    got = read_manifest(tmp_path)
+    assert got == written and got.videos[1].label == 1
+    # the JSON form is what make_videos writes (pairs as lists once through JSON)
+    assert json.loads(json.dumps(got.to_dict()))["pairs"]["pair-1"] == ["lp_d18", "lp_d19"]
+    with pytest.raises(InputError, match="cannot read"):
+        read_manifest(tmp_path / "nowhere")
+    for bad in ("{", '{"pairs": {}}', '{"pairs": {}, "variants": {}, "videos": [{"x": 1}]}'):
+        (tmp_path / MANIFEST).write_text(bad)
+        with pytest.raises(InputError, match="not a swap manifest"):
+            read_manifest(tmp_path)

@@ -49,13 +49,12 @@ def calibration_videos(data_dir: str | Path, work: Path) -> list[tuple[Path, int
             if not fake.exists():
                 write_video(item.path, fake, seed=2000 + v)
             rows.append((fake, 1, "self-blend"))
-    manifest = work / "swaps" / "manifest.json"
-    if manifest.exists():
-        from doppelab.detect.swapfakes import pair_held_out
+    from doppelab.detect.swapfakes import MANIFEST, pair_held_out, read_manifest
 
-        for v in json.loads(manifest.read_text())["videos"]:
-            if pair_held_out(v["target"]):
-                rows.append((work / "swaps" / v["path"], int(v["label"]), v["method"]))
+    if (work / "swaps" / MANIFEST).exists():
+        for video in read_manifest(work / "swaps").videos:
+            if pair_held_out(video.target):
+                rows.append((work / "swaps" / video.path, video.label, video.method))
     return rows
 
 

@@ -19,14 +19,13 @@ def _licences(data_dir: str | Path) -> list[str]:
 
 
 def _swaps(work: Path) -> str:
-    path = work / "swaps" / "manifest.json"
-    if not path.exists():
+    from doppelab.detect.swapfakes import MANIFEST, read_manifest
+
+    if not (work / "swaps" / MANIFEST).exists():
         return "No swap fakes were made (self-blends only)."
-    videos = json.loads(path.read_text())["videos"]
     rows = [
-        f"| {v['path']} | {v['label']} | {v['method']} | {v['target']} | {v['source']} | "
-        f"{v['variant']} |"
-        for v in videos
+        f"| {v.path} | {v.label} | {v.method} | {v.target} | {v.source} | {v.variant} |"
+        for v in read_manifest(work / "swaps").videos
     ]
     head = "| video | label | method | target | source | variant |\n|---|---|---|---|---|---|\n"
     return head + "\n".join(rows)

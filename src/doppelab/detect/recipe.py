@@ -38,7 +38,7 @@ from doppelab.detect.data import (
     save_table,
 )
 from doppelab.detect.metrics import summary
-from doppelab.detect.swapfakes import SwapTable, read_swap_table
+from doppelab.detect.swapfakes import MANIFEST, SwapTable, read_manifest, read_swap_table
 from doppelab.detect.train_blend import TrainConfig, make_pairs, train
 
 Log = Callable[[dict[str, Any]], None]
@@ -94,9 +94,8 @@ def write_manifest(work: Path, train_path: Path, dev_path: Path) -> Path:
         "creation watermark and so does its real control (the same clip marked with the same "
         "embedder and encoder settings), so the mark is in both classes",
     }
-    swaps = work / "swaps" / "manifest.json"
-    if swaps.exists():
-        manifest["swaps"] = json.loads(swaps.read_text())
+    if (work / "swaps" / MANIFEST).exists():
+        manifest["swaps"] = read_manifest(work / "swaps").to_dict()
     atomic_write_text(work / "dataset.json", json.dumps(manifest, indent=1) + "\n")
     return work / "dataset.json"
 

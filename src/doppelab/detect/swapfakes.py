@@ -13,7 +13,8 @@ Faces are taken from the videos exactly as ``detect`` sees them (tracked, aligne
 stored in a :class:`SwapTable` with the label, the method, the target and source person and a
 ``holdout`` flag: every video of a pair with a held-out train identity
 (:func:`~doppelab.detect.data.is_holdout`) is held out, so those swaps measure an unseen pair.
-``manifest.json`` lists every video (label, method, target, source, settings, watermark).
+``manifest.json`` lists every video (label, method, target, source, settings, watermark);
+:func:`read_manifest` is its one reader.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from doppelab.core.errors import InputError
 from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe, write_image
 from doppelab.core.media_write import VideoWriter
@@ -44,6 +46,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "soft-sharp": {"feather": 0.06, "sharpen": 0.5, "smooth": 0.2},
 }
 Log = Callable[[str], None]
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +60,43 @@ class Video:
     source: str
     variant: str
     watermark: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwapManifest:
+    """``manifest.json`` of a swap folder: the pairs, the post-processing variants, the videos."""
+
+    pairs: dict[str, tuple[str, str]]
+    variants: dict[str, dict[str, Any]]
+    videos: list[Video]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (as written by :func:`make_videos`)."""
+        return {
+            "pairs": dict(self.pairs),
+            "variants": dict(self.variants),
+            "videos": [asdict(v) for v in self.videos],
+        }
+
+
+def read_manifest(folder: str | Path) -> SwapManifest:
+    """The :class:`SwapManifest` of a swap folder made by :func:`make_videos`.
+
+    Raises:
+        InputError: no ``manifest.json`` in ``folder``, or one that is not a swap manifest.
+    """
+    path = Path(folder) / MANIFEST
+    try:
+        raw = json.loads(path.read_text())
+        return SwapManifest(
+            pairs={k: (str(a), str(b)) for k, (a, b) in raw["pairs"].items()},
+            variants=dict(raw["variants"]),
+            videos=[Video(**v) for v in raw["videos"]],
+        )
+    except OSError as exc:
+        raise InputError(f"cannot read the swap manifest {path}: {exc.strerror}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path} is not a swap manifest ({exc})") from None
 
 
 def directions() -> list[tuple[str, str, str, str]]:
@@ -163,8 +203,8 @@ def make_videos(
                         variant=variant,
                     )
                 )
-    manifest = {"pairs": PAIRS, "variants": VARIANTS, "videos": [asdict(v) for v in videos]}
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    manifest = SwapManifest(pairs=PAIRS, variants=VARIANTS, videos=videos)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=1) + "\n")
     return videos
 
 
