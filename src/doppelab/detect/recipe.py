@@ -39,7 +39,7 @@ from doppelab.detect.data import (
 )
 from doppelab.detect.metrics import summary
 from doppelab.detect.swapfakes import MANIFEST, SwapTable, read_manifest, read_swap_table
-from doppelab.detect.train_blend import TrainConfig, make_pairs, train
+from doppelab.detect.train_blend import TrainConfig, make_pairs, swap_draw, train
 
 Log = Callable[[dict[str, Any]], None]
 NO_FLIP = AugmentConfig(p_flip=0.0)
@@ -180,18 +180,11 @@ def pair_set(
 def swap_pair_set(swaps: SwapTable, held: bool, seed: int) -> tuple[FaceTable, npt.NDArray]:
     """Marked reals and as many swaps of the held-out (or the training) pairs, degraded but
     never flipped, as a table + labels (empty when that part has none)."""
-    from doppelab.detect.augment import augment
-
     sub = swaps.subset(swaps.holdout == held)
+    n = min(int((sub.label == 0).sum()), int((sub.label == 1).sum()))
     rng = np.random.default_rng(seed)
-    reals, fakes = np.flatnonzero(sub.label == 0), np.flatnonzero(sub.label == 1)
-    n = min(len(reals), len(fakes))
-    idx = np.r_[rng.choice(reals, n, replace=False), rng.choice(fakes, n, replace=False)]
-    zero = np.zeros(sub.crops.shape[1:3], np.float32)
-    crops = [augment(sub.crops[i], zero, rng, NO_FLIP)[0] for i in idx]
-    empty = np.zeros((0, *sub.crops.shape[1:]), np.uint8)
-    table = _as_table(np.stack(crops) if crops else empty, sub.landmarks[idx])
-    return table, np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
+    idx, crops, labels = swap_draw(sub, n, rng, replace=False, acfg=NO_FLIP)
+    return _as_table(crops, sub.landmarks[idx]), labels
 
 
 def _join(a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | None) -> Any:

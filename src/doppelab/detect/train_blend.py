@@ -108,17 +108,37 @@ def _lr_factor(frac: float, warmup: float) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min((frac - warmup) / (1.0 - warmup), 1.0)))
 
 
+def swap_draw(
+    swaps: SwapTable,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    aug: bool = True,
+    replace: bool = True,
+    acfg: AugmentConfig | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """``n`` marked real faces then ``n`` swapped faces of ``swaps`` (drawn with or without
+    ``replace``-ment; degraded with ``acfg`` when ``aug``): their rows ``(2n,)``, images
+    ``(2n, S, S, 3)`` and labels ``(2n,)``."""
+    reals, fakes = np.flatnonzero(swaps.label == 0), np.flatnonzero(swaps.label == 1)
+    idx = np.r_[
+        rng.choice(reals, size=n, replace=replace), rng.choice(fakes, size=n, replace=replace)
+    ]
+    zero = np.zeros(swaps.crops.shape[1:3], np.float32)
+    images = [augment(swaps.crops[i], zero, rng, acfg)[0] if aug else swaps.crops[i] for i in idx]
+    labels = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
+    empty = np.zeros((0, *swaps.crops.shape[1:]), np.uint8)
+    return idx, np.stack(images) if images else empty, labels
+
+
 def swap_samples(
     swaps: SwapTable, n: int, rng: np.random.Generator, aug: bool = True
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """``n`` marked real faces then ``n`` swapped faces of ``swaps`` (degraded like the rest):
-    images ``(2n, S, S, 3)``, labels ``(2n,)``, zero boundary maps ``(2n, 32, 32)``."""
-    reals, fakes = np.flatnonzero(swaps.label == 0), np.flatnonzero(swaps.label == 1)
-    idx = np.r_[rng.choice(reals, size=n), rng.choice(fakes, size=n)]
-    zero = np.zeros(swaps.crops.shape[1:3], np.float32)
-    images = [augment(swaps.crops[i], zero, rng)[0] if aug else swaps.crops[i] for i in idx]
-    labels = np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
-    return np.stack(images), labels, np.zeros((2 * n, MAP, MAP), np.float32)
+    """``n`` marked real faces then ``n`` swapped faces of ``swaps`` (:func:`swap_draw`, with
+    replacement, degraded like the rest): images ``(2n, S, S, 3)``, labels ``(2n,)``, zero
+    boundary maps ``(2n, 32, 32)``."""
+    _, images, labels = swap_draw(swaps, n, rng, aug=aug)
+    return images, labels, np.zeros((2 * n, MAP, MAP), np.float32)
 
 
 def make_batch(
