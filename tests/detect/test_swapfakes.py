@@ -111,3 +111,40 @@ def test_roundtrip_manifest_and_bad_manifest(tmp_path: Path) -> None:
         (tmp_path / MANIFEST).write_text(bad)
         with pytest.raises(InputError, match="not a swap manifest"):
             read_manifest(tmp_path)
+
+
+def test_one_alignment_for_detect_swapfakes_and_fakevideo(astronaut_video: Path) -> None:
+    """``net_face`` is the crop + landmarks chain that ``detect``, the swap tables and the fake
+    videos all use; on the astronaut video it gives exactly what that chain gives, and
+    ``swapfakes.video_faces`` returns it for the largest face of each kept frame."""
+    import cv2
+
+    from doppelab.core.geometry import transform_points, warp_to_crop
+    from doppelab.core.media import iter_frames
+    from doppelab.detect.data import CROP, NET_SIZE, align_face, net_face
+    from doppelab.detect.swapfakes import video_faces
+    from doppelab.extract.align import crop_from_landmarks
+    from doppelab.extract.landmarks import FaceTracker, TrackerConfig
+
+    want_crops, want_lms = [], []
+    with FaceTracker(TrackerConfig(max_faces=1, min_face=24.0)) as tracker:
+        for frame in iter_frames(astronaut_video):
+            found = tracker.process(frame.image)
+            if frame.ref.index % 3 or not found:
+                continue
+            lm = max(found, key=lambda f: f.bbox.size).landmarks
+            m = crop_from_landmarks(lm, CROP)
+            big = warp_to_crop(frame.image, m, CROP.size)
+            crop, m2, lm_crop = align_face(frame.image, lm)
+            assert np.array_equal(crop, big) and np.array_equal(m2, m)
+            assert np.array_equal(lm_crop, transform_points(m, lm))
+            small = cv2.resize(big, (NET_SIZE, NET_SIZE), interpolation=cv2.INTER_AREA)
+            scale = NET_SIZE / CROP.size
+            net_lm = ((transform_points(m, lm)[:, :2] + 0.5) * scale - 0.5).astype(np.float32)
+            got_crop, got_lm = net_face(frame.image, lm)
+            assert np.array_equal(got_crop, small) and np.array_equal(got_lm, net_lm)
+            want_crops.append(got_crop)
+            want_lms.append(got_lm)
+    crops, lms = video_faces(astronaut_video, every=3)
+    assert len(crops) == len(want_crops) >= 3
+    assert np.array_equal(crops, np.stack(want_crops)) and np.array_equal(lms, np.stack(want_lms))

@@ -21,7 +21,8 @@ import numpy.typing as npt
 
 from doppelab.core.errors import UsageError
 from doppelab.core.media import media_id
-from doppelab.extract.align import AlignConfig
+from doppelab.core.types import Affine, ImageU8, Landmarks
+from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import FaceSet
 from doppelab.extract.pipeline import ExtractConfig, extract
 
@@ -162,6 +163,21 @@ def net_landmarks(
     ]
     # pixel-centre convention: x_small = (x + 0.5) * scale - 0.5
     return np.asarray((np.stack(out) + 0.5) * scale - 0.5, np.float32)
+
+
+def align_face(image: ImageU8, landmarks: Landmarks) -> tuple[ImageU8, Affine, Landmarks]:
+    """A face aligned as every detector sees it (:data:`CROP`): the ``(256, 256, 3)`` crop, its
+    ``crop_from_frame`` and the landmarks in crop px (:func:`doppelab.extract.align.align`)."""
+    return align(image, landmarks, CROP)
+
+
+def net_face(
+    image: ImageU8, landmarks: Landmarks
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
+    """The face of frame-px ``landmarks`` ``(478, 3)`` at network size, as ``detect`` scores it:
+    the crop ``(128, 128, 3)`` and its landmarks ``(478, 2)`` in network-crop px."""
+    crop, crop_from_frame, _ = align_face(image, landmarks)
+    return to_net(crop[None])[0], net_landmarks(landmarks[None], crop_from_frame[None])[0]
 
 
 def load_table(facesets: list[str | Path], data_dir: str | Path, chunk: int = 256) -> FaceTable:

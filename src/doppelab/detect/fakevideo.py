@@ -1,12 +1,12 @@
 """Self-blended pseudo-fake videos: a video whose every face is self-blended and pasted back.
 
 Used to measure the detector at video level on people it never saw (``bench/detect.py`` on the
-``dev`` clips) without swapping anyone's identity. Each face is aligned (:data:`CROP`), blended
-with a transformed copy of itself (:func:`~doppelab.detect.selfblend.self_blend`, target kept
-as the original so the change stays inside the mask) with the *same* random draws on every
-frame (a stable "swap" whose mask follows the landmarks), and pasted back through the exact
-inverse of its alignment. The real control is the same clip re-encoded by the same writer, so
-codec and re-encoding are no cue.
+``dev`` clips) without swapping anyone's identity. Each face is aligned as ``detect`` aligns it
+(:func:`~doppelab.detect.data.align_face`), blended with a transformed copy of itself
+(:func:`~doppelab.detect.selfblend.self_blend`, target kept as the original so the change stays
+inside the mask) with the *same* random draws on every frame (a stable "swap" whose mask follows
+the landmarks), and pasted back through the exact inverse of its alignment. The real control is
+the same clip re-encoded by the same writer, so codec and re-encoding are no cue.
 """
 
 from __future__ import annotations
@@ -16,22 +16,19 @@ from pathlib import Path
 
 import numpy as np
 
-from doppelab.core.geometry import paste_back, transform_points, warp_to_crop
+from doppelab.core.geometry import paste_back
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.media_write import VideoWriter
 from doppelab.core.types import ImageU8
-from doppelab.detect.data import CROP
+from doppelab.detect.data import align_face
 from doppelab.detect.selfblend import BlendConfig, self_blend
-from doppelab.extract.align import crop_from_landmarks
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 
 
 def _blend_frame(image: ImageU8, tracker: FaceTracker, seed: int, cfg: BlendConfig) -> ImageU8:
     out = image
     for face in tracker.process(image):
-        m = crop_from_landmarks(face.landmarks, CROP)
-        crop = warp_to_crop(image, m, CROP.size)
-        lm = transform_points(m, face.landmarks)
+        crop, m, lm = align_face(image, face.landmarks)
         sample = self_blend(crop, lm, np.random.default_rng(seed + face.track_id), cfg)
         out = paste_back(out, sample.image, sample.mask, m)
     return out

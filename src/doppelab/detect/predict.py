@@ -25,13 +25,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.types import BBox, Frame, MediaInfo
 from doppelab.detect.base import FaceBatch, TrackSeries, create_detector, verdict
-from doppelab.detect.data import CROP, NET_SIZE, net_landmarks, to_net
+from doppelab.detect.data import NET_SIZE, net_face
 from doppelab.detect.fusion import Fusion
-from doppelab.extract.align import crop_from_landmarks
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 from doppelab.extract.quality import sharpness
 
@@ -210,8 +208,7 @@ class Detect:
 
     def _add_faces(self, col: _Collected, frame: Frame, found: list[Any], embed: bool) -> None:
         for tf in found:
-            m = crop_from_landmarks(tf.landmarks, CROP)
-            crop = to_net(warp_to_crop(frame.image, m, CROP.size)[None])[0]
+            crop, landmarks = net_face(frame.image, tf.landmarks)
             why = face_problem(crop, tf.bbox, self.config)
             b = tf.bbox
             col.faces.append(
@@ -225,7 +222,7 @@ class Detect:
                 )
             )
             col.crops.append(crop)
-            col.landmarks.append(net_landmarks(tf.landmarks[None], m[None])[0])
+            col.landmarks.append(landmarks)
             if embed and why is None:
                 if self.embedder is None:
                     from doppelab.extract.identity import IdentityEmbedder

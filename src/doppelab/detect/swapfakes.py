@@ -8,8 +8,9 @@ here: each pair clip also gets a *marked real* control, the unchanged clip with 
 watermark embedder (:func:`doppelab.provenance.watermark.embed`) and the same H.264 settings
 (CRF 18) as ``label_video``, so both classes carry the mark and it predicts nothing.
 
-Faces are taken from the videos exactly as ``detect`` sees them (tracked, aligned with
-:data:`~doppelab.detect.data.CROP`, resized to the network size) on every ``every``-th frame, and
+Faces are taken from the videos exactly as ``detect`` sees them (tracked, then
+:func:`~doppelab.detect.data.net_face`: aligned with :data:`~doppelab.detect.data.CROP`, resized
+to the network size) on every ``every``-th frame, and
 stored in a :class:`SwapTable` with the label, the method, the target and source person and a
 ``holdout`` flag: every video of a pair with a held-out train identity
 (:func:`~doppelab.detect.data.is_holdout`) is held out, so those swaps measure an unseen pair.
@@ -29,12 +30,10 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.core.errors import InputError
-from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, probe, write_image
 from doppelab.core.media_write import VideoWriter
 from doppelab.core.storage import atomic_write_text, ensure_dir
-from doppelab.detect.data import CROP, is_holdout, net_landmarks, read_arrays, save_arrays, to_net
-from doppelab.extract.align import crop_from_landmarks
+from doppelab.detect.data import is_holdout, net_face, read_arrays, save_arrays
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 
 # the only pairs that may be swapped (shared data README), as (a, b) of each autoencoder model
@@ -244,9 +243,9 @@ def video_faces(
             if frame.ref.index % every or not found:
                 continue
             face = max(found, key=lambda f: f.bbox.size)
-            m = crop_from_landmarks(face.landmarks, CROP)
-            crops.append(to_net(warp_to_crop(frame.image, m, CROP.size)[None])[0])
-            lms.append(net_landmarks(face.landmarks[None], m[None])[0])
+            crop, lm = net_face(frame.image, face.landmarks)
+            crops.append(crop)
+            lms.append(lm)
     if not crops:
         return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, 478, 2), np.float32)
     return np.stack(crops), np.stack(lms)
