@@ -128,6 +128,7 @@ class Detect:
     models: dict[str, Any] = field(init=False, default_factory=dict)
     fusion: Fusion = field(init=False, default_factory=Fusion)
     embedder: Any = field(init=False, default=None)
+    voice: Any = field(init=False, default=None)  # the speaker reference, embedded once
 
     def __post_init__(self) -> None:
         for name in self.config.detectors:
@@ -137,6 +138,10 @@ class Detect:
             self.models[name] = create_detector(name, **kw)
         if any(m.level == "face" for m in self.models.values()):
             self.fusion = Fusion.load()
+        if self.config.speaker_reference is not None and "speech" in self.models:
+            from doppelab.detect.predict_audio import reference_voice
+
+            self.voice = reference_voice(self.config)
 
     def run(self, path: str | Path) -> MediaResult:
         """Score one image or video (raises the typed media errors of :mod:`doppelab.core`)."""
@@ -146,7 +151,7 @@ class Detect:
             from doppelab.detect.predict_audio import audio_result, is_audio_file
 
             if is_audio_file(path):
-                return audio_result(path, speech, self.config)
+                return audio_result(path, speech, self.config, self.voice)
         info = probe(path)
         total = self._count(path, info)
         picks = set(sample_indices(total, self.config.frames).tolist())
@@ -166,7 +171,7 @@ class Detect:
             from doppelab.detect.predict_audio import attach_av_sync, attach_speech, fuse_channels
 
             if speech is not None:
-                attach_speech(res, path, speech, self.config)
+                attach_speech(res, path, speech, self.config, self.voice)
             if "avsync" in self.config.detectors:
                 attach_av_sync(res, path, self.config)
             fuse_channels(res, self.fusion.margin)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doppelab.audio import NoAudioError, is_audio_only
 from doppelab.core.errors import NothingFoundError, NotMediaError
@@ -26,7 +26,10 @@ from doppelab.detect.base import verdict
 from doppelab.detect.predict import DetectConfig, MediaResult
 from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
 
-__all__ = ["attach_speech", "audio_result", "fuse_channels", "is_audio_file"]
+if TYPE_CHECKING:
+    from doppelab.detect.speaker import ReferenceVoice
+
+__all__ = ["attach_speech", "audio_result", "fuse_channels", "is_audio_file", "reference_voice"]
 
 
 def is_audio_file(path: str | Path) -> bool:
@@ -40,23 +43,34 @@ def is_audio_file(path: str | Path) -> bool:
         return False
 
 
-def _speaker(path: str | Path, sp: SpeechResult, cfg: DetectConfig) -> None:
-    """The optional speaker check against ``cfg.speaker_reference`` (evidence only)."""
-    if cfg.speaker_reference is None or sp.probability is None:
+def reference_voice(cfg: DetectConfig) -> ReferenceVoice | None:
+    """The speaker reference of ``cfg`` (None without one), to embed once and reuse per file."""
+    if cfg.speaker_reference is None:
+        return None
+    from doppelab.detect.speaker import ReferenceVoice
+
+    return ReferenceVoice(cfg.speaker_reference, max_seconds=cfg.max_audio_seconds or 600.0)
+
+
+def _speaker(path: str | Path, sp: SpeechResult, cfg: DetectConfig,
+             voice: ReferenceVoice | None) -> None:
+    """The optional speaker check against ``voice`` (default: ``cfg.speaker_reference``;
+    evidence only)."""
+    voice = voice or reference_voice(cfg)
+    if voice is None or sp.probability is None:
         return
-    from doppelab.detect.speaker import speaker_check
-
     try:
-        sp.speaker = speaker_check(path, cfg.speaker_reference,
-                                   max_seconds=cfg.max_audio_seconds or 600.0)
+        sp.speaker = voice.check(path)
     except NothingFoundError as exc:
-        sp.speaker = {"reference": cfg.speaker_reference, "match": None, "reason": str(exc)}
+        sp.speaker = {"reference": str(voice.path), "match": None, "reason": str(exc)}
 
 
-def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig) -> MediaResult:
-    """The :class:`MediaResult` of an audio-only file (verdict from the speech detector)."""
+def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig,
+                 voice: ReferenceVoice | None = None) -> MediaResult:
+    """The :class:`MediaResult` of an audio-only file (verdict from the speech detector); the
+    speaker check uses ``voice`` (:func:`reference_voice`) when given."""
     sp = analyse_speech(path, detector, hop=cfg.audio_hop, max_seconds=cfg.max_audio_seconds)
-    _speaker(path, sp, cfg)
+    _speaker(path, sp, cfg, voice)
     res = MediaResult(path=str(path), kind="audio", width=0, height=0, frames_total=0,
                       frames_sampled=0)
     res.speech = asdict(sp)
@@ -68,14 +82,15 @@ def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig) 
 
 
 def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
-                  cfg: DetectConfig) -> None:
-    """Score the audio track of a video into ``res.speech`` (no audio -> inconclusive)."""
+                  cfg: DetectConfig, voice: ReferenceVoice | None = None) -> None:
+    """Score the audio track of a video into ``res.speech`` (no audio -> inconclusive); the
+    speaker check uses ``voice`` when given."""
     try:
         sp = analyse_speech(path, detector, hop=cfg.audio_hop, max_seconds=cfg.max_audio_seconds)
     except NoAudioError:
         res.speech = {"verdict": "inconclusive", "reason": "no audio", "probability": None}
         return
-    _speaker(path, sp, cfg)
+    _speaker(path, sp, cfg, voice)
     res.speech = asdict(sp)
     res.detectors["speech"] = sp.probability
     res.seconds += sp.seconds

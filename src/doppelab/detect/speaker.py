@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from doppelab.audio.decode import SamplesF32
 from doppelab.audio.mel import mel_filterbank
 from doppelab.core.errors import NothingFoundError, UsageError
 
-__all__ = ["THRESHOLD", "embed_voice", "speaker_available", "speaker_check"]
+__all__ = ["THRESHOLD", "ReferenceVoice", "embed_voice", "speaker_available", "speaker_check"]
 
 # Cosine distance below which two recordings count as one speaker, near the equal-error point of
 # same- vs different-speaker pairs of our train speech (39 utterances of 1-3 s, 14 speakers:
@@ -113,16 +114,44 @@ def _file_speech(path: str | Path, max_seconds: float | None) -> SamplesF32:
     return speech_audio(clip)
 
 
+@dataclass
+class ReferenceVoice:
+    """A reference recording of the claimed speaker, embedded once (on first use) and compared
+    with any number of files: one ``detect`` run checks every file against the same voice."""
+
+    path: str | Path
+    threshold: float = THRESHOLD
+    max_seconds: float | None = 600.0
+    _embedding: npt.NDArray[np.float32] | None = field(default=None, init=False, repr=False)
+    _error: NothingFoundError | None = field(default=None, init=False, repr=False)
+
+    def embedding(self) -> npt.NDArray[np.float32]:
+        """The reference's speaker embedding (computed once; too little speech raises again)."""
+        if self._error is not None:
+            raise self._error
+        if self._embedding is None:
+            try:
+                self._embedding = embed_voice(_file_speech(self.path, self.max_seconds))
+            except NothingFoundError as exc:
+                self._error = exc
+                raise
+        return self._embedding
+
+    def check(self, path: str | Path) -> dict[str, Any]:
+        """Compare the voice of ``path`` with the reference (see :func:`speaker_check`)."""
+        a = embed_voice(_file_speech(path, self.max_seconds))
+        distance = float(1.0 - np.dot(a, self.embedding()))
+        return {"reference": str(self.path), "distance": round(distance, 4),
+                "threshold": self.threshold, "match": distance < self.threshold}
+
+
 def speaker_check(path: str | Path, reference: str | Path, *, threshold: float = THRESHOLD,
                   max_seconds: float | None = 600.0) -> dict[str, Any]:
     """Compare the voice of ``path`` with ``reference``: match, cosine distance, threshold.
+    To check many files against one reference, keep a :class:`ReferenceVoice` instead.
 
     Raises:
         UsageError: resemblyzer not installed. NothingFoundError: too little speech in either.
         The audio stage's input errors for unreadable files.
     """
-    a = embed_voice(_file_speech(path, max_seconds))
-    b = embed_voice(_file_speech(reference, max_seconds))
-    distance = float(1.0 - np.dot(a, b))
-    return {"reference": str(reference), "distance": round(distance, 4),
-            "threshold": threshold, "match": distance < threshold}
+    return ReferenceVoice(reference, threshold, max_seconds).check(path)
