@@ -112,3 +112,26 @@ def test_train_from_init(astronaut_face: tuple, tmp_path: Path) -> None:
     )
     out = train(t, tmp_path / "b", again)
     assert out["steps"] == 1 and (tmp_path / "b" / "last.pt").is_file()
+
+
+def test_frequency_stage_reports_every_accuracy_at_logit_zero(
+    astronaut_face: tuple, tmp_path: Path
+) -> None:
+    from doppelab.detect.data import save_table
+    from doppelab.detect.recipe import stage_frequency
+    from doppelab.detect.swapfakes import SwapTable, save_swap_table
+
+    table = _table(astronaut_face, n=12)
+    save_table(table, tmp_path / "train_table.npz")
+    save_table(table, tmp_path / "dev_table.npz")
+    n = len(table)
+    words = np.full(n, "x")
+    swaps = SwapTable(crops=table.crops, landmarks=table.landmarks.astype(np.float32),
+                      label=np.arange(n) % 2, method=words, target=words, source=words,
+                      video=words, holdout=np.arange(n) % 3 == 0)
+    save_swap_table(swaps, tmp_path / "swap_table.npz")
+    metrics = stage_frequency(tmp_path)
+    assert set(metrics) == {"holdout", "dev", "holdout_swap"}
+    # the classifier gives logits, so every row's accuracy is taken at 0 (P = 0.5)
+    assert all(m["threshold"] == 0.0 for m in metrics.values())
+    assert (tmp_path / "model" / "frequency.npz").exists()

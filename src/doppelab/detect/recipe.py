@@ -218,7 +218,8 @@ def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
         metrics[name] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)), 0.0)
     if swaps is not None:
         pairs, yy = swap_pair_set(swaps, True, 15)
-        metrics["holdout_swap"] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)))
+        logits = clf.logits(features(pairs.crops, pairs.landmarks))
+        metrics["holdout_swap"] = summary(yy, logits, 0.0)  # logits: the threshold is 0
     if log:
         log({"frequency": metrics})
     return metrics
