@@ -122,3 +122,18 @@ def test_rerun_clears_only_the_demos_own_artefacts(tmp_path: Path) -> None:
     fresh(tmp_path / "absent", "faceset.json", "doppelab.faceset")
     assert not interrupted.exists() and not model.exists()
     assert (theirs / "me.jpg").exists()  # never deletes what is not the demo's
+
+
+def test_frame_at_is_that_frame_or_the_last(astronaut_video: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from doppelab.core.media import iter_frames, write_image
+    from doppelab.demo.run import frame_at
+
+    frames = [f.image for f in iter_frames(astronaut_video)]
+    for k in (0, 5, len(frames) - 1):
+        assert np.array_equal(frame_at(astronaut_video, k), frames[k])
+    assert np.array_equal(frame_at(astronaut_video, len(frames) + 7), frames[-1])
+    photo = tmp_path / "one.png"
+    write_image(photo, frames[3])
+    assert np.array_equal(frame_at(photo, 0), frame_at(photo, 9))

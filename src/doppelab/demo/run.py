@@ -87,12 +87,13 @@ class _Run:
 
 
 def frame_at(path: Path, index: int) -> ImageU8:
-    """Frame ``index`` of a video (the last one when the video is shorter)."""
+    """Frame ``index`` of a video (the last one when the video is shorter). Frames before
+    ``index`` are decoded but not converted (``iter_frames(start=)``)."""
+    for frame in iter_frames(path, start=index):
+        return frame.image
     last: ImageU8 | None = None
-    for frame in iter_frames(path):
+    for frame in iter_frames(path):  # shorter than index + 1 frames: the last one
         last = frame.image
-        if frame.ref.index >= index:
-            break
     if last is None:
         raise UsageError(f"{path} has no frames")
     return last
