@@ -38,3 +38,30 @@ def test_help_of_every_subcommand_lists_its_options(
     for action in RECORDED[name]["actions"]:
         for opt in action["options"]:
             assert opt in text, f"{name} --help does not list {opt}"
+
+
+def test_common_error_line_progress_and_log(capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.cli.common import log_json, progress_bar, report_error, show_step
+    from doppelab.core.errors import NoFaceError, UsageError
+
+    assert report_error("detect", NoFaceError("no face in x.jpg")) == 4
+    assert report_error("eval", UsageError("bad")) == 2
+    log_json({"step": 3})
+    with progress_bar(10, unit="it", desc="t") as bar:  # stderr is captured: no bar drawn
+        show_step(bar, 7, {"loss": 0.25})
+        assert bar.n == 7 and bar.disable
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "doppelab detect: error: no face in x.jpg",
+        "doppelab eval: error: bad",
+        '{"step": 3}',
+    ]
+
+
+def test_main_prints_one_line_and_the_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["faces", str(tmp_path / "missing.faceset")]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("doppelab faces: error: ")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from doppelab.cli.common import add_command, add_json, progress_bar
 
 EPILOG = """\
 examples:
@@ -22,13 +23,14 @@ Interrupt any time: finished rows are kept and a re-run resumes."""
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "batch",
         help="check many files (detect + verify) on Ray, resumable",
         description="Run face extraction, detection and provenance verification over a folder "
         "or a CSV list of media files on Ray (local by default) into Parquet or JSONL.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("source", type=Path, metavar="DIR|LIST.csv", help="folder or CSV of paths")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RESULTS",
@@ -36,13 +38,10 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     p.add_argument("--address", default=None, help="existing Ray cluster (default: local)")
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video (32)")
-    p.add_argument("--json", action="store_true", help="print the run summary as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the run summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from doppelab.scale.batch import run_batch
 
     bar: Any = None
@@ -50,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="file", desc="batch", file=sys.stderr,
-                       disable=not sys.stderr.isatty())
+            bar = progress_bar(total, unit="file", desc="batch")
         bar.update(1)
 
     try:

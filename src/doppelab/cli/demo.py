@@ -15,6 +15,8 @@ import json
 import sys
 from pathlib import Path
 
+from doppelab.cli.common import add_command, add_json, progress_bar, show_step
+
 EXAMPLE = """\
 examples:
   doppelab demo                          # writes ./doppelab-demo/demo.html (30-60 s, 2 cores)
@@ -23,12 +25,13 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "demo",
         help="run the whole loop on built-in material (no data needed)",
         description=__doc__,
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument(
         "-o", "--output", type=Path, default=Path("doppelab-demo"),
@@ -40,13 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--size", type=int, default=512, help="side of the test clips in px (512)")
     p.add_argument("--frames", type=int, default=24, help="frames the detector samples (24)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the networks (1)")
-    p.add_argument("--json", action="store_true", help="print the facts as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the facts as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from doppelab.demo import DemoConfig, run_demo, write_report
     from doppelab.detect.report import clean_json
 
@@ -61,10 +61,8 @@ def run(args: argparse.Namespace) -> int:
     def train_progress(step: int, losses: dict[str, float]) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(unit="it", desc="train", file=sys.stderr, disable=None)
-        bar.n = step
-        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-        bar.update(0)
+            bar = progress_bar(unit="it", desc="train")
+        show_step(bar, step, losses)
 
     try:
         res = run_demo(args.output, cfg, say=say, train_progress=train_progress)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
+from doppelab.cli.common import add_command, add_json, report_error
 from doppelab.core.errors import DoppelabError, UsageError
 
 EPILOG = """\
@@ -29,7 +29,8 @@ DETECTORS = ("blend", "frequency", "temporal", "speech", "avsync")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "detect",
         help="score images and videos for face manipulation (calibrated, explained)",
         description="Sample frames evenly, score every face with the learned blend-seam CNN, "
@@ -37,11 +38,11 @@ def register(sub: Any) -> None:
         "calibrated probability and give a verdict with per-detector scores, a per-frame "
         "timeline and the most suspicious faces with heatmaps.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("files", nargs="+", metavar="FILE", type=Path, help="image or video")
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_json(p, "print the results as JSON")
     p.add_argument("--report", type=Path, metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json-out", type=Path, metavar="OUT.json", help="write the JSON report")
     p.add_argument(
@@ -55,7 +56,6 @@ def register(sub: Any) -> None:
                    "(match / no match with a distance; evidence, not proof)")
     p.add_argument("--max-audio-seconds", type=float, default=None, metavar="S",
                    help="analyse at most the first S seconds of audio (default: all, streamed)")
-    p.set_defaults(func=run)
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -108,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
         except DoppelabError as exc:
             if len(args.files) == 1:
                 raise
-            print(f"doppelab detect: error: {exc}", file=sys.stderr)
-            code = max(code, exc.exit_code)
+            code = max(code, report_error("detect", exc))
             continue
         results.append(res)
         if not args.json:

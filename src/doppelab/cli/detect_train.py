@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from doppelab.cli.common import add_command, log_json
 
 EPILOG = """\
 examples:
@@ -32,13 +33,14 @@ dev, and the shipped MLP + calibration in WORK/model/speech.onnx and speech.json
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "detect-train",
         help="train the detectors (blend CNN, frequency, temporal, fusion) from FaceSets",
         description="Build the training set from the shared data set's train split (real faces "
         "vs self-blended pseudo-fakes) and train/fit every detector reproducibly.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("--data-dir", type=Path, required=True, help="the shared data folder")
     p.add_argument("--work-dir", type=Path, required=True, help="folder for all artefacts")
@@ -82,7 +84,6 @@ def register(sub: Any) -> None:
         metavar="CKPT.pt",
         help="start BlendNet from this checkpoint (fine-tuning; its own size is used)",
     )
-    p.set_defaults(func=run)
 
 
 NETS = {
@@ -113,10 +114,7 @@ def _run_audio(args: argparse.Namespace) -> int:
     recipe = SpeechRecipe(vocoder_minutes=args.vocoder_minutes, seed=args.seed,
                           lofo=not args.no_lofo)
 
-    def log(rec: dict[str, Any]) -> None:
-        print(json.dumps(rec), file=sys.stderr, flush=True)
-
-    card = run_speech_recipe(args.data_dir, args.work_dir, recipe, log)
+    card = run_speech_recipe(args.data_dir, args.work_dir, recipe, log_json)
     print(json.dumps(card["metrics"], indent=2))
     return 0
 
@@ -150,9 +148,6 @@ def run(args: argparse.Namespace) -> int:
         net=BlendNetConfig(**NETS[args.net]),  # type: ignore[arg-type]
     )
 
-    def log(rec: dict[str, Any]) -> None:
-        print(json.dumps(rec), file=sys.stderr, flush=True)
-
     models = _models(args.swap_model)
-    print(json.dumps(run_recipe(args.data_dir, args.work_dir, cfg, log, models), indent=2))
+    print(json.dumps(run_recipe(args.data_dir, args.work_dir, cfg, log_json, models), indent=2))
     return 0

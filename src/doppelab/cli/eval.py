@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from doppelab.cli.common import add_command, add_json, progress_bar
 
 EPILOG = """\
 examples:
@@ -18,20 +19,20 @@ from the CSV's folder. Writes OUT/eval.json, OUT/roc.png and OUT/report.html."""
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "eval",
         help="evaluate the detector on labelled files (AUC, EER, AP, ROC)",
         description="Run detect on every file of a labels CSV and report video-level and "
         "frame-level AUC, EER, AP and accuracy at the calibrated threshold (P=0.5), per source.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("labels", type=Path, metavar="LABELS.csv")
     p.add_argument("--out", type=Path, default=Path("eval_out"), help="output folder")
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the metrics as JSON")
 
 
 def _f(v: float | None) -> str:
@@ -52,8 +53,6 @@ def _text(m: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from doppelab.core.storage import atomic_write_text, ensure_dir
     from doppelab.detect.evaluate import evaluate, read_labels, roc_png
     from doppelab.detect.predict import Detect, DetectConfig
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     rows = read_labels(args.labels)
     out = ensure_dir(args.out)
     det = Detect(DetectConfig(frames=args.frames, threads=args.threads))
-    with tqdm(total=len(rows), unit="file", desc="eval", file=sys.stderr, disable=None) as bar:
+    with progress_bar(len(rows), unit="file", desc="eval") as bar:
         metrics, results = evaluate(rows, det, progress=bar.update)
     metrics = clean_json(metrics)
     atomic_write_text(out / "eval.json", json.dumps(metrics, indent=2) + "\n")

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from tqdm import tqdm
-
+from doppelab.cli.common import add_command, add_json, progress_bar
 from doppelab.core.media import probe
 
 EXAMPLE = """\
@@ -22,14 +20,15 @@ Re-running the same command resumes: finished inputs and frames are skipped."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "extract",
         help="detect, track, align and mask faces into a FaceSet",
         description="Decode images, image folders and videos; detect faces (BlazeFace), track "
         "478-point landmarks (FaceMesh), align each face to the canonical template, build masks, "
         "score quality, embed identity and cluster people; write a resumable FaceSet.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="image, folder or video")
     p.add_argument("-o", "--output", required=True, type=Path, help="FaceSet folder to write")
@@ -56,8 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     g.add_argument("--max-pitch", type=float, help="degrees")
     g.add_argument("--min-score", type=float, help="detector score 0-1")
     g.add_argument("--min-eye-open", type=float, help="eye aspect ratio (closed < 0.15)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the result as JSON")
 
 
 def _total_frames(inputs: list[Path], every: int) -> int | None:
@@ -92,9 +90,7 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     total = _total_frames(args.inputs, args.every)
-    with tqdm(
-        total=total, unit="frame", desc="extract", file=sys.stderr, disable=None, dynamic_ncols=True
-    ) as bar:
+    with progress_bar(total, unit="frame", desc="extract", dynamic_ncols=True) as bar:
         result = extract(args.inputs, args.output, cfg, progress=bar.update)
     if args.json:
         out = {

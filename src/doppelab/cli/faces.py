@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from doppelab.cli.common import add_command, add_json
 from doppelab.core.media import write_image
 from doppelab.extract.contact import contact_sheet, stats
 from doppelab.extract.faceset import FaceSet
@@ -18,19 +19,19 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "faces",
         help="print FaceSet statistics and write a contact sheet",
         description="Print the number of faces, people, sources and quality percentiles of a "
         "FaceSet, and write a contact sheet PNG of faces spread over each person.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("faceset", type=Path, help="a FaceSet folder made by extract")
     p.add_argument("--sheet", type=Path, help="contact sheet path (default FACESET/contact.png)")
     p.add_argument("--max", type=int, default=64, help="faces on the sheet (default 64)")
-    p.add_argument("--json", action="store_true", help="print the statistics as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the statistics as JSON")
 
 
 def run(args: argparse.Namespace) -> int:

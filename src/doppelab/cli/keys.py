@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from doppelab.cli.common import add_command, add_json
 from doppelab.provenance.keys import default_keys_dir, describe_keys, init_keys
 
 EPILOG = """\
@@ -22,18 +23,19 @@ never printed."""
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "keys",
         help="create or show the lab's C2PA signing keys; manage API keys (keys api)",
         description="Create (offline) or show the lab root CA and signing certificate.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     init = sub.add_parser("init", help="create the lab root CA and signing certificate")
     init.add_argument("--force", action="store_true", help="replace existing keys")
     show = sub.add_parser("show", help="print certificate fingerprints and expiry")
-    show.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json(show, "machine-readable output")
     for p in (init, show):
         p.add_argument(
             "--dir",
@@ -41,7 +43,6 @@ def register(subparsers: Any) -> None:
             help="keys folder (default: %(default)s -> user config dir or $DOPPELAB_HOME/keys)",
         )
     _register_api(sub)
-    parser.set_defaults(func=run)
 
 
 def _register_api(sub: Any) -> None:
@@ -56,7 +57,7 @@ def _register_api(sub: Any) -> None:
         p.add_argument("--data-dir", default=None,
                        help="service data folder (default: $DOPPELAB_HOME/service or the user "
                        "data dir)")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+        add_json(p, "machine-readable output")
 
 
 def _run_api(args: argparse.Namespace) -> int:

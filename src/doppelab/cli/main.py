@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from doppelab.cli.common import report_error
 from doppelab.core.errors import DoppelabError
 from doppelab.core.version import __version__
 
@@ -58,8 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except DoppelabError as exc:
-        print(f"doppelab {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return report_error(args.command, exc)
     except KeyboardInterrupt:
         print(f"doppelab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from doppelab.cli.common import add_command
 from doppelab.core.errors import UsageError
 
 EPILOG = """\
@@ -21,13 +22,14 @@ a restart loses nothing (queued checks run, interrupted ones are retried once)."
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "serve",
         help="run the check API and web page",
         description="Serve deepfake checks over HTTP: POST /v1/checks (multipart) -> 202 + "
         "Location; poll GET /v1/checks/{id}; the page at / uploads and shows the result.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -44,7 +46,6 @@ def register(sub: Any) -> None:
                    help="worker pool kind (default process)")
     p.add_argument("--openapi", action="store_true", help="print the OpenAPI spec and exit")
     p.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
-    p.set_defaults(func=run)
 
 
 def config(args: argparse.Namespace) -> Any:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
+from doppelab.cli.common import add_command, add_json, progress_bar
 from doppelab.core.errors import UsageError
 from doppelab.core.media import probe
 
@@ -27,14 +25,15 @@ registry entry (run `doppelab keys init` once). Use only with the consent of the
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "swap",
         help="swap faces in an image or video (labelled output)",
         description="Swap the chosen person's face in TARGET with the source face, using a "
         "trained autoencoder MODEL or the training-free mesh method, then colour-match, blend, "
         "add matching grain, smooth over time, keep the audio, and label the output.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument(
         "inputs",
@@ -71,8 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount (e.g. 0.5)")
     p.add_argument("--no-grain", action="store_true", help="do not match the target's grain")
     p.add_argument("--smooth", type=float, default=0.5, help="temporal smoothing 0-1")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the result as JSON")
 
 
 def _method(args: argparse.Namespace) -> tuple[SwapMethod, Path, dict[str, Path]]:
@@ -107,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     )
     method, target, sources = _method(args)
     total = probe(target).frames
-    with tqdm(total=total, unit="frame", desc="swap", file=sys.stderr, disable=None) as bar:
+    with progress_bar(total, unit="frame", desc="swap") as bar:
         res = swap_file(
             method,
             target,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from tqdm import tqdm
+from doppelab.cli.common import add_command, add_json, progress_bar, show_step
 
 EXAMPLE = """\
 examples:
@@ -20,14 +19,15 @@ A->A, A->B, B, B->B, B->A) are written to MODEL/previews/, losses to MODEL/log.c
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
         help="train the face-swap autoencoder on two FaceSets",
         description="Train the classic face-swap autoencoder (shared encoder, one decoder per "
         "identity) with masked DSSIM+L1 losses, eye/mouth priority, a learned mask and an "
         "optional patch-GAN discriminator. CPU by default, CUDA when present.",
         epilog=EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     p.add_argument("a", type=Path, help="FaceSet of identity A (the source)")
     p.add_argument("b", type=Path, help="FaceSet of identity B (the target)")
@@ -53,8 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 when sharing the CPU)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)
+    add_json(p, "print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,12 +79,10 @@ def run(args: argparse.Namespace) -> int:
         holdout_every=args.holdout_every,
         threads=args.threads,
     )
-    with tqdm(total=args.steps, unit="it", desc="train", file=sys.stderr, disable=None) as bar:
+    with progress_bar(args.steps, unit="it", desc="train") as bar:
 
         def progress(step: int, losses: dict[str, float]) -> None:
-            bar.n = step
-            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-            bar.update(0)
+            show_step(bar, step, losses)
 
         res = train(args.a, args.b, args.output, mcfg, tcfg, progress=progress)
     out = {

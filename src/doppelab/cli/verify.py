@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from doppelab.cli.common import add_command, add_json
 from doppelab.provenance.verify import Verdict, verify
 
 EPILOG = """\
@@ -17,19 +18,19 @@ Exit code 0 whether or not provenance was found; read the summary (or "provenanc
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "verify",
         help="check a file's C2PA manifest, doppelab watermark and registry match",
         description="Layered verdict for an image or video: C2PA manifest (none / invalid / "
         "valid-untrusted / trusted), invisible watermark, fingerprint registry.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        run=run,
     )
     parser.add_argument("file", help="image or video to check")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_json(parser, "machine-readable output")
     parser.add_argument("--keys-dir", default=None, help="folder of the lab keys (trust anchor)")
     parser.add_argument("--registry", default=None, help="registry SQLite file")
-    parser.set_defaults(func=run)
 
 
 def _text(v: Verdict) -> str:

@@ -1,0 +1,64 @@
+"""What every ``doppelab`` subcommand module shares: its parser's layout, the ``--json`` flag,
+progress on stderr (a bar only on a terminal), JSON-lines logs and the one-line error message.
+
+Only the mechanics live here; each module keeps its own help texts, options and defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from doppelab.core.errors import DoppelabError
+
+Run = Callable[[argparse.Namespace], int]
+
+
+def add_command(
+    sub: Any, name: str, *, help: str, description: str | None, epilog: str, run: Run
+) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name``: description, then the epilog as written (examples,
+    exit codes), and ``run`` as the function :func:`doppelab.cli.main.main` calls."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_json(parser: argparse.ArgumentParser, help: str) -> None:
+    """The ``--json`` flag: results for machines on stdout."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def progress_bar(total: int | None = None, **kw: Any) -> Any:
+    """A tqdm bar on stderr, shown only when stderr is a terminal (``unit``, ``desc``... in
+    ``kw``)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, disable=None, **kw)
+
+
+def show_step(bar: Any, step: int, losses: dict[str, float]) -> None:
+    """Move a training bar to ``step`` with the losses beside it."""
+    bar.n = step
+    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+    bar.update(0)
+
+
+def log_json(record: dict[str, Any]) -> None:
+    """One JSON line of a long run's log on stderr."""
+    print(json.dumps(record), file=sys.stderr, flush=True)
+
+
+def report_error(command: str, exc: DoppelabError) -> int:
+    """The one-line message of a typed error on stderr; returns its exit code."""
+    print(f"doppelab {command}: error: {exc}", file=sys.stderr)
+    return exc.exit_code
