@@ -14,7 +14,7 @@ import csv
 import hashlib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -111,13 +111,23 @@ def face_items(fs: FaceSet, data_dir: str | Path) -> list[Item]:
     return [mm[m] for m in media]
 
 
-def holdout_mask(fs: FaceSet, data_dir: str | Path) -> npt.NDArray[np.bool_]:
-    """True for faces whose identity is held out of training (calibration part of train)."""
-    return np.array([is_holdout(i.identity) for i in face_items(fs, data_dir)], dtype=bool)
+class Rows:
+    """Base of the training tables (dataclasses of arrays with one row per face): ``len`` and a
+    row ``subset`` of every field."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    crops: npt.NDArray[np.uint8]
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def subset(self, keep: npt.NDArray[np.bool_]) -> Self:
+        return type(self)(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FaceTable:
+class FaceTable(Rows):
     """Real faces ready for training at the network size (everything in memory).
 
     Shape: ``crops`` (N, 128, 128, 3) uint8; ``landmarks`` (N, 478, 2) float32 in those crops'
@@ -131,12 +141,6 @@ class FaceTable:
     media: npt.NDArray[np.str_]
     holdout: npt.NDArray[np.bool_]
     dev: npt.NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def subset(self, keep: npt.NDArray[np.bool_]) -> FaceTable:
-        return FaceTable(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
 
 
 def to_net(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -33,7 +33,7 @@ from doppelab.core.errors import InputError
 from doppelab.core.media import iter_frames, probe, write_image
 from doppelab.core.media_write import VideoWriter
 from doppelab.core.storage import atomic_write_text, ensure_dir
-from doppelab.detect.data import is_holdout, net_face, read_arrays, save_arrays
+from doppelab.detect.data import Rows, is_holdout, net_face, read_arrays, save_arrays
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 
 # the only pairs that may be swapped (shared data README), as (a, b) of each autoencoder model
@@ -148,6 +148,23 @@ def _swap(method: Any, target: Path, out: Path, variant: str, home: Path) -> Non
     )
 
 
+def _real_control(clip: Path, out: Path, target: str, seed: int) -> Video:
+    """The marked real control of ``target`` (:func:`marked_real`; made once)."""
+    real = out / f"{target}_marked.mp4"
+    if not real.exists():
+        marked_real(clip, real, seed=seed)
+    return Video(
+        path=real.name, label=0, method="real", target=target, source=target, variant="watermark"
+    )
+
+
+def _source_photo(clip: Path, photo: Path) -> Path:
+    """The first frame of the source's clip as a photo (the mesh method's source; made once)."""
+    if not photo.exists():
+        write_image(photo, next(iter_frames(clip)).image)
+    return photo
+
+
 def make_videos(
     data_dir: str | Path,
     out_dir: str | Path,
@@ -167,22 +184,8 @@ def make_videos(
     videos: list[Video] = []
     for pair, target, source, side in directions():
         tpath = clips / f"{target}.mp4"
-        real = out / f"{target}_marked.mp4"
-        if not real.exists():
-            marked_real(tpath, real, seed=len(videos))
-        videos.append(
-            Video(
-                path=real.name,
-                label=0,
-                method="real",
-                target=target,
-                source=target,
-                variant="watermark",
-            )
-        )
-        photo = out / f"{source}_frame.png"
-        if not photo.exists():
-            write_image(photo, next(iter_frames(clips / f"{source}.mp4")).image)
+        videos.append(_real_control(tpath, out, target, seed=len(videos)))
+        photo = _source_photo(clips / f"{source}.mp4", out / f"{source}_frame.png")
         kinds = ["mesh"] + (["autoencoder"] if models and pair in models else [])
         for name in kinds:
             for variant in variants:
@@ -208,7 +211,7 @@ def make_videos(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SwapTable:
+class SwapTable(Rows):
     """Faces of the generated videos at network size.
 
     Shape: ``crops`` (N, 128, 128, 3) uint8; ``landmarks`` (N, 478, 2) float32; ``label`` (N,)
@@ -223,12 +226,6 @@ class SwapTable:
     source: npt.NDArray[np.str_]
     video: npt.NDArray[np.str_]
     holdout: npt.NDArray[np.bool_]
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def subset(self, keep: npt.NDArray[np.bool_]) -> SwapTable:
-        return SwapTable(**{k: getattr(self, k)[keep] for k in self.__dataclass_fields__})
 
 
 def video_faces(
