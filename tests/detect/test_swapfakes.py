@@ -148,3 +148,26 @@ def test_one_alignment_for_detect_swapfakes_and_fakevideo(astronaut_video: Path)
     crops, lms = video_faces(astronaut_video, every=3)
     assert len(crops) == len(want_crops) >= 3
     assert np.array_equal(crops, np.stack(want_crops)) and np.array_equal(lms, np.stack(want_lms))
+
+
+def test_make_videos_resumes_from_what_exists(tmp_path: Path) -> None:
+    """With every output already there nothing is made again; the manifest lists each
+    direction's marked real control, then its swaps, method by method, variant by variant."""
+    from doppelab.detect.swapfakes import make_videos, read_manifest
+
+    names = []
+    for _, target, source, _ in directions():
+        names.append(f"{target}_marked.mp4")
+        names += [f"{target}_{m}_from_{source}_{v}.mp4" for m in ("mesh", "autoencoder")
+                  for v in ("default", "hist-poisson")]
+        (tmp_path / f"{source}_frame.png").write_bytes(b"")
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "home" / "keys").mkdir(parents=True)
+    models = {"pair-1": Path("m1"), "pair-2": Path("m2")}
+    videos = make_videos(tmp_path / "no-data", tmp_path, models)
+    assert [v.path for v in videos] == names
+    assert [v.label for v in videos] == [0, 1, 1, 1, 1] * 4
+    assert read_manifest(tmp_path).videos == videos
+    mesh_only = make_videos(tmp_path / "no-data", tmp_path, {"pair-2": Path("m2")})
+    assert len(mesh_only) == 4 + 2 * 2 + 2 * 4
