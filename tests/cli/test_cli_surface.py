@@ -13,18 +13,22 @@ from doppelab.cli.main import main
 from tests.cli.cli_surface import surface
 
 RECORDED = json.loads((Path(__file__).with_name("cli_surface.json")).read_text())
+AGAIN = (
+    "if on purpose, record it again: "
+    "PYTHONPATH=src python -m tests.cli.cli_surface > tests/cli/cli_surface.json"
+)
 
 
 def test_every_recorded_command_and_option_is_unchanged() -> None:
     now = surface()
     for name, before in RECORDED.items():
-        assert name in now, f"{name} is gone"
+        assert name in now, f"{name} is gone; {AGAIN}"
         got = now[name]
         for key in ("description", "epilog", "formatter", "help", "defaults"):
-            assert got.get(key) == before.get(key), f"{name}: {key} changed"
+            assert got.get(key) == before.get(key), f"{name}: {key} changed; {AGAIN}"
         by_dest = {a["dest"]: a for a in got["actions"]}
         for action in before["actions"]:
-            assert by_dest.get(action["dest"]) == action, f"{name}: {action['options']} changed"
+            assert by_dest.get(action["dest"]) == action, f"{name}: {action['options']}; {AGAIN}"
 
 
 @pytest.mark.parametrize("name", sorted(RECORDED))
