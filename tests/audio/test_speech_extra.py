@@ -1,0 +1,68 @@
+"""Extra training generators (speech_extra) and the pitch / micro-prosody statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from doppelab.detect.speech_data import FAMILIES
+from doppelab.detect.speech_extra import EXTRA_FAMILIES, EXTRA_VARIANT_OF
+from doppelab.detect.speech_prosody import N_PROSODY, prosody_stats
+from tests.audio.test_speech_training import voiced
+
+RATE = 16_000
+
+
+@pytest.mark.parametrize("family", sorted(EXTRA_FAMILIES))
+def test_extra_generator_shape(family: str) -> None:
+    x = voiced(1.5)
+    y = EXTRA_FAMILIES[family](x, np.random.default_rng(0))
+    assert y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all()
+    assert 0 < np.abs(y).max() < 10 and not np.allclose(y, x, atol=1e-3)
+
+
+def test_extra_families_name_their_parent() -> None:
+    assert set(EXTRA_VARIANT_OF) == set(EXTRA_FAMILIES)
+    assert set(EXTRA_VARIANT_OF.values()) <= set(FAMILIES[1:])
+    assert not set(EXTRA_FAMILIES) & set(FAMILIES)
+
+
+def _pulses(f0: np.ndarray, seed: int, jitter: float) -> np.ndarray:
+    """Impulses at ``f0`` (Hz per sample) with relative period jitter, through two formants."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    x = np.zeros(len(f0))
+    t = 0.0
+    while t < len(f0):
+        x[int(t)] = 1.0 + (0.1 * rng.standard_normal() if jitter else 0.0)
+        t += RATE / f0[int(t)] * (1 + jitter * rng.standard_normal())
+    for f in (700, 1200):
+        r, th = 0.97, 2 * np.pi * f / RATE
+        x = lfilter([1 - r], [1, -2 * r * np.cos(th), r * r], x)
+    return (0.3 * x / np.abs(x).max() + 1e-3 * rng.standard_normal(len(x))).astype(np.float32)
+
+
+def test_prosody_shape_and_exception() -> None:
+    w = np.stack([voiced(2.0, s) for s in range(3)])
+    p = prosody_stats(w, batch=2)
+    assert p.shape == (3, N_PROSODY) and p.dtype == np.float32 and np.isfinite(p).all()
+    assert prosody_stats(np.zeros((0, 32_000), np.float32)).shape == (0, N_PROSODY)
+    silent = prosody_stats(np.zeros((1, 32_000), np.float32))
+    assert np.isfinite(silent).all()
+    for bad in (np.zeros(32_000, np.float32), np.zeros((1, 100), np.float32)):
+        with pytest.raises(ValueError):
+            prosody_stats(bad)
+
+
+def test_prosody_sees_jitter_and_gain_free() -> None:
+    """A steady pulse train has a flatter period contour (smaller frame-to-frame log-period
+    change, more flat steps) than the same contour with 2% cycle jitter; gain changes nothing."""
+    f0 = np.linspace(110, 130, 32_000)
+    steady = np.stack([_pulses(f0, s, 0.0) for s in range(2)])
+    shaky = np.stack([_pulses(f0, s, 0.02) for s in range(2)])
+    ps, pj = prosody_stats(steady), prosody_stats(shaky)
+    assert (ps[:, 0] > 0.8).all()  # voiced
+    assert (ps[:, 7] < pj[:, 7]).all()  # median |d log period|
+    assert (ps[:, 10] > pj[:, 10]).all()  # flat fraction
+    np.testing.assert_allclose(prosody_stats(steady * 5.0), ps, rtol=1e-3, atol=1e-3)
