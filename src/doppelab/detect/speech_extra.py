@@ -35,8 +35,11 @@ from scipy.signal import lfilter
 
 from doppelab.audio import SAMPLE_RATE
 from doppelab.audio.decode import SamplesF32
+from doppelab.core.errors import UsageError
+from doppelab.detect.speech_data import FAMILIES
 
-__all__ = ["EXTRA_FAMILIES", "EXTRA_VARIANT_OF", "glottal", "glwide", "sinusoidal", "worldflat"]
+__all__ = ["EXTRA_FAMILIES", "EXTRA_VARIANT_OF", "cache_suffix", "glottal", "glwide",
+           "left_out_with", "sinusoidal", "train_families", "worldflat"]
 
 _FP = 5.0  # WORLD frame period, ms
 
@@ -180,3 +183,26 @@ EXTRA_FAMILIES: dict[str, Callable[[SamplesF32, np.random.Generator], SamplesF32
     "glottal": glottal, "worldflat": worldflat, "glwide": glwide, "sinusoidal": sinusoidal}
 EXTRA_VARIANT_OF = {"glottal": "lpc", "worldflat": "world", "glwide": "griffinlim",
                     "sinusoidal": "world"}
+
+
+def train_families(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The families of the train windows: the measured ones, then the ``extra`` ones.
+
+    Raises:
+        UsageError: an extra family that :data:`EXTRA_FAMILIES` does not know.
+    """
+    unknown = [e for e in extra if e not in EXTRA_FAMILIES]
+    if unknown:
+        raise UsageError(f"unknown extra families {unknown}; known: {', '.join(EXTRA_FAMILIES)}")
+    return FAMILIES + tuple(extra)
+
+
+def cache_suffix(extra: tuple[str, ...]) -> str:
+    """What the extra families add to the name of a train feature cache."""
+    return "".join(f"-{e}" for e in extra)
+
+
+def left_out_with(family: str) -> list[str]:
+    """The train families a leave-one-out model of ``family`` must not see: the family itself
+    and the extra families that are variants of it (:data:`EXTRA_VARIANT_OF`)."""
+    return [family] + [e for e, parent in EXTRA_VARIANT_OF.items() if parent == family]

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from doppelab.core.storage import atomic_path
 from doppelab.detect.speech_data import Condition, apply_condition, load_shards
+from doppelab.detect.speech_extra import cache_suffix, train_families
 from doppelab.detect.speech_phase import FEATURES_VERSION, window_features
 
 __all__ = ["PAIR_CONDITIONS", "codec_pair_features"]
@@ -29,20 +30,21 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 
-def codec_pair_features(work: Path, progress: Callable[[int], None] | None = None
-                        ) -> tuple[F32, I64, I64]:
+def codec_pair_features(work: Path, progress: Callable[[int], None] | None = None,
+                        extra: tuple[str, ...] = ()) -> tuple[F32, I64, I64]:
     """Features of the codec twins of every original train window (cached).
 
     Returns:
         ``(x, origin, label)``: twin features (M, D), the index (M,) of each twin's original
         window in the train windows (which are also the first rows of the train features of
         :func:`~doppelab.detect.train_speech.features`), and its label (M,) 1 = fake.
+        ``extra`` names the extra families whose shards the train windows include.
     """
-    cache = work / f"features-{FEATURES_VERSION}-pairs-train.npz"
+    cache = work / f"features-{FEATURES_VERSION}-pairs{cache_suffix(extra)}-train.npz"
     if cache.exists():
         with np.load(cache) as z:
             return z["x"].astype(np.float32), z["origin"], z["y"]
-    windows, y, _, _ = load_shards(work / "shards", "train")
+    windows, y, _, _ = load_shards(work / "shards", "train", train_families(extra))
     twins, origin = [], []
     for cond in PAIR_CONDITIONS:
         for i, w in enumerate(windows):

@@ -6,9 +6,9 @@ vocal tract with a too regular source: the period moves smoothly from frame to f
 jitter), voiced frames are more perfectly periodic, the level of voiced frames moves without the
 cycle-to-cycle shimmer of a real larynx. These statistics describe that source.
 
-Per 2 s window of 16 kHz speech: 40 ms Hann frames every 10 ms; each frame's power spectrum up to
-4 kHz (the band a telephone line keeps) with a floor 50 dB under the window's mean power (as the
-other front ends), its inverse FFT the autocorrelation, divided by the Hann window's own
+Per 2 s window of 16 kHz speech, decimated to 8 kHz (0-4 kHz: the band a telephone line keeps):
+40 ms Hann frames every 20 ms; each frame's power spectrum (512 points) with a floor 50 dB under
+the frame's mean power, its inverse FFT the autocorrelation, divided by the Hann window's own
 autocorrelation and by lag 0 (normalised autocorrelation, NACF). Per frame: the NACF peak in
 lags of 2.5-16 ms (62.5-400 Hz) with parabolic interpolation (a fractional period) and its
 height (periodicity). Frames whose peak is over 0.5 are voiced. Per window
@@ -23,6 +23,10 @@ height (periodicity). Frames whose peak is over 0.5 are voiced. Per window
 * log level of voiced frames between consecutive voiced frames: median and mean absolute first
   difference (shimmer-like), median absolute second difference.
 
+Everything per frame, so overlapping windows of one signal share their frames
+(:func:`sliding_prosody`, what detection uses; the same statistics up to the decimation filter's
+edge at a window's ends).
+
 Shape: windows (B, L) float32, 16 kHz -> (B, 14) float32.
 """
 
@@ -34,13 +38,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy.fft import irfft, rfft
 
-__all__ = ["N_PROSODY", "prosody_stats"]
+__all__ = ["N_PROSODY", "prosody_stats", "sliding_prosody"]
 
 F32 = npt.NDArray[np.float32]
-_RATE = 16_000
-_FRAME, _HOP, _NFFT = 640, 160, 1024
-_MAX_BIN = _NFFT * 4000 // _RATE  # 0-4 kHz
-_LAG_MIN, _LAG_MAX = _RATE // 400, _RATE * 16 // 1000  # 40..256 samples
+_RATE = 8_000  # after decimation
+_FRAME, _HOP, _NFFT = 320, 160, 512
+_LAG_MIN, _LAG_MAX = _RATE // 400, _RATE * 16 // 1000  # 20..128 samples
 _VOICED = 0.5
 _FLOOR = 1e-5
 N_PROSODY = 14
@@ -54,22 +57,29 @@ def _window() -> tuple[F32, F32]:
     return w, (acf / acf[0]).astype(np.float32)
 
 
-def _nacf(windows: F32) -> tuple[F32, F32]:
-    """(B, L) -> normalised autocorrelation (B, T, _LAG_MAX + 2) and log frame power (B, T)."""
+def _decimate(x: F32) -> F32:
+    """16 kHz -> 8 kHz along the last axis (polyphase anti-alias filter)."""
+    from scipy.signal import resample_poly
+
+    return np.asarray(resample_poly(x, 1, 2, axis=-1), np.float32)
+
+
+def _frame_track(x8: F32) -> tuple[F32, F32, F32]:
+    """Frames of 8 kHz audio (..., L) -> periodicity, fractional log period and log level of
+    every frame, each (..., T)."""
     w, wacf = _window()
-    frames = np.lib.stride_tricks.sliding_window_view(windows, _FRAME, axis=1)[:, ::_HOP]
+    frames = np.lib.stride_tricks.sliding_window_view(x8, _FRAME, axis=-1)[..., ::_HOP, :]
     spec = rfft(frames * w, n=_NFFT, axis=-1, workers=1)
     power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
-    power[..., _MAX_BIN:] = 0.0
-    floor = _FLOOR * power[..., :_MAX_BIN].mean(axis=(1, 2), keepdims=True) + 1e-12
-    power[..., :_MAX_BIN] += floor
+    power += _FLOOR * power.mean(axis=-1, keepdims=True) + 1e-12
     acf = irfft(power, n=_NFFT, axis=-1, workers=1)[..., :_LAG_MAX + 2].astype(np.float32)
-    level = np.log(acf[..., 0] + 1e-12)
-    return acf / (acf[..., :1] + 1e-12) / wacf, level
+    level = np.log(acf[..., 0]).astype(np.float32)
+    height, logp = _peaks(acf / acf[..., :1] / wacf)
+    return height, logp, level
 
 
 def _peaks(nacf: F32) -> tuple[F32, F32]:
-    """Periodicity (peak height) and fractional log period of every frame. (B, T) each."""
+    """Periodicity (peak height) and fractional log period of every frame. (..., T) each."""
     seg = nacf[..., _LAG_MIN:_LAG_MAX + 1]
     k = np.argmax(seg, axis=-1)
     lag = k + _LAG_MIN
@@ -114,14 +124,45 @@ def _window_stats(height: F32, logp: F32, level: F32) -> list[float]:
     return out
 
 
-def prosody_stats(windows: F32, batch: int = 32) -> F32:
-    """Pitch and micro-prosody statistics of each window (see module doc). (B, L) -> (B, 14)."""
+def _check(windows: F32) -> F32:
     w = np.asarray(windows, np.float32)
-    if w.ndim != 2 or w.shape[1] < 4 * _FRAME:
-        raise ValueError(f"windows must be (B, L >= {4 * _FRAME}), got {w.shape}")
+    if w.ndim != 2 or w.shape[1] < 8 * _FRAME:
+        raise ValueError(f"windows must be (B, L >= {8 * _FRAME}), got {w.shape}")
+    return w
+
+
+def prosody_stats(windows: F32, batch: int = 64) -> F32:
+    """Pitch and micro-prosody statistics of each window (see module doc). (B, L) -> (B, 14)."""
+    w = _check(windows)
     rows: list[list[float]] = []
     for i in range(0, len(w), batch):
-        nacf, level = _nacf(w[i:i + batch])
-        height, logp = _peaks(nacf)
+        height, logp, level = _frame_track(_decimate(w[i:i + batch]))
         rows += [_window_stats(height[j], logp[j], level[j]) for j in range(len(height))]
     return np.asarray(rows, np.float32).reshape(len(w), N_PROSODY)
+
+
+def sliding_prosody(signal: F32, length: int, hop: int, count: int) -> F32:
+    """:func:`prosody_stats` of the ``count`` windows ``signal[k hop : k hop + length]``, each
+    frame computed once: the signal is decimated and tracked once and each window takes its
+    frames (windows must start on the 20 ms frame grid: ``hop`` a multiple of 320 samples;
+    other hops fall back to :func:`prosody_stats`). Equal to :func:`prosody_stats` up to the
+    decimation filter's edge at each window's ends.
+    Shape: ``signal`` (N,), N >= (count - 1) hop + length -> (count, 14) float32.
+    """
+    x = np.asarray(signal, np.float32)
+    if x.ndim != 1 or length < 8 * _FRAME or hop < 1 or count < 0 \
+            or (count and len(x) < (count - 1) * hop + length):
+        raise ValueError(f"need a (N,) signal holding {count} windows of {length} every {hop}, "
+                         f"got {x.shape}")
+    if count == 0:
+        return np.zeros((0, N_PROSODY), np.float32)
+    if hop % (2 * _HOP) or length % 2:
+        return prosody_stats(np.stack([x[k * hop:k * hop + length] for k in range(count)]))
+    height, logp, level = _frame_track(_decimate(x[:(count - 1) * hop + length]))
+    per_window = 1 + (length // 2 - _FRAME) // _HOP
+    rows = []
+    for k in range(count):
+        f = k * hop // (2 * _HOP)
+        sl = slice(f, f + per_window)
+        rows.append(_window_stats(height[sl], logp[sl], level[sl]))
+    return np.asarray(rows, np.float32)

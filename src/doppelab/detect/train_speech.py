@@ -46,6 +46,7 @@ from doppelab.detect.speech_data import (
     load_shards,
     lowpass_copies,
 )
+from doppelab.detect.speech_extra import cache_suffix, left_out_with, train_families
 from doppelab.detect.speech_features import N_FEATURES
 from doppelab.detect.speech_model import (
     Pairs,
@@ -81,12 +82,13 @@ class SpeechRecipe:
     lofo_steps: int = 2000
     pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
     codec_pairs: bool = True  # MP3 32k / 8 kHz twins of each original train window (both classes)
+    extra_families: tuple[str, ...] = ()  # of speech_extra: trained on, never left out or measured
 
 
 PSEUDO_FAMILY = "phasejitter"
 
 
-def _train_windows(work: Path, pseudo: bool
+def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = ()
                    ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Train windows, each also as a random low-pass copy (bandwidth nuisance), plus (``pseudo``)
     a :func:`~doppelab.detect.speech_fakes.phase_jitter` copy of every real window, labelled
@@ -94,7 +96,7 @@ def _train_windows(work: Path, pseudo: bool
     (:func:`~doppelab.detect.speech_data.channel_copies`, both classes)."""
     from doppelab.detect.speech_fakes import phase_jitter
 
-    windows, y, fam, group = load_shards(work / "shards", "train")
+    windows, y, fam, group = load_shards(work / "shards", "train", train_families(extra))
     windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
     y, fam, group = np.concatenate([y, y]), fam + fam, group + group
     if pseudo:
@@ -109,18 +111,21 @@ def _train_windows(work: Path, pseudo: bool
     return windows, np.concatenate([y, y]), fam + fam, group + group
 
 
-def features(work: Path, split: str, pseudo: bool = True
+def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...] = ()
              ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Window features of every window of ``split`` (cached as
-    ``features-v3[-nopseudo]-<split>.npz``); train windows as :func:`_train_windows` makes them."""
+    ``features-<version>[-nopseudo][-<extra>...]-<split>.npz``); train windows as
+    :func:`_train_windows` makes them (with the ``extra`` families' shards)."""
     suffix = "" if pseudo or split != "train" else "-nopseudo"
+    if split == "train":
+        suffix += cache_suffix(extra)
     cache = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
     if cache.exists():
         with np.load(cache) as z:
             return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
                     [str(v) for v in z["group"]])
     if split == "train":
-        windows, y, fam, group = _train_windows(work, pseudo)
+        windows, y, fam, group = _train_windows(work, pseudo, extra)
     else:
         windows, y, fam, group = load_shards(work / "shards", split)
     x = window_features(windows)
@@ -150,7 +155,7 @@ def _lofo(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log) -> dict[str, Any
     out: dict[str, Any] = {}
     cfg = replace(recipe.train, steps=recipe.lofo_steps)
     for left in [f for f in FAMILIES if f != "real" and f in set(famd)]:
-        keep = fam_a != left
+        keep = ~np.isin(fam_a, left_out_with(left))
         t0 = time.perf_counter()
         model = fit(x[keep], y[keep], cfg)
         sel = (famd_a == "real") | (famd_a == left)
@@ -230,16 +235,19 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
         atomic_write_text(work / "vocoder.done", f"{steps}\n")
         log({"stage": "vocoder", "steps": steps})
     build_speech_data(data_dir, work / "shards", vocoder=vocoder, seed=recipe.seed,
+                      families=train_families(recipe.extra_families),
                       tts_per_engine=recipe.tts_per_engine,
                       copies_per_family=recipe.copies_per_family,
                       progress=lambda name, n: _every(log, name, n))
-    tr, dv = features(work, "train", recipe.pseudo_fakes), features(work, "dev")
+    tr = features(work, "train", recipe.pseudo_fakes, recipe.extra_families)
+    dv = features(work, "dev")
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
     pairs = None
     if recipe.codec_pairs:
         from doppelab.detect.speech_pairs import codec_pair_features
 
-        tr, pairs = with_codec_pairs(tr, codec_pair_features(work))
+        tr, pairs = with_codec_pairs(tr, codec_pair_features(work,
+                                                             extra=recipe.extra_families))
         metrics["train_windows"] = len(tr[1])
     if recipe.lofo:
         metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
@@ -253,6 +261,7 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                        "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES),
                        "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}",
                        "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else [],
-                       "codec_pairs": recipe.codec_pairs}}
+                       "codec_pairs": recipe.codec_pairs,
+                       "extra_families": list(recipe.extra_families)}}
     atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
     return card
