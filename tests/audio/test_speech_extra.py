@@ -66,3 +66,30 @@ def test_prosody_sees_jitter_and_gain_free() -> None:
     assert (ps[:, 7] < pj[:, 7]).all()  # median |d log period|
     assert (ps[:, 10] > pj[:, 10]).all()  # flat fraction
     np.testing.assert_allclose(prosody_stats(steady * 5.0), ps, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("hop", [16_000, 8_000, 5_333])
+def test_sliding_prosody_matches_stacked_windows(hop: int) -> None:
+    from doppelab.detect.speech_prosody import sliding_prosody
+
+    x = voiced(7.3, seed=1)
+    count = (len(x) - 32_000) // hop + 1
+    stacked = prosody_stats(np.stack([x[k * hop:k * hop + 32_000] for k in range(count)]))
+    sliding = sliding_prosody(x, 32_000, hop, count)
+    assert sliding.shape == stacked.shape == (count, N_PROSODY)
+    np.testing.assert_allclose(sliding, stacked, atol=2e-3)  # the decimator's edge only
+    assert sliding_prosody(x, 32_000, hop, 0).shape == (0, N_PROSODY)
+    with pytest.raises(ValueError):
+        sliding_prosody(x, 32_000, hop, count + 50)
+
+
+def test_left_out_with_and_train_families() -> None:
+    from doppelab.core.errors import UsageError
+    from doppelab.detect.speech_extra import cache_suffix, left_out_with, train_families
+
+    assert left_out_with("world") == ["world", "worldflat", "sinusoidal"]
+    assert left_out_with("espeak") == ["espeak"]
+    assert train_families(("glottal",)) == (*FAMILIES, "glottal")
+    assert cache_suffix(("glottal", "glwide")) == "-glottal-glwide" and cache_suffix(()) == ""
+    with pytest.raises(UsageError):
+        train_families(("nonsense",))

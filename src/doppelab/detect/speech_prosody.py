@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.fft import irfft, rfft
 
-__all__ = ["N_PROSODY", "prosody_stats", "sliding_prosody"]
+__all__ = ["N_PROSODY", "PROSODY_VERSION", "prosody_stats", "sliding_prosody"]
 
 F32 = npt.NDArray[np.float32]
 _RATE = 8_000  # after decimation
@@ -47,6 +47,7 @@ _LAG_MIN, _LAG_MAX = _RATE // 400, _RATE * 16 // 1000  # 20..128 samples
 _VOICED = 0.5
 _FLOOR = 1e-5
 N_PROSODY = 14
+PROSODY_VERSION = "p2"  # names prosody feature caches
 
 
 @functools.lru_cache(maxsize=1)

@@ -58,9 +58,9 @@ from doppelab.detect.speech_model import (
 from doppelab.detect.speech_phase import (
     FEATURES_VERSION,
     N_PHASE,
-    N_WINDOW_FEATURES,
     window_features,
 )
+from doppelab.detect.speech_prosody import N_PROSODY
 
 __all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe", "subset_pairs",
            "with_codec_pairs"]
@@ -83,6 +83,7 @@ class SpeechRecipe:
     pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
     codec_pairs: bool = True  # MP3 32k / 8 kHz twins of each original train window (both classes)
     extra_families: tuple[str, ...] = ()  # of speech_extra: trained on, never left out or measured
+    prosody: bool = False  # pitch / micro-prosody statistics (speech_prosody) as extra columns
 
 
 PSEUDO_FAMILY = "phasejitter"
@@ -111,29 +112,44 @@ def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = ()
     return windows, np.concatenate([y, y]), fam + fam, group + group
 
 
-def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...] = ()
-             ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
-    """Window features of every window of ``split`` (cached as
-    ``features-<version>[-nopseudo][-<extra>...]-<split>.npz``); train windows as
-    :func:`_train_windows` makes them (with the ``extra`` families' shards)."""
+def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...] = (),
+             prosody: bool = False) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
+    """Window features of every window of ``split``; train windows as :func:`_train_windows`
+    makes them (with the ``extra`` families' shards). With ``prosody`` the pitch and
+    micro-prosody statistics (:mod:`doppelab.detect.speech_prosody`) follow as the last
+    columns. Cached as ``features-<version>[-nopseudo][-<extra>...]-<split>.npz`` and
+    ``prosody-<version>[...]-<split>.npz`` (each made once, from one pass over the windows)."""
+    from doppelab.detect.speech_prosody import PROSODY_VERSION, prosody_stats
+
     suffix = "" if pseudo or split != "train" else "-nopseudo"
     if split == "train":
         suffix += cache_suffix(extra)
-    cache = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
-    if cache.exists():
-        with np.load(cache) as z:
-            return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
-                    [str(v) for v in z["group"]])
-    if split == "train":
-        windows, y, fam, group = _train_windows(work, pseudo, extra)
-    else:
-        windows, y, fam, group = load_shards(work / "shards", split)
-    x = window_features(windows)
+    main = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
+    pros = work / f"prosody-{PROSODY_VERSION}{suffix}-{split}.npz"
+    if not main.exists() or (prosody and not pros.exists()):
+        if split == "train":
+            windows, y, fam, group = _train_windows(work, pseudo, extra)
+        else:
+            windows, y, fam, group = load_shards(work / "shards", split)
+        if not main.exists():
+            _save(main, x=window_features(windows), y=y, family=np.array(fam),
+                  group=np.array(group))
+        if prosody and not pros.exists():
+            _save(pros, p=prosody_stats(windows))
+    with np.load(main) as z:
+        x, y = z["x"].astype(np.float32), z["y"]
+        fam, group = [str(v) for v in z["family"]], [str(v) for v in z["group"]]
+    if prosody:
+        with np.load(pros) as z:
+            x = np.concatenate([x, z["p"].astype(np.float32)], axis=1)
+    return x, y, fam, group
+
+
+def _save(path: Path, **arrays: Any) -> None:
     from doppelab.core.storage import atomic_path
 
-    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=x, y=y, family=np.array(fam), group=np.array(group))
-    return x, y, fam, group
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _metrics(y: npt.NDArray[np.int64], s: F32) -> dict[str, float]:
@@ -239,27 +255,28 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                       tts_per_engine=recipe.tts_per_engine,
                       copies_per_family=recipe.copies_per_family,
                       progress=lambda name, n: _every(log, name, n))
-    tr = features(work, "train", recipe.pseudo_fakes, recipe.extra_families)
-    dv = features(work, "dev")
+    tr = features(work, "train", recipe.pseudo_fakes, recipe.extra_families, recipe.prosody)
+    dv = features(work, "dev", prosody=recipe.prosody)
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
     pairs = None
     if recipe.codec_pairs:
         from doppelab.detect.speech_pairs import codec_pair_features
 
-        tr, pairs = with_codec_pairs(tr, codec_pair_features(work,
-                                                             extra=recipe.extra_families))
+        twins = codec_pair_features(work, extra=recipe.extra_families, prosody=recipe.prosody)
+        tr, pairs = with_codec_pairs(tr, twins)
         metrics["train_windows"] = len(tr[1])
     if recipe.lofo:
         metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
     model, calibration, dev, history = _final(tr, dv, recipe, log, pairs)
     metrics["dev"] = dev
     out = work / "model"
-    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_WINDOW_FEATURES))
+    atomic_write_bytes(out / "speech.onnx", export_onnx(model, tr[0].shape[1]))
     card = {"calibration": calibration, "metrics": metrics, "history": history,
             "recipe": {"vocoder_minutes": recipe.vocoder_minutes, "seed": recipe.seed,
                        "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
                        "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES),
-                       "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}",
+                       "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}"
+                       + (f"+prosody_stats{N_PROSODY}" if recipe.prosody else ""),
                        "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else [],
                        "codec_pairs": recipe.codec_pairs,
                        "extra_families": list(recipe.extra_families)}}
