@@ -20,7 +20,10 @@ and channel-copied windows (never on twins or extra families):
 * ``twins+prosody``: plus the pitch / micro-prosody statistics (``speech_prosody``);
 * ``twins+extra``: plus the extra generators of ``speech_extra`` as training material (a
   left-out family's variants are left out with it);
-* ``twins+prosody+extra``: both.
+* ``twins+prosody+extra``: both;
+* ``...+density``: the MLP fused with a real-speech Gaussian density of the phase (and prosody)
+  statistics (``SpeechTrainConfig.density_weight`` 0.5, :class:`~doppelab.detect.speech_model.
+  FusedSpeech`); ``twins+prosody+extra+density`` is the current recipe.
 
 Pseudo-fakes of fold k's speakers are never trained on in fold k. Reads the window features the
 recipe cached (``WORK/features-v3-*.npz``, ``WORK/prosody-*.npz``, made by
@@ -49,13 +52,14 @@ from doppelab.detect.metrics import eer
 from doppelab.detect.speech_data import FAMILIES
 from doppelab.detect.speech_extra import EXTRA_FAMILIES, left_out_with
 from doppelab.detect.speech_features import N_FEATURES
-from doppelab.detect.speech_model import SpeechTrainConfig, fit, predict_logits
+from doppelab.detect.speech_model import SpeechTrainConfig, fit_fused, predict_logits
 from doppelab.detect.speech_pairs import codec_pair_features
 from doppelab.detect.train_speech import PSEUDO_FAMILY, features, with_codec_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("magnitude", "magnitude+phase", "magnitude+pseudo", "magnitude+phase+pseudo",
-            "twins", "twins+prosody", "twins+extra", "twins+prosody+extra")
+            "twins", "twins+prosody", "twins+extra", "twins+prosody+extra", "twins+density",
+            "twins+prosody+density", "twins+prosody+extra+density")
 
 
 def speaker_folds(data: Path, groups: list[str], n: int = 3) -> np.ndarray:
@@ -82,7 +86,7 @@ def inner_lofo(x: np.ndarray, y: np.ndarray, fam: np.ndarray, fold: np.ndarray,
         for k in np.unique(fold):
             train = (fold != k) & ~np.isin(fam, left_out_with(left))
             test = (fold == k) & ok & ((fam == "real") | (fam == left))
-            model = fit(x[train], y[train], cfg)
+            model = fit_fused(x[train], y[train], cfg)
             errs.append(eer(y[test], predict_logits(model, x[test])))
         out[left] = float(np.mean(errs))
     vals = list(out.values())
@@ -107,7 +111,8 @@ def run_recipe_variant(args: argparse.Namespace, name: str) -> dict[str, float]:
     extra = tuple(EXTRA_FAMILIES) if "extra" in name else ()
     x, y, fam, groups, testable = recipe_rows(args.work, extra, "prosody" in name)
     fold = speaker_folds(args.data_dir, groups)
-    cfg = SpeechTrainConfig(steps=args.steps, batch=args.batch)
+    cfg = SpeechTrainConfig(steps=args.steps, batch=args.batch,
+                            density_weight=0.5 if "density" in name else 0.0)
     return inner_lofo(x, y, fam, fold, cfg, testable)
 
 

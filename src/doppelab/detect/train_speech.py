@@ -52,7 +52,7 @@ from doppelab.detect.speech_model import (
     Pairs,
     SpeechTrainConfig,
     export_onnx,
-    fit,
+    fit_fused,
     predict_logits,
 )
 from doppelab.detect.speech_phase import (
@@ -78,12 +78,14 @@ class SpeechRecipe:
     copies_per_family: int = 200
     seed: int = 0
     lofo: bool = True
-    train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
+    train: SpeechTrainConfig = field(
+        default_factory=lambda: SpeechTrainConfig(density_weight=0.5))
     lofo_steps: int = 2000
     pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
     codec_pairs: bool = True  # MP3 32k / 8 kHz twins of each original train window (both classes)
-    extra_families: tuple[str, ...] = ()  # of speech_extra: trained on, never left out or measured
-    prosody: bool = False  # pitch / micro-prosody statistics (speech_prosody) as extra columns
+    # of speech_extra: trained on, left out with the family they are a variant of, never measured
+    extra_families: tuple[str, ...] = ("glottal", "worldflat", "glwide", "sinusoidal")
+    prosody: bool = True  # pitch / micro-prosody statistics (speech_prosody) as extra columns
 
 
 PSEUDO_FAMILY = "phasejitter"
@@ -173,7 +175,7 @@ def _lofo(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log) -> dict[str, Any
     for left in [f for f in FAMILIES if f != "real" and f in set(famd)]:
         keep = ~np.isin(fam_a, left_out_with(left))
         t0 = time.perf_counter()
-        model = fit(x[keep], y[keep], cfg)
+        model = fit_fused(x[keep], y[keep], cfg)
         sel = (famd_a == "real") | (famd_a == left)
         out[left] = {**_metrics(yd[sel], predict_logits(model, xd[sel])),
                      "train_seconds": round(time.perf_counter() - t0, 1)}
@@ -208,7 +210,7 @@ def _final(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log, pairs: Pairs | 
     xd, yd, famd, _ = dv
     cal = _held_out(groups)
     history: list[dict[str, float]] = []
-    model = fit(x[~cal], y[~cal], recipe.train, history, subset_pairs(pairs, ~cal))
+    model = fit_fused(x[~cal], y[~cal], recipe.train, history, subset_pairs(pairs, ~cal))
     clf = fit_logistic(predict_logits(model, x[cal])[:, None].astype(np.float64), y[cal],
                        l2=1e-3)
     a = float(clf.w[0] / clf.std[0])
