@@ -91,6 +91,7 @@ def test_codec_pair_features_with_prosody(tmp_path: Path) -> None:
     base = codec_pair_features(tmp_path)  # no extra family: the real window only
     assert base[0].shape == (len(PAIR_CONDITIONS), N_WINDOW_FEATURES)
     x, origin, y = codec_pair_features(tmp_path, extra=("glottal",), prosody=True)
+    assert list(origin) == [0, 1] * len(PAIR_CONDITIONS)
     assert x.shape == (2 * len(PAIR_CONDITIONS), N_WINDOW_FEATURES + N_PROSODY)
     assert list(y) == [0, 1] * len(PAIR_CONDITIONS) and np.isfinite(x).all()
     assert (tmp_path / "prosody-p2-pairs-glottal-train.npz").exists()
