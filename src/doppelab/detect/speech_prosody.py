@@ -93,35 +93,53 @@ def _peaks(nacf: F32) -> tuple[F32, F32]:
     return height.astype(np.float32), np.log(lag + off).astype(np.float32)
 
 
-def _diff_stats(v: F32, voiced: npt.NDArray[np.bool_], jump: float | None) -> list[float]:
-    """Median and mean |first difference| and median |second difference| of ``v`` over runs of
-    consecutive voiced frames (first differences over ``jump`` dropped)."""
-    both = voiced[1:] & voiced[:-1]
-    d1 = np.diff(v)[both]
-    if jump is not None:
-        d1 = d1[np.abs(d1) < jump]
-    three = both[1:] & both[:-1]
-    d2 = np.diff(v, 2)[three]
-    if jump is not None:
-        d2 = d2[np.abs(d2) < 2 * jump]
-    if len(d1) < 3:
-        return [0.0, 0.0, 0.0, 0.0]
-    med2 = float(np.median(np.abs(d2))) if len(d2) >= 3 else 0.0
-    return [float(np.median(np.abs(d1))), float(np.abs(d1).mean()), med2,
-            float((np.abs(d1) < 0.003).mean())]
+def _nan_where(mask: npt.NDArray[np.bool_], v: F32) -> F32:
+    return np.where(mask, v, np.float32(np.nan))
 
 
-def _window_stats(height: F32, logp: F32, level: F32) -> list[float]:
+def _diff_stats(v: F32, voiced: npt.NDArray[np.bool_], jump: float | None) -> F32:
+    """Per row of (W, T): median and mean |first difference|, median |second difference| and
+    the share of first differences under 0.3% of ``v`` over runs of consecutive voiced frames
+    (first differences over ``jump``, second ones over twice that, dropped). (W, 4); zeros for
+    a row with fewer than 3 first differences (the median of the second ones needs 3 too)."""
+    both = voiced[:, 1:] & voiced[:, :-1]
+    d1 = np.abs(np.diff(v, axis=1))
+    three = both[:, 1:] & both[:, :-1]
+    d2 = np.abs(np.diff(v, 2, axis=1))
+    if jump is not None:
+        both = both & (d1 < jump)
+        three = three & (d2 < 2 * jump)
+    n1, n2 = both.sum(axis=1), three.sum(axis=1)
+    a1 = _nan_where(both, d1)
+    out = np.zeros((len(v), 4), np.float32)
+    ok = n1 >= 3
+    if ok.any():
+        out[ok, 0] = np.nanmedian(a1[ok], axis=1)
+        out[ok, 1] = np.nanmean(a1[ok], axis=1)
+        out[ok, 3] = (both & (d1 < 0.003))[ok].sum(axis=1) / n1[ok]
+        ok2 = ok & (n2 >= 3)
+        if ok2.any():
+            out[ok2, 2] = np.nanmedian(_nan_where(three, d2)[ok2], axis=1)
+    return out
+
+
+def _batch_stats(height: F32, logp: F32, level: F32) -> F32:
+    """Frame tracks (W, T) of W windows -> (W, 14) statistics (see module doc)."""
     voiced = height > _VOICED
-    vh = height[voiced]
-    out = [float(voiced.mean())]
-    if len(vh) >= 3:
-        out += [float(vh.mean()), float(vh.std()), float(np.percentile(vh, 90)),
-                float((vh > 0.9).mean()), float(height.mean()), float(logp[voiced].std())]
-    else:
-        out += [0.0, 0.0, 0.0, 0.0, float(height.mean()), 0.0]
-    out += _diff_stats(logp, voiced, 0.2)
-    out += _diff_stats(level, voiced, None)[:3]
+    nv = voiced.sum(axis=1)
+    out = np.zeros((len(height), N_PROSODY), np.float32)
+    out[:, 0] = voiced.mean(axis=1)
+    out[:, 5] = height.mean(axis=1)
+    ok = nv >= 3
+    if ok.any():
+        vh = _nan_where(voiced, height)[ok]
+        out[ok, 1] = np.nanmean(vh, axis=1)
+        out[ok, 2] = np.nanstd(vh, axis=1)
+        out[ok, 3] = np.nanpercentile(vh, 90, axis=1)
+        out[ok, 4] = (voiced & (height > 0.9))[ok].sum(axis=1) / nv[ok]
+        out[ok, 6] = np.nanstd(_nan_where(voiced, logp)[ok], axis=1)
+    out[:, 7:11] = _diff_stats(logp, voiced, 0.2)
+    out[:, 11:14] = _diff_stats(level, voiced, None)[:, :3]
     return out
 
 
@@ -135,11 +153,10 @@ def _check(windows: F32) -> F32:
 def prosody_stats(windows: F32, batch: int = 64) -> F32:
     """Pitch and micro-prosody statistics of each window (see module doc). (B, L) -> (B, 14)."""
     w = _check(windows)
-    rows: list[list[float]] = []
+    parts = [np.zeros((0, N_PROSODY), np.float32)]
     for i in range(0, len(w), batch):
-        height, logp, level = _frame_track(_decimate(w[i:i + batch]))
-        rows += [_window_stats(height[j], logp[j], level[j]) for j in range(len(height))]
-    return np.asarray(rows, np.float32).reshape(len(w), N_PROSODY)
+        parts.append(_batch_stats(*_frame_track(_decimate(w[i:i + batch]))))
+    return np.concatenate(parts)
 
 
 def sliding_prosody(signal: F32, length: int, hop: int, count: int) -> F32:
@@ -161,9 +178,5 @@ def sliding_prosody(signal: F32, length: int, hop: int, count: int) -> F32:
         return prosody_stats(np.stack([x[k * hop:k * hop + length] for k in range(count)]))
     height, logp, level = _frame_track(_decimate(x[:(count - 1) * hop + length]))
     per_window = 1 + (length // 2 - _FRAME) // _HOP
-    rows = []
-    for k in range(count):
-        f = k * hop // (2 * _HOP)
-        sl = slice(f, f + per_window)
-        rows.append(_window_stats(height[sl], logp[sl], level[sl]))
-    return np.asarray(rows, np.float32)
+    idx = (np.arange(count) * hop // (2 * _HOP))[:, None] + np.arange(per_window)[None, :]
+    return _batch_stats(height[idx], logp[idx], level[idx])
