@@ -5,9 +5,13 @@ Stages, each resuming from its artefact under ``work``:
 1. ``vocoder.pt``: the small neural vocoder (:mod:`doppelab.detect.speech_vocoder`) trained on
    real *train* speech for ``vocoder_minutes``;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
-   trips (:mod:`doppelab.detect.speech_recipe`);
+   trips (:mod:`doppelab.detect.speech_recipe`), and (train only) of the ``extra_families``
+   (:mod:`doppelab.detect.speech_extra`: more generators to train on; never measured, and left
+   out together with the measured family they are a variant of);
 3. ``features-v3-<split>.npz``: window features (:func:`~doppelab.detect.speech_phase.
-   window_features`: magnitude + phase-sensitive statistics) of every window; train windows twice
+   window_features`: magnitude + phase-sensitive statistics) of every window, and
+   (``prosody``) ``prosody-p2-<split>.npz``: pitch / micro-prosody statistics
+   (:mod:`doppelab.detect.speech_prosody`) as further columns; train windows twice
    (as they are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue), plus a
    phase-jittered copy of every real train window labelled fake (the ``phasejitter``
    pseudo-family, never left out and never measured); then all of those again through a random
@@ -16,9 +20,13 @@ Stages, each resuming from its artefact under ``work``:
    (:mod:`doppelab.detect.speech_pairs`; chosen on held-out train speakers by
    ``bench/speech_invariance.py``);
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
-   other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
+   other family (and every extra family that is not a variant of it), measured (EER, AUC) on
+   dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
    vocoded twins stay on one side), Platt-calibrated on the other 20%, measured on dev;
+   with ``train.density_weight > 0`` every model (also the leave-one-out ones) is the MLP fused
+   with a Gaussian density of the real train windows (:class:`~doppelab.detect.speech_model.
+   FusedSpeech`);
    written as ``model/speech.onnx`` + ``model/speech.json`` (calibration, recipe, metrics).
 """
 
