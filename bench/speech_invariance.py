@@ -22,7 +22,7 @@ Candidates:
 * ``fused``: the current recipe: the twins recipe with the prosody statistics, the extra
   generators of ``speech_extra`` and the real-speech density fused in
   (``SpeechTrainConfig.density_weight`` 0.5; chosen on train-speaker folds by
-  ``bench/speech_select.py``).
+  ``bench/speech_select.py``); ``fused+gapN`` the same with the logit-gap penalty.
 
 Usage: python bench/speech_invariance.py --work WORK [--data-dir ../shared/data] [--files 24]
        [--candidates previous,twins+gap1] [--out bench/results/speech_invariance.json]
@@ -60,7 +60,7 @@ from speech_select import speaker_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ("previous", "wd1e-2", "twins", "twins+gap0.5", "twins+gap1", "twins+gap2",
-              "twins+gap4", "fused")
+              "twins+gap4", "fused", "fused+gap1")
 
 
 def _recipe(name: str) -> SpeechRecipe:
@@ -75,6 +75,10 @@ def _recipe(name: str) -> SpeechRecipe:
         return replace(base, codec_pairs=True)
     if name == "fused":
         return SpeechRecipe()
+    if name.startswith("fused+gap"):
+        fused = SpeechRecipe()
+        gap = float(name.removeprefix("fused+gap"))
+        return replace(fused, train=replace(fused.train, consistency=gap))
     if name.startswith("twins+gap"):
         gap = float(name.removeprefix("twins+gap"))
         return replace(base, codec_pairs=True, train=replace(base.train, consistency=gap))

@@ -118,9 +118,9 @@ def test_fused_density_flags_an_unseen_direction_and_exports() -> None:
     unseen = rng.standard_normal((200, 8)).astype(np.float32)
     unseen[:, 5] += 6.0
     test_real = rng.standard_normal((200, 8)).astype(np.float32)
-    cfg = SpeechTrainConfig(steps=300, density_first=0)
+    cfg = SpeechTrainConfig(steps=150, density_first=0)
     plain = fit_fused(x, y, cfg)
-    fused = fit_fused(x, y, SpeechTrainConfig(steps=300, density_first=0, density_weight=1.0))
+    fused = fit_fused(x, y, SpeechTrainConfig(steps=150, density_first=0, density_weight=1.0))
     assert isinstance(fused, FusedSpeech) and not isinstance(plain, FusedSpeech)
 
     def gap(model) -> float:
@@ -130,3 +130,54 @@ def test_fused_density_flags_an_unseen_direction_and_exports() -> None:
     sess = ort.InferenceSession(export_onnx(fused, 8), providers=["CPUExecutionProvider"])
     onnx = sess.run(None, {"features": test_real[:16]})[0].reshape(-1)
     np.testing.assert_allclose(onnx, predict_logits(fused, test_real[:16]), rtol=1e-4, atol=1e-4)
+
+
+def _tiny_shards(work, families: dict[str, float]) -> None:
+    """One 2 s tone window per family (and split) as a shard the recipe reads."""
+    from doppelab.detect.speech_data import WINDOW
+
+    shards = work / "shards"
+    shards.mkdir(parents=True, exist_ok=True)
+    t = np.arange(WINDOW) / RATE
+    for split in ("train", "dev"):
+        for fam, f0 in families.items():
+            if split == "dev" and fam in EXTRA_FAMILIES:
+                continue
+            tone = 0.3 * np.sign(np.sin(2 * np.pi * f0 * t)) + 0.01 * np.sin(2 * np.pi * 997 * t)
+            np.savez(shards / f"{split}-{fam}.npz",
+                     windows=(tone[None] * 8192).astype(np.int16),
+                     groups=np.array([f"{split}-{fam}"]), conditions=np.array(["none"]))
+
+
+def test_recipe_features_and_lofo_leave_variants_out(tmp_path, monkeypatch) -> None:
+    """Train features with an extra family and prosody columns; the leave-one-out model of
+    ``lpc`` trains without ``glottal`` (its variant), the one of ``world`` with it."""
+    from doppelab.detect import train_speech as ts
+    from doppelab.detect.speech_phase import N_WINDOW_FEATURES
+
+    _tiny_shards(tmp_path, {"real": 120.0, "lpc": 150.0, "world": 180.0, "glottal": 210.0})
+    x, y, fam, _ = ts.features(tmp_path, "train", True, ("glottal",), prosody=True)
+    assert x.shape[1] == N_WINDOW_FEATURES + N_PROSODY and np.isfinite(x).all()
+    assert "glottal" in fam and len(y) == len(fam) == len(x)
+    assert (tmp_path / "prosody-p2-glottal-train.npz").exists()
+    seen: list[set[str]] = []
+    fam_a = np.array(fam)
+    real_fit = ts.fit_fused
+
+    def recording_fit(xt, yt, cfg, *args, **kwargs):
+        seen.append(set(fam_a[_rows(x, xt)]))
+        return real_fit(xt, yt, ts.SpeechTrainConfig(steps=2))
+
+    monkeypatch.setattr(ts, "fit_fused", recording_fit)
+    dev = ts.features(tmp_path, "dev", prosody=True)
+    out = ts._lofo((x, y, fam, _), dev, ts.SpeechRecipe(lofo_steps=2), lambda _r: None)
+    assert set(out) == {"lpc", "world"}
+    by_left = dict(zip(["world", "lpc"], seen, strict=True))  # FAMILIES order
+    assert "glottal" not in by_left["lpc"] and "lpc" not in by_left["lpc"]
+    assert "glottal" in by_left["world"] and "world" not in by_left["world"]
+
+
+def _rows(x: np.ndarray, xt: np.ndarray) -> np.ndarray:
+    """Indices of the rows of ``x`` that appear in ``xt``."""
+    keys = {r.tobytes() for r in xt}
+    return np.array([i for i, r in enumerate(x) if r.tobytes() in keys], np.int64)
