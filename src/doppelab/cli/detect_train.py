@@ -26,11 +26,9 @@ ready to copy into src/doppelab/detect/weights/. Only `train` items are trained 
 only measured.
 
 --audio trains the speech detector instead: a small neural vocoder on real train speech
-(--vocoder-minutes), fakes from Griffin-Lim, WORLD, LPC, that vocoder and Debian's TTS engines
-(plus four extra generators as training material only), codec round trips on real and fake
-alike, spectral, phase and prosody statistics, leave-one-family-out models on dev, and the
-shipped MLP fused with a real-speech density + calibration in WORK/model/speech.onnx and
-speech.json."""
+(--vocoder-minutes), fakes from Griffin-Lim, WORLD, LPC, that vocoder and Debian's TTS engines,
+codec round trips on real and fake alike, spectral statistics, leave-one-family-out models on
+dev, and the shipped MLP + calibration in WORK/model/speech.onnx and speech.json."""
 
 
 def register(sub: Any) -> None:
