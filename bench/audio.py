@@ -229,10 +229,21 @@ def main() -> None:
     res = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                        "load_avg_1min_at_start": os.getloadavg()[0]}}
     if args.lofo:
-        from doppelab.detect.train_speech import SpeechRecipe, _lofo, features
+        from doppelab.detect.speech_pairs import codec_pair_features
+        from doppelab.detect.train_speech import (
+            SpeechRecipe,
+            _lofo,
+            features,
+            with_codec_pairs,
+        )
 
-        res["leave_one_family_out"] = _lofo(features(args.work, "train"),
-                                            features(args.work, "dev"), SpeechRecipe(), print)
+        r = SpeechRecipe()
+        tr = features(args.work, "train", r.pseudo_fakes, r.extra_families, r.prosody)
+        if r.codec_pairs:
+            tr, _ = with_codec_pairs(tr, codec_pair_features(args.work, extra=r.extra_families,
+                                                             prosody=r.prosody))
+        res["leave_one_family_out"] = _lofo(tr, features(args.work, "dev", prosody=r.prosody),
+                                            r, print)
         res["leave_one_family_out_source"] = "trained by this run"
     else:
         card = json.loads((args.work / "model" / "speech.json").read_text())

@@ -18,7 +18,11 @@ Candidates:
   recipe's default);
 * ``twins+gapN``: the twins, and N times the squared logit gap of (window, twin) pairs added to
   the loss (``SpeechTrainConfig.consistency``);
-* ``wd1e-2``: the previous recipe with 10x the weight decay.
+* ``wd1e-2``: the previous recipe with 10x the weight decay;
+* ``fused``: the current recipe: the twins recipe with the prosody statistics, the extra
+  generators of ``speech_extra`` and the real-speech density fused in
+  (``SpeechTrainConfig.density_weight`` 0.5; chosen on train-speaker folds by
+  ``bench/speech_select.py``); ``fused+gapN`` the same with the logit-gap penalty.
 
 Usage: python bench/speech_invariance.py --work WORK [--data-dir ../shared/data] [--files 24]
        [--candidates previous,twins+gap1] [--out bench/results/speech_invariance.json]
@@ -41,9 +45,9 @@ from audio import _invariance
 from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.metrics import eer
 from doppelab.detect.speech import SpeechDetector
-from doppelab.detect.speech_model import export_onnx, predict_logits
+from doppelab.detect.speech_extra import EXTRA_FAMILIES
+from doppelab.detect.speech_model import SpeechTrainConfig, export_onnx, predict_logits
 from doppelab.detect.speech_pairs import codec_pair_features
-from doppelab.detect.speech_phase import N_WINDOW_FEATURES
 from doppelab.detect.train_speech import (
     PSEUDO_FAMILY,
     SpeechRecipe,
@@ -56,17 +60,25 @@ from speech_select import speaker_folds
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = ("previous", "wd1e-2", "twins", "twins+gap0.5", "twins+gap1", "twins+gap2",
-              "twins+gap4")
+              "twins+gap4", "fused", "fused+gap1")
 
 
 def _recipe(name: str) -> SpeechRecipe:
-    base = replace(SpeechRecipe(), codec_pairs=False)
+    # the recipe as it was before the twins (no prosody, no extra generators, no density)
+    base = replace(SpeechRecipe(), codec_pairs=False, prosody=False, extra_families=(),
+                   train=SpeechTrainConfig())
     if name == "previous":
         return base
     if name == "wd1e-2":
         return replace(base, train=replace(base.train, weight_decay=1e-2))
     if name == "twins":
         return replace(base, codec_pairs=True)
+    if name == "fused":
+        return SpeechRecipe()
+    if name.startswith("fused+gap"):
+        fused = SpeechRecipe()
+        gap = float(name.removeprefix("fused+gap"))
+        return replace(fused, train=replace(fused.train, consistency=gap))
     if name.startswith("twins+gap"):
         gap = float(name.removeprefix("twins+gap"))
         return replace(base, codec_pairs=True, train=replace(base.train, consistency=gap))
@@ -80,12 +92,16 @@ def _held_speakers(data: Path) -> set[str]:
     return {r["speaker"] for r, k in zip(rows, fold, strict=True) if k == 0}
 
 
-def _candidate(name: str, tr: tuple, dv: tuple, twins: tuple, held: np.ndarray, data: Path,
-               speakers: set[str], files: int) -> dict[str, Any]:
+def _candidate(name: str, work: Path, data: Path, speakers: set[str], files: int
+               ) -> dict[str, Any]:
     recipe = _recipe(name)
+    tr = features(work, "train", True, recipe.extra_families, recipe.prosody)
+    dv = features(work, "dev", prosody=recipe.prosody)
+    held = speaker_folds(data, tr[3], n=4) == 0
     pairs = None
     full = tr
     if recipe.codec_pairs:
+        twins = codec_pair_features(work, extra=recipe.extra_families, prosody=recipe.prosody)
         full, pairs = with_codec_pairs(tr, twins)
         held = np.concatenate([held, held[twins[1]]])
     x, y, fam, group = full
@@ -95,13 +111,13 @@ def _candidate(name: str, tr: tuple, dv: tuple, twins: tuple, held: np.ndarray, 
     t0 = time.perf_counter()
     model, cal, dev, _ = _final(sub, dv, recipe, lambda _r: None, subset_pairs(pairs, keep))
     seconds = time.perf_counter() - t0
-    test = held & (np.array(fam) != PSEUDO_FAMILY)
+    test = held & ~np.isin(np.array(fam), [PSEUDO_FAMILY, *EXTRA_FAMILIES])
     out: dict[str, Any] = {"train_seconds": round(seconds, 1),
                            "held_out_eer": float(eer(y[test], predict_logits(model, x[test]))),
                            "dev_eer": dev["all"]["eer"], "dev_auc": dev["all"]["auc"]}
     with tempfile.TemporaryDirectory() as t:
         onnx = Path(t) / "speech.onnx"
-        atomic_write_bytes(onnx, export_onnx(model, N_WINDOW_FEATURES))
+        atomic_write_bytes(onnx, export_onnx(model, x.shape[1]))
         atomic_write_text(onnx.with_suffix(".json"), json.dumps({"calibration": cal}))
         det = SpeechDetector(path=onnx)
         out["held_out_invariance"] = _invariance(data, det, files, split="train",
@@ -123,17 +139,17 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    tr, dv = features(args.work, "train"), features(args.work, "dev")
-    names = args.candidates.split(",")
-    twins = codec_pair_features(args.work) if any(_recipe(n).codec_pairs for n in names) else ()
+    tr = features(args.work, "train")
     speakers = _held_speakers(args.data_dir)
     held = speaker_folds(args.data_dir, tr[3], n=4) == 0
     res: dict[str, Any] = {"held_out_speakers": len(speakers),
                            "held_out_windows": int(held.sum()), "train_windows": len(tr[1]),
                            "candidates": {}}
-    for name in names:
-        res["candidates"][name] = _candidate(name, tr, dv, twins, held, args.data_dir,
-                                             speakers, args.files)
+    if args.out.exists():  # keep the candidates measured by earlier runs
+        res["candidates"] = json.loads(args.out.read_text()).get("candidates", {})
+    for name in args.candidates.split(","):
+        res["candidates"][name] = _candidate(name, args.work, args.data_dir, speakers,
+                                             args.files)
     res["note"] = ("choose on held_out_* (train speakers never trained on); dev_* only "
                    "reported. 2 CPU cores shared with other jobs: seconds are pessimistic")
     text = json.dumps(res, indent=2, default=float)

@@ -25,6 +25,7 @@ from doppelab.detect.base import verdict
 from doppelab.detect.speech import AudioWindows, SpeechDetector
 from doppelab.detect.speech_data import WINDOW, speech_signal, speech_windows
 from doppelab.detect.speech_features import sliding_stats, spectral_stats
+from doppelab.detect.speech_phase import N_WINDOW_FEATURES
 from tests.conftest import DATA_DIR, requires_data
 
 RATE = 16_000
@@ -87,8 +88,12 @@ def test_detector_sliding_windows_score_as_stacked() -> None:
     assert len(sliding) == len(stacked) == 4
     assert np.array_equal(sliding.windows, stacked.windows)
     a, b = det.forward(sliding), det.forward(stacked)
-    assert np.array_equal(a["features"], b["features"])
-    assert np.array_equal(a["logits"], b["logits"])
+    # magnitude and phase statistics bit for bit; the prosody statistics (a model that has
+    # them) differ by the decimation filter's edge at each window's ends only
+    first = slice(0, N_WINDOW_FEATURES)
+    assert np.array_equal(a["features"][:, first], b["features"][:, first])
+    np.testing.assert_allclose(a["features"], b["features"], atol=2e-3)
+    np.testing.assert_allclose(a["logits"], b["logits"], atol=0.05)
     assert len(AudioWindows.sliding(signal[: WINDOW - 1], RATE)) == 0
 
 

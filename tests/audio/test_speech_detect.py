@@ -20,6 +20,7 @@ from doppelab.detect.base import create_detector
 from doppelab.detect.speech import AudioWindows, SpeechDetector, analyse_speech
 from doppelab.detect.speech_fakes import world_vocoder
 from doppelab.detect.speech_phase import N_WINDOW_FEATURES
+from doppelab.detect.speech_prosody import N_PROSODY
 from tests.conftest import DATA_DIR, requires_data
 
 RATE = 16_000
@@ -40,8 +41,9 @@ def noise(seconds: float, amp: float = 0.1, seed: int = 0) -> np.ndarray:
 def test_contract(det: SpeechDetector) -> None:
     assert create_detector("speech").level == "audio"
     out = det.forward(AudioWindows(windows=noise(4.0).reshape(2, -1)))
-    assert out["logits"].shape == (2,) and out["features"].shape == (2, N_WINDOW_FEATURES)
-    assert det.n_features == N_WINDOW_FEATURES  # the shipped model sees the phase statistics
+    width = N_WINDOW_FEATURES + N_PROSODY  # the shipped model sees phase and prosody statistics
+    assert out["logits"].shape == (2,) and out["features"].shape == (2, width)
+    assert det.n_features == width
     assert ((out["probability"] >= 0) & (out["probability"] <= 1)).all()
     assert det.forward(AudioWindows(windows=np.zeros((0, 2 * RATE), np.float32)))[
         "logits"].shape == (0,)

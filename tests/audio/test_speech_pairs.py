@@ -73,3 +73,25 @@ def test_codec_pair_features_shape_and_cache(tmp_path: Path) -> None:
     assert np.isfinite(x).all()
     again = codec_pair_features(tmp_path)  # from the cache
     np.testing.assert_array_equal(again[0], x)
+
+
+def test_codec_pair_features_with_prosody(tmp_path: Path) -> None:
+    from doppelab.detect.speech_data import WINDOW
+    from doppelab.detect.speech_pairs import PAIR_CONDITIONS, codec_pair_features
+    from doppelab.detect.speech_phase import N_WINDOW_FEATURES
+    from doppelab.detect.speech_prosody import N_PROSODY
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    t = np.arange(WINDOW) / 16_000
+    for fam, f0 in (("real", 140.0), ("glottal", 210.0)):
+        tone = np.sin(2 * np.pi * f0 * t) * 0.3
+        np.savez(shards / f"train-{fam}.npz", windows=(tone[None] * 8192).astype(np.int16),
+                 groups=np.array([fam]), conditions=np.array(["none"]))
+    base = codec_pair_features(tmp_path)  # no extra family: the real window only
+    assert base[0].shape == (len(PAIR_CONDITIONS), N_WINDOW_FEATURES)
+    x, origin, y = codec_pair_features(tmp_path, extra=("glottal",), prosody=True)
+    assert list(origin) == [0, 1] * len(PAIR_CONDITIONS)
+    assert x.shape == (2 * len(PAIR_CONDITIONS), N_WINDOW_FEATURES + N_PROSODY)
+    assert list(y) == [0, 1] * len(PAIR_CONDITIONS) and np.isfinite(x).all()
+    assert (tmp_path / "prosody-p2-pairs-glottal-train.npz").exists()

@@ -30,6 +30,7 @@ from doppelab.detect.shipped import read_json, weights_path
 from doppelab.detect.speech_data import WINDOW, speech_signal, window_count
 from doppelab.detect.speech_features import N_FEATURES, sliding_stats, spectral_stats
 from doppelab.detect.speech_phase import N_PHASE, N_WINDOW_FEATURES, phase_stats
+from doppelab.detect.speech_prosody import N_PROSODY, prosody_stats, sliding_prosody
 
 __all__ = ["SPEECH_CARD", "SPEECH_ONNX", "AudioWindows", "SpeechDetector", "SpeechResult",
            "analyse_speech"]
@@ -91,7 +92,7 @@ class SpeechDetector:
         model = weights_path(SPEECH_ONNX, self.path)
         self._session = onnx_session(model)
         width = self._session.get_inputs()[0].shape[1]
-        if width not in (N_FEATURES, N_WINDOW_FEATURES):
+        if width not in (N_FEATURES, N_WINDOW_FEATURES, N_WINDOW_FEATURES + N_PROSODY):
             raise UsageError(f"{model}: unexpected feature width {width}")
         self.n_features = int(width)
         card_path = None if self.path is None else Path(self.path).with_suffix(".json")
@@ -108,15 +109,22 @@ class SpeechDetector:
 
     def _features(self, batch: AudioWindows, first: int, stop: int) -> npt.NDArray[np.float32]:
         """Statistics of windows ``first:stop`` (bounded memory: one chunk at a time): the
-        magnitude statistics, then (a model of the current recipe) the phase statistics."""
+        magnitude statistics, then (a model of the later recipes) the phase statistics and
+        (the current one) the prosody statistics."""
+        windows = batch.windows[first:stop]
+        part = None
         if batch.signal is None:
-            mag = spectral_stats(batch.windows[first:stop])
+            mag = spectral_stats(windows)
         else:
             part = batch.signal[first * batch.hop:(stop - 1) * batch.hop + WINDOW]
             mag = sliding_stats(part, WINDOW, batch.hop, stop - first)
         if self.n_features == N_FEATURES:
             return mag
-        return np.concatenate([mag, phase_stats(batch.windows[first:stop])], axis=1)
+        feats = [mag, phase_stats(windows)]
+        if self.n_features > N_WINDOW_FEATURES:
+            feats.append(prosody_stats(windows) if part is None
+                         else sliding_prosody(part, WINDOW, batch.hop, stop - first))
+        return np.concatenate(feats, axis=1)
 
     def calibrated(self, logit: float) -> float:
         """Platt-scaled probability of a (mean) logit."""
@@ -124,9 +132,11 @@ class SpeechDetector:
         return float(sigmoid(a * logit + b))
 
     def describe(self) -> dict[str, Any]:
+        names = [f"spectral_stats{N_FEATURES}", f"phase_stats{N_PHASE}",
+                 f"prosody_stats{N_PROSODY}"]
+        used = {N_FEATURES: 1, N_WINDOW_FEATURES: 2}.get(self.n_features, 3)
         return {"name": self.name, "window_s": WINDOW / SAMPLE_RATE,
-                "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}"
-                if self.n_features == N_WINDOW_FEATURES else f"spectral_stats{N_FEATURES}"}
+                "features": "+".join(names[:used])}
 
 
 @dataclass(slots=True, kw_only=True)

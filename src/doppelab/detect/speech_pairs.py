@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from doppelab.core.storage import atomic_path
 from doppelab.detect.speech_data import Condition, apply_condition, load_shards
+from doppelab.detect.speech_extra import cache_suffix, train_families
 from doppelab.detect.speech_phase import FEATURES_VERSION, window_features
 
 __all__ = ["PAIR_CONDITIONS", "codec_pair_features"]
@@ -29,7 +30,8 @@ F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 
-def codec_pair_features(work: Path, progress: Callable[[int], None] | None = None
+def codec_pair_features(work: Path, progress: Callable[[int], None] | None = None,
+                        extra: tuple[str, ...] = (), prosody: bool = False
                         ) -> tuple[F32, I64, I64]:
     """Features of the codec twins of every original train window (cached).
 
@@ -37,21 +39,33 @@ def codec_pair_features(work: Path, progress: Callable[[int], None] | None = Non
         ``(x, origin, label)``: twin features (M, D), the index (M,) of each twin's original
         window in the train windows (which are also the first rows of the train features of
         :func:`~doppelab.detect.train_speech.features`), and its label (M,) 1 = fake.
+        ``extra`` names the extra families whose shards the train windows include; with
+        ``prosody`` the prosody statistics follow as the last columns (a cache of their own).
     """
-    cache = work / f"features-{FEATURES_VERSION}-pairs-train.npz"
-    if cache.exists():
-        with np.load(cache) as z:
-            return z["x"].astype(np.float32), z["origin"], z["y"]
-    windows, y, _, _ = load_shards(work / "shards", "train")
-    twins, origin = [], []
-    for cond in PAIR_CONDITIONS:
-        for i, w in enumerate(windows):
-            twins.append(apply_condition(w, cond))
-            origin.append(i)
-            if progress and len(twins) % 200 == 0:
-                progress(len(twins))
-    x = window_features(np.stack(twins))
-    org = np.array(origin, np.int64)
-    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=x, origin=org, y=y[org])
-    return x, org, y[org]
+    from doppelab.detect.speech_prosody import PROSODY_VERSION, prosody_stats
+
+    suffix = cache_suffix(extra)
+    cache = work / f"features-{FEATURES_VERSION}-pairs{suffix}-train.npz"
+    pros = work / f"prosody-{PROSODY_VERSION}-pairs{suffix}-train.npz"
+    if not cache.exists() or (prosody and not pros.exists()):
+        windows, y, _, _ = load_shards(work / "shards", "train", train_families(extra))
+        twins, origin = [], []
+        for cond in PAIR_CONDITIONS:
+            for i, w in enumerate(windows):
+                twins.append(apply_condition(w, cond))
+                origin.append(i)
+                if progress and len(twins) % 200 == 0:
+                    progress(len(twins))
+        org = np.array(origin, np.int64)
+        if not cache.exists():
+            with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, x=window_features(np.stack(twins)), origin=org, y=y[org])
+        if prosody and not pros.exists():
+            with atomic_path(pros) as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, p=prosody_stats(np.stack(twins)))
+    with np.load(cache) as z:
+        x, org, yt = z["x"].astype(np.float32), z["origin"], z["y"]
+    if prosody:
+        with np.load(pros) as z:
+            x = np.concatenate([x, z["p"].astype(np.float32)], axis=1)
+    return x, org, yt

@@ -6,7 +6,9 @@ two codec conditions), the copy-synthesis families
 (``griffinlim``, ``world``, ``lpc``, ``melgan``: ``copies_per_family`` random real recordings
 of train, 40% of that of dev, each re-synthesised once under one condition; a CPU budget), and
 the TTS families (``flite``, ``espeak``, ``festival``: ``tts_per_engine`` sentences for train, a
-third of that for dev, from voices reserved per split).
+third of that for dev, from voices reserved per split). ``extra`` families
+(:mod:`doppelab.detect.speech_extra`) are made for ``train`` only, like the copy-synthesis
+families.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from doppelab.audio import SAMPLE_RATE, AudioClip, speech_segments
 from doppelab.audio.decode import SamplesF32
 from doppelab.core.errors import UsageError
 from doppelab.detect import speech_data as sd
+from doppelab.detect.speech_extra import EXTRA_FAMILIES
 from doppelab.detect.speech_fakes import COPY_SYNTHESIS, TTS_ENGINES, random_sentence, tts
 from doppelab.detect.speech_fakes import tts_available as _tts_ok
 
@@ -73,6 +76,8 @@ def _units(family: str, split: str, cache: RealCache, rng: np.random.Generator,
         return _copy(cache, lambda x, _rng: x, rng, 2 * limit)
     if family in COPY_SYNTHESIS:
         return _copy(cache, COPY_SYNTHESIS[family], rng, limit)
+    if family in EXTRA_FAMILIES:
+        return _copy(cache, EXTRA_FAMILIES[family], rng, limit)
     if family == "melgan":
         maker = _melgan_maker(vocoder)
         return None if maker is None else _copy(cache, maker, rng, limit)
@@ -81,7 +86,18 @@ def _units(family: str, split: str, cache: RealCache, rng: np.random.Generator,
             return None
         count = tts_per_engine if split == "train" else max(1, tts_per_engine // 3)
         return _tts(family, split, count, rng)
-    raise UsageError(f"unknown family {family!r}; known: {', '.join(sd.FAMILIES)}")
+    known = ", ".join(sd.FAMILIES + tuple(EXTRA_FAMILIES))
+    raise UsageError(f"unknown family {family!r}; known: {known}")
+
+
+def _family_index(family: str) -> int:
+    """A stable number for each family (seeds its random draws)."""
+    if family in sd.FAMILIES:
+        return sd.FAMILIES.index(family)
+    if family in EXTRA_FAMILIES:
+        return len(sd.FAMILIES) + list(EXTRA_FAMILIES).index(family)
+    known = ", ".join(sd.FAMILIES + tuple(EXTRA_FAMILIES))
+    raise UsageError(f"unknown family {family!r}; known: {known}")
 
 
 def build_speech_data(
@@ -101,13 +117,15 @@ def build_speech_data(
         cache: RealCache | None = None
         for family in families:
             out = work / f"{split}-{family}.npz"
+            if split != "train" and family in EXTRA_FAMILIES:
+                continue  # training material only
             if out.exists():
                 done.append(out)
                 continue
             if cache is None:
                 cache = list(sd.real_units(sd.real_items(data_dir, split)))
             rng = np.random.default_rng(
-                [seed, sd.FAMILIES.index(family), 0 if split == "train" else 1])
+                [seed, _family_index(family), 0 if split == "train" else 1])
             units = _units(family, split, cache, rng, vocoder, tts_per_engine,
                            copies_per_family)
             if units is None:

@@ -5,9 +5,13 @@ Stages, each resuming from its artefact under ``work``:
 1. ``vocoder.pt``: the small neural vocoder (:mod:`doppelab.detect.speech_vocoder`) trained on
    real *train* speech for ``vocoder_minutes``;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
-   trips (:mod:`doppelab.detect.speech_recipe`);
+   trips (:mod:`doppelab.detect.speech_recipe`), and (train only) of the ``extra_families``
+   (:mod:`doppelab.detect.speech_extra`: more generators to train on; never measured, and left
+   out together with the measured family they are a variant of);
 3. ``features-v3-<split>.npz``: window features (:func:`~doppelab.detect.speech_phase.
-   window_features`: magnitude + phase-sensitive statistics) of every window; train windows twice
+   window_features`: magnitude + phase-sensitive statistics) of every window, and
+   (``prosody``) ``prosody-p2-<split>.npz``: pitch / micro-prosody statistics
+   (:mod:`doppelab.detect.speech_prosody`) as further columns; train windows twice
    (as they are and low-passed at a random 3.4-7.8 kHz cut-off, so bandwidth is no cue), plus a
    phase-jittered copy of every real train window labelled fake (the ``phasejitter``
    pseudo-family, never left out and never measured); then all of those again through a random
@@ -16,9 +20,13 @@ Stages, each resuming from its artefact under ``work``:
    (:mod:`doppelab.detect.speech_pairs`; chosen on held-out train speakers by
    ``bench/speech_invariance.py``);
 4. leave-one-family-out: for each fake family a model trained on train windows of real + every
-   other family, measured (EER, AUC) on dev real vs dev windows of the family left out;
+   other family (and every extra family that is not a variant of it), measured (EER, AUC) on
+   dev real vs dev windows of the family left out;
 5. the shipped model: trained on 80% of the train recordings (grouped, so a recording and its
    vocoded twins stay on one side), Platt-calibrated on the other 20%, measured on dev;
+   with ``train.density_weight > 0`` every model (also the leave-one-out ones) is the MLP fused
+   with a Gaussian density of the real train windows (:class:`~doppelab.detect.speech_model.
+   FusedSpeech`);
    written as ``model/speech.onnx`` + ``model/speech.json`` (calibration, recipe, metrics).
 """
 
@@ -46,20 +54,21 @@ from doppelab.detect.speech_data import (
     load_shards,
     lowpass_copies,
 )
+from doppelab.detect.speech_extra import cache_suffix, left_out_with, train_families
 from doppelab.detect.speech_features import N_FEATURES
 from doppelab.detect.speech_model import (
     Pairs,
     SpeechTrainConfig,
     export_onnx,
-    fit,
+    fit_fused,
     predict_logits,
 )
 from doppelab.detect.speech_phase import (
     FEATURES_VERSION,
     N_PHASE,
-    N_WINDOW_FEATURES,
     window_features,
 )
+from doppelab.detect.speech_prosody import N_PROSODY
 
 __all__ = ["PSEUDO_FAMILY", "SpeechRecipe", "features", "run_speech_recipe", "subset_pairs",
            "with_codec_pairs"]
@@ -77,16 +86,20 @@ class SpeechRecipe:
     copies_per_family: int = 200
     seed: int = 0
     lofo: bool = True
-    train: SpeechTrainConfig = field(default_factory=SpeechTrainConfig)
+    train: SpeechTrainConfig = field(
+        default_factory=lambda: SpeechTrainConfig(density_weight=0.5))
     lofo_steps: int = 2000
     pseudo_fakes: bool = True  # phase-jittered copies of real train windows, labelled fake
     codec_pairs: bool = True  # MP3 32k / 8 kHz twins of each original train window (both classes)
+    # of speech_extra: trained on, left out with the family they are a variant of, never measured
+    extra_families: tuple[str, ...] = ("glottal", "worldflat", "glwide", "sinusoidal")
+    prosody: bool = True  # pitch / micro-prosody statistics (speech_prosody) as extra columns
 
 
 PSEUDO_FAMILY = "phasejitter"
 
 
-def _train_windows(work: Path, pseudo: bool
+def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = ()
                    ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Train windows, each also as a random low-pass copy (bandwidth nuisance), plus (``pseudo``)
     a :func:`~doppelab.detect.speech_fakes.phase_jitter` copy of every real window, labelled
@@ -94,7 +107,7 @@ def _train_windows(work: Path, pseudo: bool
     (:func:`~doppelab.detect.speech_data.channel_copies`, both classes)."""
     from doppelab.detect.speech_fakes import phase_jitter
 
-    windows, y, fam, group = load_shards(work / "shards", "train")
+    windows, y, fam, group = load_shards(work / "shards", "train", train_families(extra))
     windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
     y, fam, group = np.concatenate([y, y]), fam + fam, group + group
     if pseudo:
@@ -109,26 +122,44 @@ def _train_windows(work: Path, pseudo: bool
     return windows, np.concatenate([y, y]), fam + fam, group + group
 
 
-def features(work: Path, split: str, pseudo: bool = True
-             ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
-    """Window features of every window of ``split`` (cached as
-    ``features-v3[-nopseudo]-<split>.npz``); train windows as :func:`_train_windows` makes them."""
+def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...] = (),
+             prosody: bool = False) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
+    """Window features of every window of ``split``; train windows as :func:`_train_windows`
+    makes them (with the ``extra`` families' shards). With ``prosody`` the pitch and
+    micro-prosody statistics (:mod:`doppelab.detect.speech_prosody`) follow as the last
+    columns. Cached as ``features-<version>[-nopseudo][-<extra>...]-<split>.npz`` and
+    ``prosody-<version>[...]-<split>.npz`` (each made once, from one pass over the windows)."""
+    from doppelab.detect.speech_prosody import PROSODY_VERSION, prosody_stats
+
     suffix = "" if pseudo or split != "train" else "-nopseudo"
-    cache = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
-    if cache.exists():
-        with np.load(cache) as z:
-            return (z["x"].astype(np.float32), z["y"], [str(v) for v in z["family"]],
-                    [str(v) for v in z["group"]])
     if split == "train":
-        windows, y, fam, group = _train_windows(work, pseudo)
-    else:
-        windows, y, fam, group = load_shards(work / "shards", split)
-    x = window_features(windows)
+        suffix += cache_suffix(extra)
+    main = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
+    pros = work / f"prosody-{PROSODY_VERSION}{suffix}-{split}.npz"
+    if not main.exists() or (prosody and not pros.exists()):
+        if split == "train":
+            windows, y, fam, group = _train_windows(work, pseudo, extra)
+        else:
+            windows, y, fam, group = load_shards(work / "shards", split)
+        if not main.exists():
+            _save(main, x=window_features(windows), y=y, family=np.array(fam),
+                  group=np.array(group))
+        if prosody and not pros.exists():
+            _save(pros, p=prosody_stats(windows))
+    with np.load(main) as z:
+        x, y = z["x"].astype(np.float32), z["y"]
+        fam, group = [str(v) for v in z["family"]], [str(v) for v in z["group"]]
+    if prosody:
+        with np.load(pros) as z:
+            x = np.concatenate([x, z["p"].astype(np.float32)], axis=1)
+    return x, y, fam, group
+
+
+def _save(path: Path, **arrays: Any) -> None:
     from doppelab.core.storage import atomic_path
 
-    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, x=x, y=y, family=np.array(fam), group=np.array(group))
-    return x, y, fam, group
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _metrics(y: npt.NDArray[np.int64], s: F32) -> dict[str, float]:
@@ -150,9 +181,9 @@ def _lofo(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log) -> dict[str, Any
     out: dict[str, Any] = {}
     cfg = replace(recipe.train, steps=recipe.lofo_steps)
     for left in [f for f in FAMILIES if f != "real" and f in set(famd)]:
-        keep = fam_a != left
+        keep = ~np.isin(fam_a, left_out_with(left))
         t0 = time.perf_counter()
-        model = fit(x[keep], y[keep], cfg)
+        model = fit_fused(x[keep], y[keep], cfg)
         sel = (famd_a == "real") | (famd_a == left)
         out[left] = {**_metrics(yd[sel], predict_logits(model, xd[sel])),
                      "train_seconds": round(time.perf_counter() - t0, 1)}
@@ -187,7 +218,7 @@ def _final(tr: tuple, dv: tuple, recipe: SpeechRecipe, log: Log, pairs: Pairs | 
     xd, yd, famd, _ = dv
     cal = _held_out(groups)
     history: list[dict[str, float]] = []
-    model = fit(x[~cal], y[~cal], recipe.train, history, subset_pairs(pairs, ~cal))
+    model = fit_fused(x[~cal], y[~cal], recipe.train, history, subset_pairs(pairs, ~cal))
     clf = fit_logistic(predict_logits(model, x[cal])[:, None].astype(np.float64), y[cal],
                        l2=1e-3)
     a = float(clf.w[0] / clf.std[0])
@@ -230,29 +261,34 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
         atomic_write_text(work / "vocoder.done", f"{steps}\n")
         log({"stage": "vocoder", "steps": steps})
     build_speech_data(data_dir, work / "shards", vocoder=vocoder, seed=recipe.seed,
+                      families=train_families(recipe.extra_families),
                       tts_per_engine=recipe.tts_per_engine,
                       copies_per_family=recipe.copies_per_family,
                       progress=lambda name, n: _every(log, name, n))
-    tr, dv = features(work, "train", recipe.pseudo_fakes), features(work, "dev")
+    tr = features(work, "train", recipe.pseudo_fakes, recipe.extra_families, recipe.prosody)
+    dv = features(work, "dev", prosody=recipe.prosody)
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
     pairs = None
     if recipe.codec_pairs:
         from doppelab.detect.speech_pairs import codec_pair_features
 
-        tr, pairs = with_codec_pairs(tr, codec_pair_features(work))
+        twins = codec_pair_features(work, extra=recipe.extra_families, prosody=recipe.prosody)
+        tr, pairs = with_codec_pairs(tr, twins)
         metrics["train_windows"] = len(tr[1])
     if recipe.lofo:
         metrics["leave_one_family_out"] = _lofo(tr, dv, recipe, log)
     model, calibration, dev, history = _final(tr, dv, recipe, log, pairs)
     metrics["dev"] = dev
     out = work / "model"
-    atomic_write_bytes(out / "speech.onnx", export_onnx(model, N_WINDOW_FEATURES))
+    atomic_write_bytes(out / "speech.onnx", export_onnx(model, tr[0].shape[1]))
     card = {"calibration": calibration, "metrics": metrics, "history": history,
             "recipe": {"vocoder_minutes": recipe.vocoder_minutes, "seed": recipe.seed,
                        "tts_per_engine": recipe.tts_per_engine, "train": recipe.train.to_dict(),
                        "conditions": [c.name for c in CONDITIONS], "families": list(FAMILIES),
-                       "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}",
+                       "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}"
+                       + (f"+prosody_stats{N_PROSODY}" if recipe.prosody else ""),
                        "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else [],
-                       "codec_pairs": recipe.codec_pairs}}
+                       "codec_pairs": recipe.codec_pairs,
+                       "extra_families": list(recipe.extra_families)}}
     atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
     return card
