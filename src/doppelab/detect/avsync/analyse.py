@@ -33,6 +33,7 @@ from doppelab.audio import Segment
 from doppelab.core.errors import UsageError
 from doppelab.core.media import check_readable, probe
 from doppelab.detect.avsync import xcorr
+from doppelab.detect.avsync.decide import curve_scores, platt_probability
 from doppelab.detect.avsync.features import (
     ClipFeatures,
     anchor_frames,
@@ -42,7 +43,7 @@ from doppelab.detect.avsync.features import (
     speech_frames,
     voiced_frames,
 )
-from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_weights
+from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_members
 from doppelab.detect.avsync.signals import speech_energy
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio, read_face_track
 from doppelab.detect.avsync.types import AVSyncResult, SyncWindow
@@ -66,9 +67,10 @@ POOLING = "mean"
 
 
 @functools.lru_cache(maxsize=2)
-def _model(path: Path) -> tuple[SyncNet, dict[str, Any]]:
-    """The network at ``path``, loaded once per process."""
-    return load_weights(path)
+def _model(path: Path) -> tuple[tuple[SyncNet, ...], dict[str, Any]]:
+    """The network(s) at ``path`` and their metadata, loaded once per process."""
+    members, meta = load_members(path)
+    return tuple(members), meta
 
 
 def _empty(status: str, reason: str, **kw: Any) -> AVSyncResult:
@@ -133,8 +135,34 @@ def out_of_sync_probability(offset_frames: float, fps: float) -> float:
     return float(1.0 / (1.0 + np.exp(-(seconds - TOLERANCE_S) / SLOPE_S)))
 
 
-def sync_from_features(feats: ClipFeatures, model: SyncNet) -> AVSyncResult:
-    """The ``ok`` result of a clip with a face and speech (all analysis after decoding)."""
+def fake_probability(
+    curve: F64, offset: float, fps: float, decision: dict[str, Any] | None = None
+) -> tuple[float, float | None]:
+    """``(probability_fake, decision_score)`` of a clip curve.
+
+    ``decision`` (the weights' ``decision`` metadata: ``score``, ``a``, ``b``) names a score of
+    :func:`doppelab.detect.avsync.decide.curve_scores` and its Platt logistic, fitted on
+    cross-validation rows of train clips; without it, the fixed rule on the offset
+    (:func:`out_of_sync_probability`) and no score.
+
+    Raises:
+        UsageError: the decision names an unknown score.
+    """
+    if not decision:
+        return out_of_sync_probability(offset, fps), None
+    scores = curve_scores(curve, offset)
+    if decision.get("score") not in scores:
+        raise UsageError(f"unknown sync decision score {decision.get('score')!r}")
+    score = scores[str(decision["score"])]
+    return platt_probability(score, float(decision["a"]), float(decision["b"])), score
+
+
+def sync_from_features(
+    feats: ClipFeatures, model: SyncNet | Sequence[SyncNet],
+    decision: dict[str, Any] | None = None,
+) -> AVSyncResult:
+    """The ``ok`` result of a clip with a face and speech (all analysis after decoding);
+    ``model``: one network or an ensemble; ``decision``: see :func:`fake_probability`."""
     fps = feats.fps
     face = np.isfinite(feats.lips).all(axis=1)
     usable = anchor_frames(feats, MAX_LAG)
@@ -158,9 +186,10 @@ def sync_from_features(feats: ClipFeatures, model: SyncNet) -> AVSyncResult:
                                       end_s=float(feats.times[hi - 1] + 1.0 / fps),
                                       offset_frames=w_off, confidence=w_conf))
     lag0 = float(curve[MAX_LAG])
+    p_fake, score = fake_probability(curve, offset, fps, decision)
     return AVSyncResult(
         status="ok", offset_frames=offset, confidence=conf,
-        probability_fake=out_of_sync_probability(offset, fps),
+        probability_fake=p_fake, decision_score=score,
         windows=tuple(windows), reason=None, method="syncnet", fps=fps,
         face_frames=int(face.sum()), speech_seconds=float(feats.speech.sum() / fps),
         xcorr_offset_frames=x_off, xcorr_confidence=x_conf,
@@ -181,8 +210,8 @@ def analyse_streams(
         return _empty("no_face", f"no face followed in {MIN_FACE_FRAMES} frames or more",
                       fps=track.fps, face_frames=int(track.found.sum()))
     feats = clip_features(track, audio, segments)
-    model, _ = _model(weights)
-    return sync_from_features(feats, model)
+    members, meta = _model(weights)
+    return sync_from_features(feats, members, meta.get("decision"))
 
 
 def analyse_av_sync(

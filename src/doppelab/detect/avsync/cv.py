@@ -66,7 +66,9 @@ def conditions(clip: HeldOut, others: list[HeldOut]) -> dict[str, ClipFeatures]:
 
 
 def measure(model: SyncNet, feats: dict[str, ClipFeatures]) -> dict[str, Any]:
-    """Offset and confidence of every condition under every pooling."""
+    """Offset and confidence of every condition under every pooling, and the pooled ``curve``
+    itself (rounded to 1e-4), so ensembles and decision scores can be evaluated from the rows
+    without retraining (:mod:`doppelab.detect.avsync.decide`)."""
     rows: dict[str, Any] = {}
     for cond, f in feats.items():
         logits = lag_logits(model, f, MAX_LAG)
@@ -76,7 +78,8 @@ def measure(model: SyncNet, feats: dict[str, ClipFeatures]) -> dict[str, Any]:
             curve = pooled_curve(logits, usable, pooling)
             if curve is not None:
                 off, conf = curve_peak(curve)
-                rec[pooling] = {"offset": off, "confidence": conf}
+                rec[pooling] = {"offset": off, "confidence": conf,
+                                "curve": [round(float(x), 4) for x in curve]}
         rows[cond] = rec
     return rows
 
@@ -177,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--save-every", type=int, default=300)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
+    ap.add_argument("--lip-input", choices=("both", "velocity"), default="both")
+    ap.add_argument("--mel-input", choices=("mel", "delta"), default="mel")
     ap.add_argument("--rates", type=float, nargs="*", default=[])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stop-at", type=int, default=None,
@@ -184,7 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm)
+    cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm,
+                        lip_input=args.lip_input, mel_input=args.mel_input)
     recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates),
                     stop_at=args.stop_at)
     rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every,

@@ -22,8 +22,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -274,17 +275,47 @@ def fit(
     return model.eval()
 
 
-def train(data: Path, out: Path, cache: Path, cfg: SyncNetConfig, recipe: Recipe) -> None:
+def train(
+    data: Path, out: Path, cache: Path, cfg: SyncNetConfig, recipe: Recipe,
+    seeds: Sequence[int] = (), decision: dict[str, Any] | None = None,
+) -> None:
     """Train (or resume from ``out.ckpt``) on the ``train`` clips and write the weights to
-    ``out``."""
+    ``out``: one network with ``recipe.seed``, or one per seed of ``seeds`` (an ensemble whose
+    lag curves are averaged; each seed checkpoints to ``out.sN.ckpt``). ``decision`` (score name
+    and Platt ``a``, ``b`` from :mod:`doppelab.detect.avsync.cvscore`) is stored in the metadata
+    and turns the clip curve into ``probability_fake``."""
     torch.set_num_threads(1)
     items = load_items(list_clips(data, "train"), cache, cfg.lip_norm, recipe.rates)
-    model = fit(items, cfg, recipe, ckpt=out.with_suffix(".ckpt"),
-                log=out.with_suffix(".log.jsonl"))
-    meta = {"clips": sorted({it.name.split("@")[0] for it in items}), **asdict(recipe),
-            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT}
+    models = []
+    for seed in seeds or (recipe.seed,):
+        suffix = f".s{seed}" if seeds else ""
+        models.append(fit(items, cfg, replace(recipe, seed=seed),
+                          ckpt=out.with_suffix(f"{suffix}.ckpt"),
+                          log=out.with_suffix(f"{suffix}.log.jsonl")))
+    meta: dict[str, Any] = {
+        "clips": sorted({it.name.split("@")[0] for it in items}), **asdict(recipe),
+        "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT}
+    if seeds:
+        meta["seeds"] = list(seeds)
+    if decision:
+        meta["decision"] = decision
     with atomic_path(out) as tmp:
-        save_weights(model, tmp, meta)
+        save_weights(models, tmp, meta)
+
+
+def read_decision(path: Path, score: str) -> dict[str, Any]:
+    """``{"score", "a", "b", "from"}`` of ``score`` in a :mod:`~doppelab.detect.avsync.cvscore`
+    result file (its Platt fit on every cross-validation row of the ensemble).
+
+    Raises:
+        UsageError: unreadable file or no fit for ``score``.
+    """
+    try:
+        fits = json.loads(path.read_text())["ensemble"]["platt_all_rows"]
+        a, b = fits[score]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no decision fit for {score!r} in {path} ({exc})") from None
+    return {"score": score, "a": float(a), "b": float(b), "from": path.name}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -298,16 +329,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
+    ap.add_argument("--lip-input", choices=("both", "velocity"), default="both")
+    ap.add_argument("--mel-input", choices=("mel", "delta"), default="mel")
     ap.add_argument("--rates", type=float, nargs="*", default=[],
                     help="extra playback rates of every clip (time-stretch augmentation)")
     ap.add_argument("--stop-at", type=int, default=None,
                     help="stop after this many steps of the --steps long LR schedule")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[],
+                    help="train one network per seed and ship them as an ensemble")
+    ap.add_argument("--decision", type=Path, default=None,
+                    help="cvscore result file whose Platt fit of --decision-score ships")
+    ap.add_argument("--decision-score", default="drop0")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train(args.data, args.out, args.cache,
-          SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm),
+          SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm,
+                        lip_input=args.lip_input, mel_input=args.mel_input),
           Recipe(steps=args.steps, batch=args.batch, seed=args.seed, rates=tuple(args.rates),
-                 stop_at=args.stop_at))
+                 stop_at=args.stop_at), seeds=args.seeds,
+          decision=read_decision(args.decision, args.decision_score) if args.decision else None)
 
 
 if __name__ == "__main__":
