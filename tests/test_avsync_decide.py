@@ -150,3 +150,17 @@ def test_cvscore_ensemble_of_stored_curves(tmp_path: Path) -> None:
     assert got["scores"]["abs_offset"]["balanced_accuracy_lofo"] == 1.0
     with pytest.raises(UsageError):
         load_curves([a], 300)
+
+
+def test_refps_keeps_the_mouth_on_time() -> None:
+    from doppelab.detect.avsync import signals
+    from doppelab.detect.avsync.train import refps
+
+    gaps = np.zeros(50)
+    gaps[25] = 20.0  # the mouth opens at 1.0 s (25 fps)
+    track = refps(synthetic_track(gaps), 30.0)
+    assert track.fps == 30.0 and len(track.times) == 60
+    assert int(np.argmax(signals.mouth_opening(track))) == 30
+    assert track.times[30] == pytest.approx(1.0)
+    with pytest.raises(UsageError):
+        refps(track, 200.0)

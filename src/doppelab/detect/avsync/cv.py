@@ -100,7 +100,7 @@ def run_cv(clips: list[HeldOut], cfg: SyncNetConfig, recipe: Recipe, folds: int,
     """Rows ``{fold, step, clip, results}`` of every fold and checkpoint (see the module doc);
     with ``out``, the rows so far and their summary are written there after every checkpoint."""
     items = {c.name: clip_items(c.name, c.track, c.audio, c.segments, cfg.lip_norm,
-                                recipe.rates) for c in clips}
+                                recipe.rates, recipe.fps) for c in clips}
     clips = [c for c in clips if any(it.name.endswith("@1") for it in items[c.name])]
     rows: list[dict[str, Any]] = []
     for fold in range(folds):
@@ -183,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lip-input", choices=("both", "velocity"), default="both")
     ap.add_argument("--mel-input", choices=("mel", "delta"), default="mel")
     ap.add_argument("--rates", type=float, nargs="*", default=[])
+    ap.add_argument("--fps", type=float, nargs="*", default=[],
+                    help="extra frame rates of every training clip (lips resampled)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stop-at", type=int, default=None,
                     help="stop after this many steps of the --steps long LR schedule")
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm,
                         lip_input=args.lip_input, mel_input=args.mel_input)
-    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates),
+    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates), fps=tuple(args.fps),
                     stop_at=args.stop_at)
     rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every,
                   args.out)

@@ -98,6 +98,27 @@ def stretch(
     return new_track, new_audio, segs
 
 
+def refps(track: FaceTrack, fps: float) -> FaceTrack:
+    """The face track sampled at another frame rate (lips linearly interpolated at the new
+    frames' times; the audio is untouched, so the clip stays in sync). A training augmentation:
+    the network's lip window and lag steps cover another span of time.
+
+    Raises:
+        UsageError: ``fps`` outside ``[5, 60]``.
+    """
+    if not 5.0 <= fps <= 60.0:
+        raise UsageError(f"frame rate must be in [5, 60], got {fps}")
+    duration = len(track.times) / track.fps
+    times = np.arange(int(duration * fps)) / fps
+    pos = times * track.fps
+    i0 = np.minimum(np.floor(pos).astype(np.int64), len(track.times) - 1)
+    i1 = np.minimum(i0 + 1, len(track.times) - 1)
+    w = (pos - i0)[:, None, None].astype(np.float32)
+    points = (1.0 - w) * track.points[i0] + w * track.points[i1]
+    return FaceTrack(points=points.astype(np.float32), times=times + float(track.times[0]),
+                     fps=fps)
+
+
 def make_item(name: str, feats: ClipFeatures, lip_norm: str = "scale") -> _Item | None:
     """A training item from one clip's features; None under 20 usable frames."""
     ok = usable(feats)
@@ -112,10 +133,16 @@ def make_item(name: str, feats: ClipFeatures, lip_norm: str = "scale") -> _Item 
 
 def clip_items(
     name: str, track: FaceTrack, audio: AudioTrack, segments: Sequence[Segment],
-    lip_norm: str = "scale", rates: Sequence[float] = (),
+    lip_norm: str = "scale", rates: Sequence[float] = (), fps: Sequence[float] = (),
 ) -> list[_Item]:
-    """Items of one clip as published and played at each of ``rates`` (see :func:`stretch`)."""
+    """Items of one clip as published, played at each of ``rates`` (see :func:`stretch`) and
+    resampled to each frame rate of ``fps`` (see :func:`refps`)."""
     out = []
+    for f in fps:
+        item = make_item(f"{name}@fps{f:g}", clip_features(refps(track, f), audio, segments),
+                         lip_norm)
+        if item is not None:
+            out.append(item)
     for rate in (1.0, *rates):
         tr, au, sg = (track, audio, list(segments)) if rate == 1.0 else stretch(
             track, audio, segments, rate)
@@ -126,7 +153,8 @@ def clip_items(
 
 
 def load_items(
-    clips: list[Clip], cache: Path, lip_norm: str = "scale", rates: Sequence[float] = ()
+    clips: list[Clip], cache: Path, lip_norm: str = "scale", rates: Sequence[float] = (),
+    fps: Sequence[float] = (),
 ) -> list[_Item]:
     """Items of every clip that has usable frames (silent or faceless clips are skipped)."""
     items = []
@@ -135,7 +163,7 @@ def load_items(
         if audio is None:
             continue
         items += clip_items(clip.name, cached_face_track(clip.path, cache), audio,
-                            audio_segments(audio), lip_norm, rates)
+                            audio_segments(audio), lip_norm, rates, fps)
     return items
 
 
@@ -218,6 +246,7 @@ class Recipe:
     lr: float = 2e-3
     weight_decay: float = 1e-3
     rates: tuple[float, ...] = ()
+    fps: tuple[float, ...] = ()  # extra frame rates of every clip (:func:`refps`)
     stop_at: int | None = None  # early stop inside the ``steps``-long one-cycle schedule
 
 
@@ -285,7 +314,8 @@ def train(
     and Platt ``a``, ``b`` from :mod:`doppelab.detect.avsync.cvscore`) is stored in the metadata
     and turns the clip curve into ``probability_fake``."""
     torch.set_num_threads(1)
-    items = load_items(list_clips(data, "train"), cache, cfg.lip_norm, recipe.rates)
+    items = load_items(list_clips(data, "train"), cache, cfg.lip_norm, recipe.rates,
+                       recipe.fps)
     models = []
     for seed in seeds or (recipe.seed,):
         suffix = f".s{seed}" if seeds else ""
@@ -335,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="extra playback rates of every clip (time-stretch augmentation)")
     ap.add_argument("--stop-at", type=int, default=None,
                     help="stop after this many steps of the --steps long LR schedule")
+    ap.add_argument("--fps", type=float, nargs="*", default=[],
+                    help="extra frame rates of every clip (lips resampled)")
     ap.add_argument("--seeds", type=int, nargs="*", default=[],
                     help="train one network per seed and ship them as an ensemble")
     ap.add_argument("--decision", type=Path, default=None,
@@ -346,7 +378,7 @@ def main(argv: list[str] | None = None) -> None:
           SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm,
                         lip_input=args.lip_input, mel_input=args.mel_input),
           Recipe(steps=args.steps, batch=args.batch, seed=args.seed, rates=tuple(args.rates),
-                 stop_at=args.stop_at), seeds=args.seeds,
+                 fps=tuple(args.fps), stop_at=args.stop_at), seeds=args.seeds,
           decision=read_decision(args.decision, args.decision_score) if args.decision else None)
 
 
