@@ -164,3 +164,20 @@ def test_refps_keeps_the_mouth_on_time() -> None:
     assert track.times[30] == pytest.approx(1.0)
     with pytest.raises(UsageError):
         refps(track, 200.0)
+
+
+def test_speech_pooling_counts_only_speech_audio() -> None:
+    from doppelab.detect.avsync.analyse import pooled_curve, speech_pairs
+
+    speech = np.zeros(60, bool)
+    speech[20:40] = True
+    pairs = speech_pairs(speech, 3)
+    assert pairs.shape == (60, 7) and pairs[17, 6] and not pairs[16, 6] and not pairs[59, 6]
+    logits = np.zeros((60, 7))
+    logits[:, 3 + 2] = 1.0  # every speech pair prefers lag +2 ...
+    logits[~pairs] = 5.0  # ... and silence pairs score high everywhere (they must not count)
+    curve = pooled_curve(logits, np.ones(60, bool), "speech", speech)
+    assert curve is not None and int(np.argmax(curve)) == 5
+    assert pooled_curve(logits, np.zeros(60, bool), "speech", speech) is None
+    with pytest.raises(UsageError):
+        pooled_curve(logits, np.ones(60, bool), "speech")

@@ -97,21 +97,42 @@ def curve_peak(scores: F64, max_lag: int = MAX_LAG) -> tuple[float, float]:
     return xcorr.peak(xcorr.LagCurve(scores=scores, max_lag=max_lag, support=0))
 
 
-def pooled_curve(
-    logits: F64, rows: npt.NDArray[np.bool_], pooling: str = "mean"
-) -> F64 | None:
-    """One score per lag from the per-frame logits of ``rows`` that are defined at every lag;
-    None when fewer than ``MIN_FACE_FRAMES // 2``.
+def speech_pairs(speech: npt.NDArray[np.bool_], max_lag: int = MAX_LAG) -> npt.NDArray[np.bool_]:
+    """``(T, 2 * max_lag + 1)``: True where frame ``t``'s audio at lag ``k`` (the audio at frame
+    ``t + k``) is speech; False outside the clip."""
+    idx = np.arange(len(speech))[:, None] + np.arange(-max_lag, max_lag + 1)[None, :]
+    inside = (idx >= 0) & (idx < len(speech))
+    out = np.zeros(idx.shape, bool)
+    out[inside] = speech[idx[inside]]
+    return out
 
-    ``pooling``: ``"mean"`` (mean logit over the frames, the clip-level curve SyncNet takes
-    its minimum distance from) or ``"confidence"`` (each frame weighted by its own peak - median,
-    so frames whose lips match no lag in particular count less). A mean of per-frame
-    log-softmax over the lags is not offered: it is the mean logit minus a per-frame constant
-    and peaks at the same lag.
+
+def pooled_curve(
+    logits: F64, rows: npt.NDArray[np.bool_], pooling: str = "mean",
+    speech: npt.NDArray[np.bool_] | None = None,
+) -> F64 | None:
+    """One score per lag from the per-frame logits of ``rows``; None when fewer than
+    ``MIN_FACE_FRAMES // 2`` frames (per lag) count.
+
+    ``pooling``: ``"mean"`` (mean logit over the frames defined at every lag, the clip-level
+    curve SyncNet takes its minimum distance from), ``"confidence"`` (each frame weighted by its
+    own peak - median, so frames whose lips match no lag in particular count less) or
+    ``"speech"`` (at each lag only the pairs whose audio is speech, by the ``(T,)`` mask
+    ``speech``: silence against a closed mouth does not count). A mean of per-frame log-softmax
+    over the lags is not offered: it is the mean logit minus a per-frame constant and peaks at
+    the same lag.
 
     Raises:
-        UsageError: unknown ``pooling``.
+        UsageError: unknown ``pooling``, or ``"speech"`` without a mask.
     """
+    if pooling == "speech":
+        if speech is None:
+            raise UsageError("speech pooling needs the speech mask")
+        use = rows[:, None] & speech_pairs(speech, logits.shape[1] // 2) & np.isfinite(logits)
+        count = use.sum(axis=0)
+        if count.min() < MIN_FACE_FRAMES // 2:
+            return None
+        return np.asarray(np.where(use, logits, 0.0).sum(axis=0) / count)
     sel = logits[rows]
     sel = sel[np.isfinite(sel).all(axis=1)]
     if len(sel) < MIN_FACE_FRAMES // 2:
@@ -121,7 +142,7 @@ def pooled_curve(
     if pooling == "confidence":
         weight = np.maximum(sel.max(axis=1) - np.median(sel, axis=1), 1e-6)
         return np.asarray((sel * weight[:, None]).sum(axis=0) / weight.sum())
-    raise UsageError(f"unknown pooling {pooling!r} (mean, confidence)")
+    raise UsageError(f"unknown pooling {pooling!r} (mean, confidence, speech)")
 
 
 def _net_curve(logits: F64, rows: npt.NDArray[np.bool_]) -> F64 | None:

@@ -39,7 +39,7 @@ from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
 from doppelab.detect.avsync.train import Recipe, clip_items, fit
 
 SHIFTS = tuple(k for k in range(-10, 11) if abs(k) >= 2)
-POOLINGS = ("mean", "confidence")
+POOLINGS = ("mean", "confidence", "speech")
 _log = logging.getLogger(__name__)
 
 
@@ -75,7 +75,7 @@ def measure(model: SyncNet, feats: dict[str, ClipFeatures]) -> dict[str, Any]:
         usable = anchor_frames(f, MAX_LAG)
         rec = {}
         for pooling in POOLINGS:
-            curve = pooled_curve(logits, usable, pooling)
+            curve = pooled_curve(logits, usable, pooling, f.speech)
             if curve is not None:
                 off, conf = curve_peak(curve)
                 rec[pooling] = {"offset": off, "confidence": conf,

@@ -11,7 +11,7 @@ swapped, and the balanced accuracy at probability 0.5 of a Platt logistic fitted
 folds' rows (leave-one-fold-out: the threshold is never fitted on the rows it is judged on).
 
 Run: ``python -m doppelab.detect.avsync.cvscore s0.json s1.json s2.json --out ens.json
-[--step 200]``
+[--step 200] [--pooling mean|confidence|speech] [--singles]``
 """
 
 from __future__ import annotations
@@ -115,10 +115,11 @@ def platt_on_all(curves: dict[Key, F64], score: str) -> tuple[float, float]:
     return fit_platt([x for x, _ in rows], [y for _, y in rows])
 
 
-def evaluate(paths: Sequence[Path], step: int) -> dict[str, Any]:
+def evaluate(paths: Sequence[Path], step: int, pooling: str = "mean") -> dict[str, Any]:
     """Offset accuracy, score table and Platt fits of the ensemble of the runs at ``paths``."""
-    curves = load_curves(paths, step)
+    curves = load_curves(paths, step, pooling)
     return {"runs": [str(p) for p in paths], "step": step, "members": len(paths),
+            "pooling": pooling,
             "offset": offset_accuracy(curves), "scores": score_table(curves),
             "platt_all_rows": {s: platt_on_all(curves, s) for s in SCORES}}
 
@@ -129,11 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("runs", type=Path, nargs="+", help="cv result files (same folds)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--step", type=int, default=200)
+    ap.add_argument("--pooling", default="mean", choices=("mean", "confidence", "speech"))
     ap.add_argument("--singles", action="store_true", help="also evaluate each run alone")
     args = ap.parse_args(argv)
-    result = {"ensemble": evaluate(args.runs, args.step)}
+    result = {"ensemble": evaluate(args.runs, args.step, args.pooling)}
     if args.singles:
-        result["singles"] = {str(p): evaluate([p], args.step) for p in args.runs}
+        result["singles"] = {str(p): evaluate([p], args.step, args.pooling) for p in args.runs}
     atomic_write_text(args.out, json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
