@@ -145,8 +145,10 @@ def pooled_curve(
     raise UsageError(f"unknown pooling {pooling!r} (mean, confidence, speech)")
 
 
-def _net_curve(logits: F64, rows: npt.NDArray[np.bool_]) -> F64 | None:
-    return pooled_curve(logits, rows, POOLING)
+def _net_curve(
+    logits: F64, rows: npt.NDArray[np.bool_], speech: npt.NDArray[np.bool_]
+) -> F64 | None:
+    return pooled_curve(logits, rows, POOLING, speech)
 
 
 def out_of_sync_probability(offset_frames: float, fps: float) -> float:
@@ -190,7 +192,7 @@ def sync_from_features(
     v, a = xcorr.prepare(feats.mouth, feats.energy, fps)
     x_off, x_conf = xcorr.peak(xcorr.lag_curve(v, a, MAX_LAG))
     logits = lag_logits(model, feats, MAX_LAG)
-    curve = _net_curve(logits, usable)
+    curve = _net_curve(logits, usable, feats.speech)
     if curve is None:
         return _empty("no_speech", "too few frames with both a face and speech", fps=fps,
                       face_frames=int(face.sum()), xcorr_offset_frames=x_off,
@@ -200,7 +202,7 @@ def sync_from_features(
     for lo, hi in xcorr.window_spans(len(feats.times), fps, WINDOW_S, HOP_S):
         rows = np.zeros(len(usable), bool)
         rows[lo:hi] = usable[lo:hi]
-        wc = _net_curve(logits, rows)
+        wc = _net_curve(logits, rows, feats.speech)
         if wc is not None:
             w_off, w_conf = curve_peak(wc)
             windows.append(SyncWindow(start_s=float(feats.times[lo]),
