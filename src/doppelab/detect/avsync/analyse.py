@@ -7,14 +7,16 @@ then, over sliding windows (``WINDOW_S`` long, every ``HOP_S``) and over the who
 
 * training-free: cross-correlation of mouth opening with speech-band energy
   (:mod:`doppelab.detect.avsync.xcorr`) -> ``xcorr_offset_frames`` / ``xcorr_confidence``;
-* the shipped sync network (:mod:`doppelab.detect.avsync.net`): in-sync logit of the speech
-  frames at every lag in ``[-15, 15]``, averaged over the frames into one clip curve
-  (:func:`pooled_curve`, ``POOLING``) -> ``offset_frames``, ``confidence`` (peak - median of
-  that clip curve), ``in_sync_probability`` (sigmoid of the curve at lag 0)
-  and ``probability_fake`` = :func:`out_of_sync_probability` of that offset (a fixed logistic in
-  seconds around the broadcast lip-sync tolerance; swapped audio shows as a random offset).
-  A logistic calibration fitted on the training clips was tried and dropped: the network has
-  nearly memorised those people, and it gave real unseen clips 0.91-0.99.
+* the shipped sync network(s) (:mod:`doppelab.detect.avsync.net`; an ensemble's logits are
+  averaged): in-sync logit of the speech frames at every lag in ``[-15, 15]``, averaged over the
+  frames into one clip curve (:func:`pooled_curve`, ``POOLING``) -> ``offset_frames``,
+  ``confidence`` (peak - median of that clip curve), ``in_sync_probability`` (sigmoid of the
+  curve at lag 0) and ``probability_fake`` (:func:`fake_probability`): the Platt logistic of a
+  lag-curve score (:mod:`doppelab.detect.avsync.decide`) stored in the weights' metadata, fitted
+  on cross-validation rows of held-out train clips; weights without one use the fixed logistic
+  of the offset in seconds (:func:`out_of_sync_probability`). A calibration fitted on the
+  training clips themselves was tried and dropped: the network has nearly memorised those
+  people, and it gave real unseen clips 0.91-0.99.
 
 Sign convention: ``offset_frames > 0`` = audio late (see :mod:`doppelab.detect.avsync.types`).
 """

@@ -4,11 +4,13 @@ The training clips are split into ``folds`` groups (round robin by name); for ea
 is trained on the others and, every ``save_every`` steps, measured on the held-out clips: each
 clip as published, with its audio moved by ``+-2..10`` frames (the audio track's start time moved,
 the same as re-timing it in the container) and with the other held-out clips' audio (dubbed).
-For every checkpoint, clip-level pooling and condition it records the offset and confidence, so
-designs and thresholds can be chosen from these numbers without touching ``dev``.
+For every checkpoint, clip-level pooling and condition it records the offset, confidence and the
+pooled lag curve, so designs, seed ensembles and decision scores can be chosen from these rows
+(:mod:`doppelab.detect.avsync.cvscore`) without touching ``dev``.
 
 Run: ``python -m doppelab.detect.avsync.cv --data ../shared/data --out cv.json [--lip-norm rms]
-[--rates 0.85 1.15] [--steps 1200]``; :func:`summarise` turns the rows into the bench's measures.
+[--rates 0.85 1.15] [--fps 20 30] [--lip-input velocity] [--mel-input delta] [--steps 1200]``;
+:func:`summarise` turns the rows into the bench's measures.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@
 Trained (:mod:`doppelab.detect.avsync.train`) with a multi-way loss over every lag in
 ``[-15, 15]`` frames plus other clips' audio (the right lag must win) and a binary loss (lag 0
 vs shifted by at least ``MIN_NEG_SHIFT`` frames or swapped). Parameters ~0.24M; weights ship as
-``weights/syncnet.npz`` (float32 arrays + the config as JSON bytes).
+``weights/syncnet.npz`` (float32 arrays + the config as JSON bytes; several networks of an
+ensemble are stored with prefixed names, :func:`load_members`).
 """
 
 from __future__ import annotations

@@ -6,13 +6,16 @@ window of the other clips in the batch (segments of ``SEGMENT`` frames from dist
 Loss = cross-entropy over those candidates (lag 0 must win: the offset task) +
 binary cross-entropy of the in-sync logit (lag 0 positive; ``|lag| >= MIN_NEG_SHIFT`` and swapped
 audio negative; lags of one frame are left out as near-positives). Augmentation: every clip also
-played at ``--rates`` (:func:`stretch`, both streams together), lip noise and scale, mel noise and
+played at ``--rates`` (:func:`stretch`, both streams together) and resampled to ``--fps``
+(:func:`refps`), lip noise and scale, mel noise and
 band masking; segments of one batch come from distinct people. ``--stop-at`` ends training early
 inside the one-cycle schedule. Single thread, checkpoint every ``save_every`` steps (resumes).
 The shipped settings were chosen by :mod:`doppelab.detect.avsync.cv` (see the model card).
 
-Run: ``python -m doppelab.detect.avsync.train --data ../shared/data --out syncnet.npz --steps 600
---stop-at 200 --lip-norm rms --rates 0.85 1.15``
+Run (the shipped ensemble): ``python -m doppelab.detect.avsync.train --data ../shared/data --out
+syncnet.npz --steps 600 --stop-at 200 --lip-norm rms --rates 0.85 1.15 --fps 20 30 --seeds 0 1
+--decision ens_fps.json --decision-score drop0`` (``ens_fps.json``: the
+:mod:`~doppelab.detect.avsync.cvscore` result of the matching CV runs).
 """
 
 from __future__ import annotations
