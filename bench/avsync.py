@@ -68,8 +68,8 @@ def score(track: FaceTrack, audio: AudioTrack, weights: Path) -> dict[str, Any]:
 
 def _row(r: AVSyncResult) -> dict[str, Any]:
     return {"status": r.status, "offset": r.offset_frames, "confidence": r.confidence,
-            "p_fake": r.probability_fake, "xcorr_offset": r.xcorr_offset_frames,
-            "xcorr_confidence": r.xcorr_confidence,
+            "p_fake": r.probability_fake, "decision_score": r.decision_score,
+            "xcorr_offset": r.xcorr_offset_frames, "xcorr_confidence": r.xcorr_confidence,
             "windows": [w.offset_frames for w in r.windows]}
 
 
@@ -129,20 +129,29 @@ def offset_stats(clips: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return stats
 
 
-def aucs(clips: list[dict[str, Any]], level: str) -> dict[str, Any]:
-    """AUC of p_fake: in-sync (0) vs shifted (1) and vs swapped (1); per |shift| too."""
+def aucs(clips: list[dict[str, Any]], level: str, key: str = "p_fake") -> dict[str, Any]:
+    """AUC of ``key`` (``p_fake``, or ``abs_offset``: the previous rule's |offset|): in-sync (0)
+    vs shifted (1) and vs swapped (1); per |shift| too; for ``p_fake`` also the share of each
+    class on the right side of 0.5."""
     def rows(r: dict[str, Any]) -> list[dict[str, Any]]:
         return [r["clip"]] if level == "clip" else r["segments"]
 
-    real = [x["p_fake"] for c in clips for x in rows(c["in_sync"])]
-    out: dict[str, Any] = {"in_sync": len(real)}
+    def val(x: dict[str, Any]) -> float:
+        return abs(float(x["offset"])) if key == "abs_offset" else float(x[key])
+
+    real = [val(x) for c in clips for x in rows(c["in_sync"])]
+    out: dict[str, Any] = {"score": key, "in_sync": len(real)}
+    if key == "p_fake":
+        out["in_sync_below_half"] = float(np.mean(np.array(real) < 0.5))
     for name in ("shifted", "swapped"):
-        fake = [x["p_fake"] for c in clips for r in c[name].values() for x in rows(r)]
+        fake = [val(x) for c in clips for r in c[name].values() for x in rows(r)]
         out[f"auc_in_sync_vs_{name}"] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
         out[name] = len(fake)
+        if key == "p_fake":
+            out[f"{name}_at_or_above_half"] = float(np.mean(np.array(fake) >= 0.5))
     by_shift = {}
     for s in sorted({abs(k) for k in SHIFTS}):
-        fake = [x["p_fake"] for c in clips for k, r in c["shifted"].items()
+        fake = [val(x) for c in clips for k, r in c["shifted"].items()
                 if abs(int(k)) == s for x in rows(r)]
         by_shift[s] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
     out["auc_by_abs_shift"] = by_shift
@@ -194,6 +203,8 @@ def main() -> None:
         "offset_net": offset_stats(good, "offset"),
         "offset_xcorr": offset_stats(good, "xcorr_offset"),
         "detection_clip": aucs(good, "clip"), "detection_segments": aucs(good, "segment"),
+        "detection_clip_abs_offset": aucs(good, "clip", "abs_offset"),
+        "detection_segments_abs_offset": aucs(good, "segment", "abs_offset"),
         "speed": speed([c for c in clips if c.name in good_names], weights),
         "weights": str(weights),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -204,7 +215,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, text)
     summary = {k: result[k] for k in ("offset_net", "offset_xcorr", "detection_clip",
-                                      "detection_segments")}
+                                      "detection_segments", "detection_clip_abs_offset")}
     print(json.dumps(clean_json(summary), indent=1, default=str)[:4000])
 
 

@@ -7,14 +7,16 @@ then, over sliding windows (``WINDOW_S`` long, every ``HOP_S``) and over the who
 
 * training-free: cross-correlation of mouth opening with speech-band energy
   (:mod:`doppelab.detect.avsync.xcorr`) -> ``xcorr_offset_frames`` / ``xcorr_confidence``;
-* the shipped sync network (:mod:`doppelab.detect.avsync.net`): in-sync logit of the speech
-  frames at every lag in ``[-15, 15]``, averaged over the frames into one clip curve
-  (:func:`pooled_curve`, ``POOLING``) -> ``offset_frames``, ``confidence`` (peak - median of
-  that clip curve), ``in_sync_probability`` (sigmoid of the curve at lag 0)
-  and ``probability_fake`` = :func:`out_of_sync_probability` of that offset (a fixed logistic in
-  seconds around the broadcast lip-sync tolerance; swapped audio shows as a random offset).
-  A logistic calibration fitted on the training clips was tried and dropped: the network has
-  nearly memorised those people, and it gave real unseen clips 0.91-0.99.
+* the shipped sync network(s) (:mod:`doppelab.detect.avsync.net`; an ensemble's logits are
+  averaged): in-sync logit of the speech frames at every lag in ``[-15, 15]``, averaged over the
+  frames into one clip curve (:func:`pooled_curve`, ``POOLING``) -> ``offset_frames``,
+  ``confidence`` (peak - median of that clip curve), ``in_sync_probability`` (sigmoid of the
+  curve at lag 0) and ``probability_fake`` (:func:`fake_probability`): the Platt logistic of a
+  lag-curve score (:mod:`doppelab.detect.avsync.decide`) stored in the weights' metadata, fitted
+  on cross-validation rows of held-out train clips; weights without one use the fixed logistic
+  of the offset in seconds (:func:`out_of_sync_probability`). A calibration fitted on the
+  training clips themselves was tried and dropped: the network has nearly memorised those
+  people, and it gave real unseen clips 0.91-0.99.
 
 Sign convention: ``offset_frames > 0`` = audio late (see :mod:`doppelab.detect.avsync.types`).
 """
@@ -33,6 +35,7 @@ from doppelab.audio import Segment
 from doppelab.core.errors import UsageError
 from doppelab.core.media import check_readable, probe
 from doppelab.detect.avsync import xcorr
+from doppelab.detect.avsync.decide import curve_scores, platt_probability
 from doppelab.detect.avsync.features import (
     ClipFeatures,
     anchor_frames,
@@ -42,7 +45,7 @@ from doppelab.detect.avsync.features import (
     speech_frames,
     voiced_frames,
 )
-from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_weights
+from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_members
 from doppelab.detect.avsync.signals import speech_energy
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio, read_face_track
 from doppelab.detect.avsync.types import AVSyncResult, SyncWindow
@@ -66,9 +69,10 @@ POOLING = "mean"
 
 
 @functools.lru_cache(maxsize=2)
-def _model(path: Path) -> tuple[SyncNet, dict[str, Any]]:
-    """The network at ``path``, loaded once per process."""
-    return load_weights(path)
+def _model(path: Path) -> tuple[tuple[SyncNet, ...], dict[str, Any]]:
+    """The network(s) at ``path`` and their metadata, loaded once per process."""
+    members, meta = load_members(path)
+    return tuple(members), meta
 
 
 def _empty(status: str, reason: str, **kw: Any) -> AVSyncResult:
@@ -95,21 +99,42 @@ def curve_peak(scores: F64, max_lag: int = MAX_LAG) -> tuple[float, float]:
     return xcorr.peak(xcorr.LagCurve(scores=scores, max_lag=max_lag, support=0))
 
 
-def pooled_curve(
-    logits: F64, rows: npt.NDArray[np.bool_], pooling: str = "mean"
-) -> F64 | None:
-    """One score per lag from the per-frame logits of ``rows`` that are defined at every lag;
-    None when fewer than ``MIN_FACE_FRAMES // 2``.
+def speech_pairs(speech: npt.NDArray[np.bool_], max_lag: int = MAX_LAG) -> npt.NDArray[np.bool_]:
+    """``(T, 2 * max_lag + 1)``: True where frame ``t``'s audio at lag ``k`` (the audio at frame
+    ``t + k``) is speech; False outside the clip."""
+    idx = np.arange(len(speech))[:, None] + np.arange(-max_lag, max_lag + 1)[None, :]
+    inside = (idx >= 0) & (idx < len(speech))
+    out = np.zeros(idx.shape, bool)
+    out[inside] = speech[idx[inside]]
+    return out
 
-    ``pooling``: ``"mean"`` (mean logit over the frames, the clip-level curve SyncNet takes
-    its minimum distance from) or ``"confidence"`` (each frame weighted by its own peak - median,
-    so frames whose lips match no lag in particular count less). A mean of per-frame
-    log-softmax over the lags is not offered: it is the mean logit minus a per-frame constant
-    and peaks at the same lag.
+
+def pooled_curve(
+    logits: F64, rows: npt.NDArray[np.bool_], pooling: str = "mean",
+    speech: npt.NDArray[np.bool_] | None = None,
+) -> F64 | None:
+    """One score per lag from the per-frame logits of ``rows``; None when fewer than
+    ``MIN_FACE_FRAMES // 2`` frames (per lag) count.
+
+    ``pooling``: ``"mean"`` (mean logit over the frames defined at every lag, the clip-level
+    curve SyncNet takes its minimum distance from), ``"confidence"`` (each frame weighted by its
+    own peak - median, so frames whose lips match no lag in particular count less) or
+    ``"speech"`` (at each lag only the pairs whose audio is speech, by the ``(T,)`` mask
+    ``speech``: silence against a closed mouth does not count). A mean of per-frame log-softmax
+    over the lags is not offered: it is the mean logit minus a per-frame constant and peaks at
+    the same lag.
 
     Raises:
-        UsageError: unknown ``pooling``.
+        UsageError: unknown ``pooling``, or ``"speech"`` without a mask.
     """
+    if pooling == "speech":
+        if speech is None:
+            raise UsageError("speech pooling needs the speech mask")
+        use = rows[:, None] & speech_pairs(speech, logits.shape[1] // 2) & np.isfinite(logits)
+        count = use.sum(axis=0)
+        if count.min() < MIN_FACE_FRAMES // 2:
+            return None
+        return np.asarray(np.where(use, logits, 0.0).sum(axis=0) / count)
     sel = logits[rows]
     sel = sel[np.isfinite(sel).all(axis=1)]
     if len(sel) < MIN_FACE_FRAMES // 2:
@@ -119,11 +144,13 @@ def pooled_curve(
     if pooling == "confidence":
         weight = np.maximum(sel.max(axis=1) - np.median(sel, axis=1), 1e-6)
         return np.asarray((sel * weight[:, None]).sum(axis=0) / weight.sum())
-    raise UsageError(f"unknown pooling {pooling!r} (mean, confidence)")
+    raise UsageError(f"unknown pooling {pooling!r} (mean, confidence, speech)")
 
 
-def _net_curve(logits: F64, rows: npt.NDArray[np.bool_]) -> F64 | None:
-    return pooled_curve(logits, rows, POOLING)
+def _net_curve(
+    logits: F64, rows: npt.NDArray[np.bool_], speech: npt.NDArray[np.bool_]
+) -> F64 | None:
+    return pooled_curve(logits, rows, POOLING, speech)
 
 
 def out_of_sync_probability(offset_frames: float, fps: float) -> float:
@@ -133,15 +160,41 @@ def out_of_sync_probability(offset_frames: float, fps: float) -> float:
     return float(1.0 / (1.0 + np.exp(-(seconds - TOLERANCE_S) / SLOPE_S)))
 
 
-def sync_from_features(feats: ClipFeatures, model: SyncNet) -> AVSyncResult:
-    """The ``ok`` result of a clip with a face and speech (all analysis after decoding)."""
+def fake_probability(
+    curve: F64, offset: float, fps: float, decision: dict[str, Any] | None = None
+) -> tuple[float, float | None]:
+    """``(probability_fake, decision_score)`` of a clip curve.
+
+    ``decision`` (the weights' ``decision`` metadata: ``score``, ``a``, ``b``) names a score of
+    :func:`doppelab.detect.avsync.decide.curve_scores` and its Platt logistic, fitted on
+    cross-validation rows of train clips; without it, the fixed rule on the offset
+    (:func:`out_of_sync_probability`) and no score.
+
+    Raises:
+        UsageError: the decision names an unknown score.
+    """
+    if not decision:
+        return out_of_sync_probability(offset, fps), None
+    scores = curve_scores(curve, offset)
+    if decision.get("score") not in scores:
+        raise UsageError(f"unknown sync decision score {decision.get('score')!r}")
+    score = scores[str(decision["score"])]
+    return platt_probability(score, float(decision["a"]), float(decision["b"])), score
+
+
+def sync_from_features(
+    feats: ClipFeatures, model: SyncNet | Sequence[SyncNet],
+    decision: dict[str, Any] | None = None,
+) -> AVSyncResult:
+    """The ``ok`` result of a clip with a face and speech (all analysis after decoding);
+    ``model``: one network or an ensemble; ``decision``: see :func:`fake_probability`."""
     fps = feats.fps
     face = np.isfinite(feats.lips).all(axis=1)
     usable = anchor_frames(feats, MAX_LAG)
     v, a = xcorr.prepare(feats.mouth, feats.energy, fps)
     x_off, x_conf = xcorr.peak(xcorr.lag_curve(v, a, MAX_LAG))
     logits = lag_logits(model, feats, MAX_LAG)
-    curve = _net_curve(logits, usable)
+    curve = _net_curve(logits, usable, feats.speech)
     if curve is None:
         return _empty("no_speech", "too few frames with both a face and speech", fps=fps,
                       face_frames=int(face.sum()), xcorr_offset_frames=x_off,
@@ -151,16 +204,17 @@ def sync_from_features(feats: ClipFeatures, model: SyncNet) -> AVSyncResult:
     for lo, hi in xcorr.window_spans(len(feats.times), fps, WINDOW_S, HOP_S):
         rows = np.zeros(len(usable), bool)
         rows[lo:hi] = usable[lo:hi]
-        wc = _net_curve(logits, rows)
+        wc = _net_curve(logits, rows, feats.speech)
         if wc is not None:
             w_off, w_conf = curve_peak(wc)
             windows.append(SyncWindow(start_s=float(feats.times[lo]),
                                       end_s=float(feats.times[hi - 1] + 1.0 / fps),
                                       offset_frames=w_off, confidence=w_conf))
     lag0 = float(curve[MAX_LAG])
+    p_fake, score = fake_probability(curve, offset, fps, decision)
     return AVSyncResult(
         status="ok", offset_frames=offset, confidence=conf,
-        probability_fake=out_of_sync_probability(offset, fps),
+        probability_fake=p_fake, decision_score=score,
         windows=tuple(windows), reason=None, method="syncnet", fps=fps,
         face_frames=int(face.sum()), speech_seconds=float(feats.speech.sum() / fps),
         xcorr_offset_frames=x_off, xcorr_confidence=x_conf,
@@ -181,8 +235,8 @@ def analyse_streams(
         return _empty("no_face", f"no face followed in {MIN_FACE_FRAMES} frames or more",
                       fps=track.fps, face_frames=int(track.found.sum()))
     feats = clip_features(track, audio, segments)
-    model, _ = _model(weights)
-    return sync_from_features(feats, model)
+    members, meta = _model(weights)
+    return sync_from_features(feats, members, meta.get("decision"))
 
 
 def analyse_av_sync(

@@ -4,11 +4,13 @@ The training clips are split into ``folds`` groups (round robin by name); for ea
 is trained on the others and, every ``save_every`` steps, measured on the held-out clips: each
 clip as published, with its audio moved by ``+-2..10`` frames (the audio track's start time moved,
 the same as re-timing it in the container) and with the other held-out clips' audio (dubbed).
-For every checkpoint, clip-level pooling and condition it records the offset and confidence, so
-designs and thresholds can be chosen from these numbers without touching ``dev``.
+For every checkpoint, clip-level pooling and condition it records the offset, confidence and the
+pooled lag curve, so designs, seed ensembles and decision scores can be chosen from these rows
+(:mod:`doppelab.detect.avsync.cvscore`) without touching ``dev``.
 
 Run: ``python -m doppelab.detect.avsync.cv --data ../shared/data --out cv.json [--lip-norm rms]
-[--rates 0.85 1.15] [--steps 1200]``; :func:`summarise` turns the rows into the bench's measures.
+[--rates 0.85 1.15] [--fps 20 30] [--lip-input velocity] [--mel-input delta] [--steps 1200]``;
+:func:`summarise` turns the rows into the bench's measures.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
 from doppelab.detect.avsync.train import Recipe, clip_items, fit
 
 SHIFTS = tuple(k for k in range(-10, 11) if abs(k) >= 2)
-POOLINGS = ("mean", "confidence")
+POOLINGS = ("mean", "confidence", "speech")
 _log = logging.getLogger(__name__)
 
 
@@ -66,17 +68,20 @@ def conditions(clip: HeldOut, others: list[HeldOut]) -> dict[str, ClipFeatures]:
 
 
 def measure(model: SyncNet, feats: dict[str, ClipFeatures]) -> dict[str, Any]:
-    """Offset and confidence of every condition under every pooling."""
+    """Offset and confidence of every condition under every pooling, and the pooled ``curve``
+    itself (rounded to 1e-4), so ensembles and decision scores can be evaluated from the rows
+    without retraining (:mod:`doppelab.detect.avsync.decide`)."""
     rows: dict[str, Any] = {}
     for cond, f in feats.items():
         logits = lag_logits(model, f, MAX_LAG)
         usable = anchor_frames(f, MAX_LAG)
         rec = {}
         for pooling in POOLINGS:
-            curve = pooled_curve(logits, usable, pooling)
+            curve = pooled_curve(logits, usable, pooling, f.speech)
             if curve is not None:
                 off, conf = curve_peak(curve)
-                rec[pooling] = {"offset": off, "confidence": conf}
+                rec[pooling] = {"offset": off, "confidence": conf,
+                                "curve": [round(float(x), 4) for x in curve]}
         rows[cond] = rec
     return rows
 
@@ -97,7 +102,7 @@ def run_cv(clips: list[HeldOut], cfg: SyncNetConfig, recipe: Recipe, folds: int,
     """Rows ``{fold, step, clip, results}`` of every fold and checkpoint (see the module doc);
     with ``out``, the rows so far and their summary are written there after every checkpoint."""
     items = {c.name: clip_items(c.name, c.track, c.audio, c.segments, cfg.lip_norm,
-                                recipe.rates) for c in clips}
+                                recipe.rates, recipe.fps) for c in clips}
     clips = [c for c in clips if any(it.name.endswith("@1") for it in items[c.name])]
     rows: list[dict[str, Any]] = []
     for fold in range(folds):
@@ -177,15 +182,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--save-every", type=int, default=300)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
+    ap.add_argument("--lip-input", choices=("both", "velocity"), default="both")
+    ap.add_argument("--mel-input", choices=("mel", "delta"), default="mel")
     ap.add_argument("--rates", type=float, nargs="*", default=[])
+    ap.add_argument("--fps", type=float, nargs="*", default=[],
+                    help="extra frame rates of every training clip (lips resampled)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stop-at", type=int, default=None,
                     help="stop after this many steps of the --steps long LR schedule")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm)
-    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates),
+    cfg = SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm,
+                        lip_input=args.lip_input, mel_input=args.mel_input)
+    recipe = Recipe(steps=args.steps, seed=args.seed, rates=tuple(args.rates), fps=tuple(args.fps),
                     stop_at=args.stop_at)
     rows = run_cv(load_heldout(args.data, args.cache), cfg, recipe, args.folds, args.save_every,
                   args.out)

@@ -152,12 +152,17 @@ def audio_index(
     return start, ok
 
 
-def lag_logits(model: SyncNet, feats: ClipFeatures, max_lag: int, batch: int = 512) -> F64:
+def lag_logits(
+    model: SyncNet | Sequence[SyncNet], feats: ClipFeatures, max_lag: int, batch: int = 512
+) -> F64:
     """``(T, 2 * max_lag + 1)`` in-sync logits of frame ``t``'s lips with audio at each lag;
-    NaN where the lip window or the audio window is incomplete.
+    NaN where the lip window or the audio window is incomplete. Several networks (an ensemble)
+    give the mean of their logits.
 
     Frame ``t`` at lag ``k`` and frame ``t + 1`` at lag ``k - 1`` read the same audio window, so
     each distinct window is embedded once (about ``T + 2 * max_lag`` windows, not ``T * 31``)."""
+    if not isinstance(model, SyncNet):
+        return np.asarray(np.mean([lag_logits(m, feats, max_lag, batch) for m in model], axis=0))
     lags = np.arange(-max_lag, max_lag + 1)
     vis, vok = visual_windows(net_lips(feats.lips, model.cfg.lip_norm))
     start, aok = audio_index(feats, lags)

@@ -6,13 +6,16 @@ window of the other clips in the batch (segments of ``SEGMENT`` frames from dist
 Loss = cross-entropy over those candidates (lag 0 must win: the offset task) +
 binary cross-entropy of the in-sync logit (lag 0 positive; ``|lag| >= MIN_NEG_SHIFT`` and swapped
 audio negative; lags of one frame are left out as near-positives). Augmentation: every clip also
-played at ``--rates`` (:func:`stretch`, both streams together), lip noise and scale, mel noise and
+played at ``--rates`` (:func:`stretch`, both streams together) and resampled to ``--fps``
+(:func:`refps`), lip noise and scale, mel noise and
 band masking; segments of one batch come from distinct people. ``--stop-at`` ends training early
 inside the one-cycle schedule. Single thread, checkpoint every ``save_every`` steps (resumes).
 The shipped settings were chosen by :mod:`doppelab.detect.avsync.cv` (see the model card).
 
-Run: ``python -m doppelab.detect.avsync.train --data ../shared/data --out syncnet.npz --steps 600
---stop-at 200 --lip-norm rms --rates 0.85 1.15``
+Run (the shipped ensemble): ``python -m doppelab.detect.avsync.train --data ../shared/data --out
+syncnet.npz --steps 600 --stop-at 200 --lip-norm rms --rates 0.85 1.15 --fps 20 30 --seeds 0 1
+--decision ens_fps.json --decision-score drop0`` (``ens_fps.json``: the
+:mod:`~doppelab.detect.avsync.cvscore` result of the matching CV runs).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -97,6 +101,27 @@ def stretch(
     return new_track, new_audio, segs
 
 
+def refps(track: FaceTrack, fps: float) -> FaceTrack:
+    """The face track sampled at another frame rate (lips linearly interpolated at the new
+    frames' times; the audio is untouched, so the clip stays in sync). A training augmentation:
+    the network's lip window and lag steps cover another span of time.
+
+    Raises:
+        UsageError: ``fps`` outside ``[5, 60]``.
+    """
+    if not 5.0 <= fps <= 60.0:
+        raise UsageError(f"frame rate must be in [5, 60], got {fps}")
+    duration = len(track.times) / track.fps
+    times = np.arange(int(duration * fps)) / fps
+    pos = times * track.fps
+    i0 = np.minimum(np.floor(pos).astype(np.int64), len(track.times) - 1)
+    i1 = np.minimum(i0 + 1, len(track.times) - 1)
+    w = (pos - i0)[:, None, None].astype(np.float32)
+    points = (1.0 - w) * track.points[i0] + w * track.points[i1]
+    return FaceTrack(points=points.astype(np.float32), times=times + float(track.times[0]),
+                     fps=fps)
+
+
 def make_item(name: str, feats: ClipFeatures, lip_norm: str = "scale") -> _Item | None:
     """A training item from one clip's features; None under 20 usable frames."""
     ok = usable(feats)
@@ -111,10 +136,16 @@ def make_item(name: str, feats: ClipFeatures, lip_norm: str = "scale") -> _Item 
 
 def clip_items(
     name: str, track: FaceTrack, audio: AudioTrack, segments: Sequence[Segment],
-    lip_norm: str = "scale", rates: Sequence[float] = (),
+    lip_norm: str = "scale", rates: Sequence[float] = (), fps: Sequence[float] = (),
 ) -> list[_Item]:
-    """Items of one clip as published and played at each of ``rates`` (see :func:`stretch`)."""
+    """Items of one clip as published, played at each of ``rates`` (see :func:`stretch`) and
+    resampled to each frame rate of ``fps`` (see :func:`refps`)."""
     out = []
+    for f in fps:
+        item = make_item(f"{name}@fps{f:g}", clip_features(refps(track, f), audio, segments),
+                         lip_norm)
+        if item is not None:
+            out.append(item)
     for rate in (1.0, *rates):
         tr, au, sg = (track, audio, list(segments)) if rate == 1.0 else stretch(
             track, audio, segments, rate)
@@ -125,7 +156,8 @@ def clip_items(
 
 
 def load_items(
-    clips: list[Clip], cache: Path, lip_norm: str = "scale", rates: Sequence[float] = ()
+    clips: list[Clip], cache: Path, lip_norm: str = "scale", rates: Sequence[float] = (),
+    fps: Sequence[float] = (),
 ) -> list[_Item]:
     """Items of every clip that has usable frames (silent or faceless clips are skipped)."""
     items = []
@@ -134,7 +166,7 @@ def load_items(
         if audio is None:
             continue
         items += clip_items(clip.name, cached_face_track(clip.path, cache), audio,
-                            audio_segments(audio), lip_norm, rates)
+                            audio_segments(audio), lip_norm, rates, fps)
     return items
 
 
@@ -217,6 +249,7 @@ class Recipe:
     lr: float = 2e-3
     weight_decay: float = 1e-3
     rates: tuple[float, ...] = ()
+    fps: tuple[float, ...] = ()  # extra frame rates of every clip (:func:`refps`)
     stop_at: int | None = None  # early stop inside the ``steps``-long one-cycle schedule
 
 
@@ -274,17 +307,48 @@ def fit(
     return model.eval()
 
 
-def train(data: Path, out: Path, cache: Path, cfg: SyncNetConfig, recipe: Recipe) -> None:
+def train(
+    data: Path, out: Path, cache: Path, cfg: SyncNetConfig, recipe: Recipe,
+    seeds: Sequence[int] = (), decision: dict[str, Any] | None = None,
+) -> None:
     """Train (or resume from ``out.ckpt``) on the ``train`` clips and write the weights to
-    ``out``."""
+    ``out``: one network with ``recipe.seed``, or one per seed of ``seeds`` (an ensemble whose
+    lag curves are averaged; each seed checkpoints to ``out.sN.ckpt``). ``decision`` (score name
+    and Platt ``a``, ``b`` from :mod:`doppelab.detect.avsync.cvscore`) is stored in the metadata
+    and turns the clip curve into ``probability_fake``."""
     torch.set_num_threads(1)
-    items = load_items(list_clips(data, "train"), cache, cfg.lip_norm, recipe.rates)
-    model = fit(items, cfg, recipe, ckpt=out.with_suffix(".ckpt"),
-                log=out.with_suffix(".log.jsonl"))
-    meta = {"clips": sorted({it.name.split("@")[0] for it in items}), **asdict(recipe),
-            "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT}
+    items = load_items(list_clips(data, "train"), cache, cfg.lip_norm, recipe.rates,
+                       recipe.fps)
+    models = []
+    for seed in seeds or (recipe.seed,):
+        suffix = f".s{seed}" if seeds else ""
+        models.append(fit(items, cfg, replace(recipe, seed=seed),
+                          ckpt=out.with_suffix(f"{suffix}.ckpt"),
+                          log=out.with_suffix(f"{suffix}.log.jsonl")))
+    meta: dict[str, Any] = {
+        "clips": sorted({it.name.split("@")[0] for it in items}), **asdict(recipe),
+        "max_lag": MAX_LAG, "segment": SEGMENT, "min_neg_shift": MIN_NEG_SHIFT}
+    if seeds:
+        meta["seeds"] = list(seeds)
+    if decision:
+        meta["decision"] = decision
     with atomic_path(out) as tmp:
-        save_weights(model, tmp, meta)
+        save_weights(models, tmp, meta)
+
+
+def read_decision(path: Path, score: str) -> dict[str, Any]:
+    """``{"score", "a", "b", "from"}`` of ``score`` in a :mod:`~doppelab.detect.avsync.cvscore`
+    result file (its Platt fit on every cross-validation row of the ensemble).
+
+    Raises:
+        UsageError: unreadable file or no fit for ``score``.
+    """
+    try:
+        fits = json.loads(path.read_text())["ensemble"]["platt_all_rows"]
+        a, b = fits[score]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no decision fit for {score!r} in {path} ({exc})") from None
+    return {"score": score, "a": float(a), "b": float(b), "from": path.name}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -298,16 +362,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--lip-norm", choices=("scale", "rms"), default="scale")
+    ap.add_argument("--lip-input", choices=("both", "velocity"), default="both")
+    ap.add_argument("--mel-input", choices=("mel", "delta"), default="mel")
     ap.add_argument("--rates", type=float, nargs="*", default=[],
                     help="extra playback rates of every clip (time-stretch augmentation)")
     ap.add_argument("--stop-at", type=int, default=None,
                     help="stop after this many steps of the --steps long LR schedule")
+    ap.add_argument("--fps", type=float, nargs="*", default=[],
+                    help="extra frame rates of every clip (lips resampled)")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[],
+                    help="train one network per seed and ship them as an ensemble")
+    ap.add_argument("--decision", type=Path, default=None,
+                    help="cvscore result file whose Platt fit of --decision-score ships")
+    ap.add_argument("--decision-score", default="drop0")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     train(args.data, args.out, args.cache,
-          SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm),
+          SyncNetConfig(dropout=args.dropout, lip_norm=args.lip_norm,
+                        lip_input=args.lip_input, mel_input=args.mel_input),
           Recipe(steps=args.steps, batch=args.batch, seed=args.seed, rates=tuple(args.rates),
-                 stop_at=args.stop_at))
+                 fps=tuple(args.fps), stop_at=args.stop_at), seeds=args.seeds,
+          decision=read_decision(args.decision, args.decision_score) if args.decision else None)
 
 
 if __name__ == "__main__":

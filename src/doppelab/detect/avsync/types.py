@@ -40,7 +40,9 @@ class AVSyncResult:
     ``xcorr_offset_frames`` and ``xcorr_confidence`` always carry the training-free estimate.
     ``in_sync_probability`` is the network's raw score at lag 0 (sigmoid of the mean logit): it
     is not calibrated and runs low on people the network never saw, even in sync, so verdicts
-    should use ``probability_fake`` (see the model card).
+    should use ``probability_fake`` (see the model card). ``decision_score`` is the lag-curve
+    score ``probability_fake`` was calibrated from (:mod:`doppelab.detect.avsync.decide`; None
+    under the fixed offset rule).
     """
 
     status: AVStatus
@@ -56,3 +58,4 @@ class AVSyncResult:
     xcorr_offset_frames: float | None = None
     xcorr_confidence: float | None = None
     in_sync_probability: float | None = None
+    decision_score: float | None = None

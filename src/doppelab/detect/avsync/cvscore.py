@@ -1,0 +1,144 @@
+"""Ensembles and decision scores evaluated on cross-validation rows (train clips only, never dev).
+
+Every :mod:`doppelab.detect.avsync.cv` run stores, per fold, held-out clip and condition (in
+sync ``"0"``, shifted ``"k"``, dubbed ``"swap:NAME"``), the clip's mean lag curve. Runs that differ
+only in the training seed hold out the same clips in the same folds (round robin by name), so
+an ensemble of their networks is the mean of their curves (the curve is a mean of logits, and the
+mean commutes). For each ensemble this module reports the offset accuracy (absolute and relative
+to the clip's own in-sync reading) and, for every decision score of
+:mod:`doppelab.detect.avsync.decide`, the AUC of in sync vs shifted (also by ``|shift|``) and vs
+swapped, and the balanced accuracy at probability 0.5 of a Platt logistic fitted on the other
+folds' rows (leave-one-fold-out: the threshold is never fitted on the rows it is judged on).
+
+Run: ``python -m doppelab.detect.avsync.cvscore s0.json s1.json s2.json --out ens.json
+[--step 200] [--pooling mean|confidence|speech] [--singles]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from doppelab.core.errors import UsageError
+from doppelab.core.storage import atomic_write_text
+from doppelab.detect.avsync.analyse import curve_peak
+from doppelab.detect.avsync.decide import SCORES, curve_scores, fit_platt, platt_probability
+from doppelab.detect.metrics import roc_auc
+
+F64 = npt.NDArray[np.float64]
+Key = tuple[int, str, str]  # fold, clip, condition
+
+
+def load_curves(paths: Sequence[Path], step: int, pooling: str = "mean") -> dict[Key, F64]:
+    """Mean curve over the runs at ``paths`` for every (fold, clip, condition) at ``step``.
+
+    Raises:
+        UsageError: a file has no curves at that step, or the runs disagree on their rows.
+    """
+    sums: dict[Key, list[F64]] = {}
+    for path in paths:
+        rows = [r for r in json.loads(Path(path).read_text())["rows"] if r["step"] == step]
+        got = {(int(r["fold"]), str(r["clip"]), cond): np.asarray(v[pooling]["curve"])
+               for r in rows for cond, v in r["results"].items()
+               if pooling in v and "curve" in v[pooling]}
+        if not got:
+            raise UsageError(f"no {pooling} curves at step {step} in {path}")
+        if sums and set(got) != set(sums):
+            raise UsageError(f"{path} holds other folds or conditions than the first run")
+        for k, c in got.items():
+            sums.setdefault(k, []).append(c)
+    return {k: np.mean(v, axis=0) for k, v in sums.items()}
+
+
+def _label(cond: str) -> str:
+    return "in_sync" if cond == "0" else "swapped" if cond.startswith("swap:") else "shifted"
+
+
+def offset_accuracy(curves: dict[Key, F64]) -> dict[str, Any]:
+    """Offset within one frame of the known shift: absolute and relative to the clip's own
+    in-sync reading; and each held-out clip's in-sync offset."""
+    peaks = {k: curve_peak(c)[0] for k, c in curves.items()}
+    ab, rel, base = [], [], {}
+    for (fold, clip, cond), off in peaks.items():
+        if _label(cond) != "shifted" or (fold, clip, "0") not in peaks:
+            continue
+        b = peaks[(fold, clip, "0")]
+        ab.append(abs(off - int(cond)) <= 1.0)
+        rel.append(abs(off - b - int(cond)) <= 1.0)
+        base[clip] = round(b, 2)
+    return {"within_1_frame": float(np.mean(ab)), "relative_within_1_frame": float(np.mean(rel)),
+            "cases": len(ab), "in_sync_offsets": dict(sorted(base.items()))}
+
+
+def score_table(curves: dict[Key, F64]) -> dict[str, dict[str, float]]:
+    """Per decision score: AUCs (shifted, swapped, by ``|shift|``) and the leave-one-fold-out
+    balanced accuracy of its Platt probability at 0.5."""
+    feats = {k: curve_scores(c, curve_peak(c)[0]) for k, c in curves.items()}
+    folds = sorted({k[0] for k in curves})
+    out: dict[str, dict[str, float]] = {}
+    for name in SCORES:
+        real = [f[name] for k, f in feats.items() if _label(k[2]) == "in_sync"]
+        rec: dict[str, float] = {}
+        for cls in ("shifted", "swapped"):
+            fake = [f[name] for k, f in feats.items() if _label(k[2]) == cls]
+            rec[f"auc_{cls}"] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
+        for s in (2, 3, 4, 5, 10):
+            fake = [f[name] for k, f in feats.items()
+                    if _label(k[2]) == "shifted" and abs(int(k[2])) == s]
+            rec[f"auc_shift_{s}"] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
+        hits: dict[int, list[bool]] = {0: [], 1: []}
+        for fold in folds:
+            fit = [(f[name], int(_label(k[2]) != "in_sync")) for k, f in feats.items()
+                   if k[0] != fold]
+            a, b = fit_platt([x for x, _ in fit], [y for _, y in fit])
+            for k, f in feats.items():
+                if k[0] == fold:
+                    y = int(_label(k[2]) != "in_sync")
+                    hits[y].append((platt_probability(f[name], a, b) >= 0.5) == bool(y))
+        rec["balanced_accuracy_lofo"] = 0.5 * (float(np.mean(hits[0])) + float(np.mean(hits[1])))
+        out[name] = rec
+    return out
+
+
+def platt_on_all(curves: dict[Key, F64], score: str) -> tuple[float, float]:
+    """The Platt logistic of ``score`` fitted on every row (what ships)."""
+    if score not in SCORES:
+        raise UsageError(f"unknown decision score {score!r} ({', '.join(SCORES)})")
+    rows = [(curve_scores(c, curve_peak(c)[0])[score], int(_label(k[2]) != "in_sync"))
+            for k, c in curves.items()]
+    return fit_platt([x for x, _ in rows], [y for _, y in rows])
+
+
+def evaluate(paths: Sequence[Path], step: int, pooling: str = "mean") -> dict[str, Any]:
+    """Offset accuracy, score table and Platt fits of the ensemble of the runs at ``paths``."""
+    curves = load_curves(paths, step, pooling)
+    return {"runs": [str(p) for p in paths], "step": step, "members": len(paths),
+            "pooling": pooling,
+            "offset": offset_accuracy(curves), "scores": score_table(curves),
+            "platt_all_rows": {s: platt_on_all(curves, s) for s in SCORES}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("runs", type=Path, nargs="+", help="cv result files (same folds)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--step", type=int, default=200)
+    ap.add_argument("--pooling", default="mean", choices=("mean", "confidence", "speech"))
+    ap.add_argument("--singles", action="store_true", help="also evaluate each run alone")
+    args = ap.parse_args(argv)
+    result = {"ensemble": evaluate(args.runs, args.step, args.pooling)}
+    if args.singles:
+        result["singles"] = {str(p): evaluate([p], args.step, args.pooling) for p in args.runs}
+    atomic_write_text(args.out, json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
