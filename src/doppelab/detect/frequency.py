@@ -12,9 +12,6 @@ Features of one aligned 128 px crop (:data:`doppelab.detect.data.NET_SIZE`):
   just outside the face hull, against the same for an inner ring pair (the control);
 * steps of colour and high-pass energy between concentric rings around the hull
   (:func:`ring_features`), which catch a seam that lies inside or outside the hull;
-* noise-residual consistency across the hull (:mod:`doppelab.detect.residual`): denoising-
-  residual level, chroma noise and colour-channel residual correlation per ring, their steps and
-  inside-minus-outside contrasts (a re-synthesised face loses the frame's grain);
 
 then a small MLP on the standardised features (:class:`SmallMLP`, one hidden layer; a logistic
 regression, :class:`Logistic`, is still read from older files) turns them into a logit.
@@ -31,17 +28,17 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
 
-from doppelab.detect.residual import N_RESIDUAL, RING_EDGES, residual_features, signed_distance
-
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 BINS = 16
 BAND = 4  # half-width of the boundary band in px at 128
 SCALES = (0.7, 1.5, 3.0)  # Gaussian sigmas of the high-pass (px at 128)
-N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6 + 15 + 5 * (len(RING_EDGES) - 2) + N_RESIDUAL
-# Bump when :func:`features` changes: ``frequency.npz`` records the version it was fitted on and
-# the detector refuses a file of another version (refit with ``doppelab detect-train``).
-FEATURES_VERSION = 2  # 1: spectra + boundary + rings (110); 2: + noise residual (133)
+RING_EDGES = np.arange(-8, 25, 3)
+N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6 + 15 + 5 * (len(RING_EDGES) - 2)
+# Bump when :func:`features` changes: ``frequency.npz`` records the version it was fitted on (a
+# file without one is version 1) and the detector refuses a file of another version. Version 2
+# (+23 noise-residual features, commit 7ee1795) was evaluated and not adopted (docs/detect.md).
+FEATURES_VERSION = 1
 
 
 @cache
@@ -120,7 +117,15 @@ def ring_features(crop: npt.NDArray[np.uint8], landmarks: F32) -> F64:
     apart) of Lab colour and of log high-pass energy at two scales: a blend seam anywhere in
     that range shows as a step between neighbouring rings. Max, mean, second largest and all
     log steps."""
-    signed = signed_distance(landmarks, crop.shape[0])
+    size = crop.shape[0]
+    hull = cv2.convexHull(landmarks[:468, :2].astype(np.float32)).reshape(-1, 1, 2)
+    face = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(face, [np.round(hull).astype(np.int32)], (1,))
+    signed = np.where(
+        face > 0,
+        cv2.distanceTransform(face, cv2.DIST_L2, 5),
+        -cv2.distanceTransform(1 - face, cv2.DIST_L2, 5),
+    )
     ring = np.digitize(signed, RING_EDGES).ravel()
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY).astype(np.float32)
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -149,7 +154,6 @@ def features(crops: npt.NDArray[np.uint8], landmarks: F32) -> F64:
                 azimuthal_spectrum(grey[c:-c, c:-c]),
                 boundary_features(crop, lm),
                 ring_features(crop, lm),
-                residual_features(crop, lm),
             ]
         )
     if not rows:

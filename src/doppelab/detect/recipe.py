@@ -178,9 +178,11 @@ def pair_set(
     return _as_table(np.concatenate(crops), np.concatenate(lms)), np.concatenate(labels)
 
 
-def swap_pair_set(swaps: SwapTable, held: bool, seed: int) -> tuple[FaceTable, npt.NDArray]:
-    """Marked reals and as many swaps of the held-out (or the training) pairs, degraded but
-    never flipped, as a table + labels (empty when that part has none)."""
+def swap_pair_set(
+    swaps: SwapTable, held: bool, seed: int, aug: bool = True
+) -> tuple[FaceTable, npt.NDArray]:
+    """Marked reals and as many swaps of the held-out (or the training) pairs, degraded (unless
+    ``aug`` is False) but never flipped, as a table + labels (empty when that part has none)."""
     from doppelab.detect.augment import augment
 
     sub = swaps.subset(swaps.holdout == held)
@@ -189,7 +191,7 @@ def swap_pair_set(swaps: SwapTable, held: bool, seed: int) -> tuple[FaceTable, n
     n = min(len(reals), len(fakes))
     idx = np.r_[rng.choice(reals, n, replace=False), rng.choice(fakes, n, replace=False)]
     zero = np.zeros(sub.crops.shape[1:3], np.float32)
-    crops = [augment(sub.crops[i], zero, rng, NO_FLIP)[0] for i in idx]
+    crops = [augment(sub.crops[i], zero, rng, NO_FLIP)[0] if aug else sub.crops[i] for i in idx]
     empty = np.zeros((0, *sub.crops.shape[1:]), np.uint8)
     table = _as_table(np.stack(crops) if crops else empty, sub.landmarks[idx])
     return table, np.r_[np.zeros(n), np.ones(n)].astype(np.float32)
@@ -203,20 +205,36 @@ def _join(a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | N
     return _as_table(crops, lms), np.concatenate([a[1], b[1]])
 
 
+def frequency_fit_set(table: FaceTable, swaps: SwapTable | None) -> tuple[FaceTable, npt.NDArray]:
+    """The frequency classifier's training faces: non-holdout train reals and self-blends, two
+    degraded rounds and one undegraded round (the undegraded round was chosen on held-out
+    identities: detect's input is a video frame, not a re-degraded crop, and the degradations
+    wash out the grain and colour steps the features measure), and when made the training
+    pairs' swaps against their marked reals, degraded and undegraded."""
+    fit = table.subset(~table.holdout)
+    degraded = _join(
+        pair_set(fit, seed=11, rounds=2),
+        swap_pair_set(swaps, False, 14) if swaps is not None else None,
+    )
+    clean = _join(
+        pair_set(fit, seed=11, rounds=1, aug=False),
+        swap_pair_set(swaps, False, 14, aug=False) if swaps is not None else None,
+    )
+    return _join(degraded, clean)
+
+
 def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
-    """Fit the frequency classifier on non-holdout train pairs (self-blends and, when made,
-    swaps); metrics on holdout, the held-out pair's swaps and dev."""
-    from doppelab.detect.frequency import features, fit_mlp
+    """Fit the frequency classifier on non-holdout train pairs (:func:`frequency_fit_set`);
+    metrics on holdout, the held-out pair's swaps and dev."""
+    from doppelab.detect.frequency import FEATURES_VERSION, features, fit_mlp
 
     out = ensure_dir(work / "model")
     table = read_table(work / "train_table.npz")
     swaps = _swaps(work)
-    fit_pairs, y = _join(
-        pair_set(table.subset(~table.holdout), seed=11, rounds=2),
-        swap_pair_set(swaps, False, 14) if swaps is not None else None,
-    )
+    fit_pairs, y = frequency_fit_set(table, swaps)
     clf = fit_mlp(features(fit_pairs.crops, fit_pairs.landmarks), y)
-    np.savez(out / shipped.FREQUENCY, **clf.to_arrays())
+    version = np.array([FEATURES_VERSION])
+    np.savez(out / shipped.FREQUENCY, **clf.to_arrays(), version=version)
     metrics = {}
     for name, sub, seed in (
         ("holdout", table.subset(table.holdout), 12),
@@ -226,7 +244,9 @@ def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
         metrics[name] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)), 0.0)
     if swaps is not None:
         pairs, yy = swap_pair_set(swaps, True, 15)
-        metrics["holdout_swap"] = summary(yy, clf.logits(features(pairs.crops, pairs.landmarks)))
+        metrics["holdout_swap"] = summary(
+            yy, clf.logits(features(pairs.crops, pairs.landmarks)), 0.0
+        )
     if log:
         log({"frequency": metrics})
     return metrics

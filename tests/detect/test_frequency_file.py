@@ -1,0 +1,46 @@
+"""The frequency classifier file: its feature version and width must match the features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from doppelab.core.errors import UsageError
+from doppelab.detect.frequency import FEATURES_VERSION, N_FEATURES, fit_mlp
+from doppelab.detect.frequency_detector import FrequencyDetector
+
+
+def _save(path: Path, width: int, version: int | None) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, width))
+    clf = fit_mlp(x, (x[:, 0] > 0).astype(int), hidden=4, epochs=1)
+    extra = {} if version is None else {"version": np.array([version])}
+    np.savez(path, **clf.to_arrays(), **extra)
+    return path
+
+
+def test_matching_file_loads(tmp_path: Path) -> None:
+    det = FrequencyDetector(path=_save(tmp_path / "f.npz", N_FEATURES, FEATURES_VERSION))
+    assert det.describe()["features"] == N_FEATURES
+    assert det.describe()["features_version"] == FEATURES_VERSION
+
+
+def test_file_without_version_is_version_1(tmp_path: Path) -> None:
+    path = _save(tmp_path / "f.npz", N_FEATURES, None)
+    if FEATURES_VERSION == 1:
+        assert FrequencyDetector(path=path).describe()["features"] == N_FEATURES
+    else:
+        with pytest.raises(UsageError, match="feature version 1"):
+            FrequencyDetector(path=path)
+
+
+@pytest.mark.parametrize(("width", "version"), [(N_FEATURES + 23, None), (N_FEATURES, 99)])
+def test_other_features_are_refused(tmp_path: Path, width: int, version: int | None) -> None:
+    with pytest.raises(UsageError, match="refit it with `doppelab detect-train`"):
+        FrequencyDetector(path=_save(tmp_path / "f.npz", width, version))
+
+
+def test_shipped_file_matches() -> None:
+    assert FrequencyDetector().describe()["features"] == N_FEATURES
