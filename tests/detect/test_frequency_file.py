@@ -44,3 +44,32 @@ def test_other_features_are_refused(tmp_path: Path, width: int, version: int | N
 
 def test_shipped_file_matches() -> None:
     assert FrequencyDetector().describe()["features"] == N_FEATURES
+
+
+def test_fit_set_has_an_undegraded_round(astronaut_face: tuple[np.ndarray, np.ndarray]) -> None:
+    """The recipe's frequency training faces: 2 degraded rounds + 1 undegraded round of
+    non-holdout reals and self-blends, plus the training pair's swaps both ways."""
+    from doppelab.detect.data import FaceTable
+    from doppelab.detect.recipe import frequency_fit_set
+    from doppelab.detect.swapfakes import SwapTable
+
+    crop, lm = astronaut_face
+    n = 3
+    table = FaceTable(
+        crops=np.stack([crop] * n), landmarks=np.stack([lm] * n), identity=np.full(n, "a"),
+        source=np.full(n, "x"), media=np.full(n, "m"), holdout=np.array([False, False, True]),
+        dev=np.zeros(n, bool),
+    )
+    swaps = SwapTable(
+        crops=np.stack([crop, 255 - crop, crop]), landmarks=np.stack([lm] * 3),
+        label=np.array([0, 1, 1]), method=np.array(["real", "mesh", "mesh"]),
+        target=np.full(3, "p"), source=np.full(3, "q"), video=np.array(["r", "f", "h"]),
+        holdout=np.array([False, False, True]),
+    )
+    faces, y = frequency_fit_set(table, swaps)
+    fit = 2  # the held-out face and the held-out swap stay out
+    assert len(faces.crops) == len(y) == 3 * 2 * fit + 2 * 2
+    assert y.sum() == len(y) / 2
+    clean_reals = faces.crops[2 * 2 * fit + 2 : 2 * 2 * fit + 2 + fit]  # after 2 rounds + swaps
+    assert all(np.array_equal(c, crop) for c in clean_reals)
+    assert np.array_equal(faces.crops[-2], crop) and np.array_equal(faces.crops[-1], 255 - crop)
