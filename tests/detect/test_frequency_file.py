@@ -56,14 +56,22 @@ def test_fit_set_has_an_undegraded_round(astronaut_face: tuple[np.ndarray, np.nd
     crop, lm = astronaut_face
     n = 3
     table = FaceTable(
-        crops=np.stack([crop] * n), landmarks=np.stack([lm] * n), identity=np.full(n, "a"),
-        source=np.full(n, "x"), media=np.full(n, "m"), holdout=np.array([False, False, True]),
+        crops=np.stack([crop] * n),
+        landmarks=np.stack([lm] * n),
+        identity=np.full(n, "a"),
+        source=np.full(n, "x"),
+        media=np.full(n, "m"),
+        holdout=np.array([False, False, True]),
         dev=np.zeros(n, bool),
     )
     swaps = SwapTable(
-        crops=np.stack([crop, 255 - crop, crop]), landmarks=np.stack([lm] * 3),
-        label=np.array([0, 1, 1]), method=np.array(["real", "mesh", "mesh"]),
-        target=np.full(3, "p"), source=np.full(3, "q"), video=np.array(["r", "f", "h"]),
+        crops=np.stack([crop, 255 - crop, crop]),
+        landmarks=np.stack([lm] * 3),
+        label=np.array([0, 1, 1]),
+        method=np.array(["real", "mesh", "mesh"]),
+        target=np.full(3, "p"),
+        source=np.full(3, "q"),
+        video=np.array(["r", "f", "h"]),
         holdout=np.array([False, False, True]),
     )
     faces, y = frequency_fit_set(table, swaps)
