@@ -1,4 +1,4 @@
-"""The ``frequency`` detector: spectral, boundary and noise-residual statistics + a shipped MLP."""
+"""The ``frequency`` detector: spectral and boundary statistics + a shipped small MLP."""
 
 from __future__ import annotations
 
