@@ -81,10 +81,10 @@ def write_model_card(data_dir: str | Path, work: Path) -> Path:
 CARD = """# doppelab detector weights: model card
 
 Files: `blendnet.onnx` (BlendNet, fp32 ONNX, run with onnxruntime), `blendnet_fp16.npz` (the same
-weights in fp16 for the torch fallback), `frequency.npz` (logistic regression over spectral and
-boundary statistics), `temporal.json` (statistics of real train clips), `fusion.json` (fusion,
-calibration and the video rule), `metrics.json` (face-level metrics below),
-`video_calibration.json` (the video rule's fit). Made by `doppelab detect-train`
+weights in fp16 for the torch fallback), `frequency.npz` (a small MLP over spectral and
+boundary statistics, with its feature version), `temporal.json` (statistics of real train
+clips), `fusion.json` (fusion, calibration and the video rule), `metrics.json` (face-level
+metrics below), `video_calibration.json` (the video rule's fit). Made by `doppelab detect-train`
 (src/doppelab/detect/recipe.py); every number below was measured by that run.
 
 ## Data
@@ -123,7 +123,9 @@ reals + their self-blends + (marked real, swap) pairs, AdamW, warm-up + cosine d
 time budget, EMA weights, loss = BCE(label) + BCE(32 px boundary map 4m(1-m); none for swaps).
 Every image gets random JPEG (q35-95), down-up resize, blur, noise, tone and flip. The best EMA
 checkpoint by the mean of the held-out AUCs (self-blends; pair-1 swaps vs marked reals) is
-shipped.
+shipped. The frequency MLP (`recipe.frequency_fit_set`) is fitted on non-holdout train reals vs
+their self-blends in two degraded rounds and one undegraded round, plus pair-2's swaps vs its
+marked reals, degraded and undegraded.
 
 ```
 {result}

@@ -35,6 +35,10 @@ BAND = 4  # half-width of the boundary band in px at 128
 SCALES = (0.7, 1.5, 3.0)  # Gaussian sigmas of the high-pass (px at 128)
 RING_EDGES = np.arange(-8, 25, 3)
 N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6 + 15 + 5 * (len(RING_EDGES) - 2)
+# Bump when :func:`features` changes: ``frequency.npz`` records the version it was fitted on (a
+# file without one is version 1) and the detector refuses a file of another version. Version 2
+# (+23 noise-residual features, commit 7ee1795) was evaluated and not adopted (docs/detect.md).
+FEATURES_VERSION = 1
 
 
 @cache

@@ -1,4 +1,4 @@
-"""The ``frequency`` detector: spectral/boundary statistics + a shipped logistic regression."""
+"""The ``frequency`` detector: spectral and boundary statistics + a shipped small MLP."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from doppelab.core.errors import UsageError
 from doppelab.detect.base import FaceBatch, Level, Output, output, register
 from doppelab.detect.blend import _resize_batch
-from doppelab.detect.frequency import Logistic, SmallMLP, features, load_classifier
+from doppelab.detect.frequency import (
+    FEATURES_VERSION,
+    N_FEATURES,
+    Logistic,
+    SmallMLP,
+    features,
+    load_classifier,
+)
 from doppelab.detect.shipped import FREQUENCY, read_npz
 
 
@@ -26,7 +34,15 @@ class FrequencyDetector:
     _clf: Logistic | SmallMLP = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._clf = load_classifier(read_npz(FREQUENCY, self.path))
+        arrays = read_npz(FREQUENCY, self.path)
+        version = int(np.ravel(arrays.get("version", [1]))[0])
+        self._clf = load_classifier(arrays)
+        if version != FEATURES_VERSION or len(self._clf.mean) != N_FEATURES:
+            raise UsageError(
+                f"frequency classifier {self.path or FREQUENCY} was fitted on feature version "
+                f"{version} ({len(self._clf.mean)} features); this doppelab computes version "
+                f"{FEATURES_VERSION} ({N_FEATURES}): refit it with `doppelab detect-train`"
+            )
 
     def forward(self, batch: FaceBatch) -> Output:
         crops = _resize_batch(batch.crops) if len(batch) else batch.crops
@@ -38,4 +54,9 @@ class FrequencyDetector:
 
     def describe(self) -> dict[str, Any]:
         kind = type(self._clf).__name__
-        return {"name": self.name, "features": len(self._clf.mean), "classifier": kind}
+        return {
+            "name": self.name,
+            "features": len(self._clf.mean),
+            "features_version": FEATURES_VERSION,
+            "classifier": kind,
+        }

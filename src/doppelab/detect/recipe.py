@@ -177,13 +177,15 @@ def pair_set(
     return _as_table(np.concatenate(crops), np.concatenate(lms)), np.concatenate(labels)
 
 
-def swap_pair_set(swaps: SwapTable, held: bool, seed: int) -> tuple[FaceTable, npt.NDArray]:
-    """Marked reals and as many swaps of the held-out (or the training) pairs, degraded but
-    never flipped, as a table + labels (empty when that part has none)."""
+def swap_pair_set(
+    swaps: SwapTable, held: bool, seed: int, aug: bool = True
+) -> tuple[FaceTable, npt.NDArray]:
+    """Marked reals and as many swaps of the held-out (or the training) pairs, degraded (unless
+    ``aug`` is False) but never flipped, as a table + labels (empty when that part has none)."""
     sub = swaps.subset(swaps.holdout == held)
     n = min(int((sub.label == 0).sum()), int((sub.label == 1).sum()))
     rng = np.random.default_rng(seed)
-    idx, crops, labels = swap_draw(sub, n, rng, replace=False, acfg=NO_FLIP)
+    idx, crops, labels = swap_draw(sub, n, rng, aug=aug, replace=False, acfg=NO_FLIP)
     return _as_table(crops, sub.landmarks[idx]), labels
 
 
@@ -195,20 +197,36 @@ def _join(a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | N
     return _as_table(crops, lms), np.concatenate([a[1], b[1]])
 
 
+def frequency_fit_set(table: FaceTable, swaps: SwapTable | None) -> tuple[FaceTable, npt.NDArray]:
+    """The frequency classifier's training faces: non-holdout train reals and self-blends, two
+    degraded rounds and one undegraded round (the undegraded round was chosen on held-out
+    identities: detect's input is a video frame, not a re-degraded crop, and the degradations
+    wash out the grain and colour steps the features measure), and when made the training
+    pairs' swaps against their marked reals, degraded and undegraded."""
+    fit = table.subset(~table.holdout)
+    degraded = _join(
+        pair_set(fit, seed=11, rounds=2),
+        swap_pair_set(swaps, False, 14) if swaps is not None else None,
+    )
+    clean = _join(
+        pair_set(fit, seed=11, rounds=1, aug=False),
+        swap_pair_set(swaps, False, 14, aug=False) if swaps is not None else None,
+    )
+    return _join(degraded, clean)
+
+
 def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
-    """Fit the frequency classifier on non-holdout train pairs (self-blends and, when made,
-    swaps); metrics on holdout, the held-out pair's swaps and dev."""
-    from doppelab.detect.frequency import features, fit_mlp
+    """Fit the frequency classifier on non-holdout train pairs (:func:`frequency_fit_set`);
+    metrics on holdout, the held-out pair's swaps and dev."""
+    from doppelab.detect.frequency import FEATURES_VERSION, features, fit_mlp
 
     out = ensure_dir(work / "model")
     table = read_table(work / "train_table.npz")
     swaps = _swaps(work)
-    fit_pairs, y = _join(
-        pair_set(table.subset(~table.holdout), seed=11, rounds=2),
-        swap_pair_set(swaps, False, 14) if swaps is not None else None,
-    )
+    fit_pairs, y = frequency_fit_set(table, swaps)
     clf = fit_mlp(features(fit_pairs.crops, fit_pairs.landmarks), y)
-    np.savez(out / shipped.FREQUENCY, **clf.to_arrays())
+    version = np.array([FEATURES_VERSION])
+    np.savez(out / shipped.FREQUENCY, **clf.to_arrays(), version=version)
     metrics = {}
     for name, sub, seed in (
         ("holdout", table.subset(table.holdout), 12),
