@@ -36,6 +36,10 @@ _FRAME, _HOP, _NFFT, _BANDS = 320, 160, 512, 32
 # input, so band-limited audio looks alike whichever filter band-limited it.
 _FLOOR = 1e-5
 N_FEATURES = 6 * _BANDS
+# Cache-sized blocks (measured on this CPU, 60 s of speech: the statistics of 4 windows at a
+# time, 0.8 MB of spectra, take half the CPU time of 64 at a time; values are per window or per
+# frame, so identical either way)
+_FRAME_BLOCK, _WINDOW_BLOCK = 512, 4
 F32 = npt.NDArray[np.float32]
 
 
@@ -48,7 +52,12 @@ def _power(pre: F32) -> F32:
     """Pre-emphasised frames (..., 320) -> Hann-windowed power spectrum (..., 256), 0-8 kHz.
 
     The frames are windowed straight into a zeroed 512-sample buffer (the FFT's zero padding
-    without a second copy)."""
+    without a second copy). Many frames of one signal (F, 320) go through in blocks of
+    :data:`_FRAME_BLOCK`, which keeps the temporaries in cache; each row's FFT is its own, so
+    the values are the same as in one pass."""
+    if pre.ndim == 2 and len(pre) > _FRAME_BLOCK:
+        return np.concatenate([_power(pre[i:i + _FRAME_BLOCK])
+                               for i in range(0, len(pre), _FRAME_BLOCK)])
     buf = np.zeros((*pre.shape[:-1], _NFFT), np.float32)
     np.multiply(pre, _hann(), out=buf[..., :_FRAME])
     power = np.abs(rfft(buf, axis=-1, workers=1))[..., :_NFFT // 2]
@@ -116,6 +125,9 @@ def spectral_stats(windows: F32) -> F32:
     w = np.asarray(windows, np.float32)
     if w.ndim != 2 or w.shape[1] < 2 * _FRAME:
         raise ValueError(f"windows must be (B, L >= {2 * _FRAME}), got {w.shape}")
+    if len(w) > _WINDOW_BLOCK:
+        return np.concatenate([_stats(_log_spectrum(w[i:i + _WINDOW_BLOCK]))
+                               for i in range(0, len(w), _WINDOW_BLOCK)])
     return _stats(_log_spectrum(w))
 
 
@@ -147,4 +159,5 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     first = pre[starts[1:, None] + np.arange(_FRAME)[None, :]]
     first[:, 0] = x[starts[1:]]  # a window's first sample is not pre-emphasised
     power[1:, 0] = _power(first)
-    return _stats(_normalised(power))
+    return np.concatenate([_stats(_normalised(power[i:i + _WINDOW_BLOCK]))
+                           for i in range(0, count, _WINDOW_BLOCK)])
