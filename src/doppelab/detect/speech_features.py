@@ -26,7 +26,6 @@ import functools
 import numpy as np
 import numpy.typing as npt
 from scipy.fft import rfft
-from scipy.ndimage import uniform_filter1d
 
 __all__ = ["N_FEATURES", "sliding_stats", "spectral_stats"]
 
@@ -106,15 +105,45 @@ def _std13(x: F32) -> F32:
     return np.sqrt(_mean13(np.multiply(d, d, out=d)))
 
 
+def _box9(s: F32) -> F32:
+    """``uniform_filter1d(s, 9, axis=-1)`` (mode reflect), as four float32 additions of shifted
+    copies (1-2-4-8 sample sums, then the ninth) instead of SciPy's per-line running sum in
+    float64: equal to float32 rounding (a few 1e-7 of the values), about 4x cheaper."""
+    p = np.concatenate([s[..., 3::-1], s, s[..., :-5:-1]], axis=-1)  # reflect 4 each side
+    s2 = p[..., :-1] + p[..., 1:]
+    s4 = s2[..., :-2] + s2[..., 2:]
+    s8 = s4[..., :-4] + s4[..., 4:]
+    return np.asarray((s8[..., :-1] + p[..., 8:]) / np.float32(9), np.float32)
+
+
+def _spread(band: F32) -> F32:
+    """``np.subtract(*np.percentile(band, [90, 10], axis=1))`` of (B, T, 32), numpy's linear
+    method, from one partial sort of contiguous rows (numpy moves the axis and partitions for
+    each call); equal to float32 rounding. Shape: (B, 32)."""
+    t = band.shape[1]
+    cols = np.ascontiguousarray(band.transpose(0, 2, 1))
+    pos = {q: (t - 1) * q for q in (0.9, 0.1)}
+    first = {q: int(np.floor(v)) for q, v in pos.items()}
+    kth = sorted({k for q in pos for k in (first[q], min(first[q] + 1, t - 1))})
+    part = np.partition(cols, kth, axis=-1)
+
+    def at(q: float) -> npt.NDArray[np.float64]:
+        g = pos[q] - first[q]
+        a = part[..., first[q]].astype(np.float64)
+        b = part[..., min(first[q] + 1, t - 1)].astype(np.float64)
+        return b - (b - a) * (1 - g) if g >= 0.5 else a + (b - a) * g
+
+    return np.asarray(at(0.9) - at(0.1), np.float32)
+
+
 def _stats(s: F32) -> F32:
     """(B, T, 256) normalised log spectra -> (B, 192) statistics (see module doc)."""
     b, t, _ = s.shape
     band = _sum8(s.reshape(b, t, _BANDS, -1)) / np.float32(8)  # = .mean(axis=3)
-    fine = (s - uniform_filter1d(s, 9, axis=2)).reshape(b, t, _BANDS, -1)
+    fine = (s - _box9(s)).reshape(b, t, _BANDS, -1)
     d_band = np.abs(np.diff(band, axis=1))
     d_fine = np.abs(np.diff(fine, axis=1))
-    high, low = np.percentile(band, [90, 10], axis=1)
-    spread = high - low
+    spread = _spread(band)
     feats = [band.mean(axis=1), band.std(axis=1), d_band.mean(axis=1), spread,
              _std13(fine), _mean13(d_fine)]
     return np.concatenate(feats, axis=1).astype(np.float32)
