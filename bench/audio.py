@@ -17,7 +17,8 @@ Reported (``bench/results/audio.json``):
   of dev speech, in times real time (best and median of 7 runs): Silero VAD with 1 s hop (the
   default), WebRTC VAD with 1 s and 2 s hops; the default also per CPU second of this
   single-threaded process (what an idle core gives); the load average before and after, the
-  best CPU time of each stage, and how the fast (GEMM) layout of Silero VAD agrees with the
+  best CPU time of each stage, and how the default fast layout of Silero VAD (STFT by FFT, the
+  rest as GEMMs; the key keeps its old name `vad_gemm_vs_shipped`) agrees with the
   wheel's own graph (largest probability difference, frame decisions, segments). The CPU is
   shared with other jobs, so these numbers are pessimistic. ``--speed-only`` measures just
   this and replaces the ``speed`` section of an existing JSON file (no ``--work`` needed).

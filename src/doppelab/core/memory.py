@@ -34,4 +34,4 @@ def retain_freed_memory(trim_mb: int = 64, mmap_mb: int = 32) -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok_trim = mallopt(_M_TRIM_THRESHOLD, trim_mb << 20) == 1
     ok_mmap = mallopt(_M_MMAP_THRESHOLD, mmap_mb << 20) == 1
-    return ok_trim and ok_mmap
+    return bool(ok_trim and ok_mmap)
