@@ -20,6 +20,7 @@ installed wheel at first use.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy.typing as npt
 
 from doppelab.core.errors import CheckpointError
 
-__all__ = ["gemm_model"]
+__all__ = ["basis_is_hann_dft", "gemm_model", "stft_magnitude"]
 
 _ROW = 576  # 64 context + 512 new samples
 _TAPS, _STEP = 256, 128  # STFT filter length and stride
@@ -114,8 +115,46 @@ def _dense_conv(weight: npt.NDArray[np.float32], bias: npt.NDArray[np.float32], 
     return dense.reshape(length * c_in, out_len * c_out), np.tile(bias, out_len), out_len
 
 
-def gemm_model(path: Path) -> bytes:
+@functools.lru_cache(maxsize=1)
+def _periodic_hann() -> npt.NDArray[np.float32]:
+    n = np.arange(_TAPS)
+    return (0.5 - 0.5 * np.cos(2 * np.pi * n / _TAPS)).astype(np.float32)
+
+
+def stft_magnitude(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """What the model's STFT convolution computes, by FFT: rows ``(T, 576)`` (right edge
+    reflect-padded by 64 samples, edge excluded) -> magnitudes of the 4 kept 256-sample frames
+    (stride 128) under a periodic Hann window, flattened. Shape: (T, 576) -> (T, 516).
+
+    The wheel's filter bank is exactly this windowed DFT (to float32 rounding, checked by
+    :func:`basis_is_hann_dft`); an FFT costs about a tenth of the 258 x 256 matrix product."""
+    from scipy.fft import rfft
+
+    need = (_FRAMES + 1) * _STEP
+    padded = np.empty((len(rows), need), np.float32)
+    padded[:, :_ROW] = rows
+    padded[:, _ROW:] = rows[:, _ROW - 2:2 * _ROW - need - 2:-1]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, _TAPS, axis=1)[:, ::_STEP]
+    spec = rfft(frames[:, :_FRAMES] * _periodic_hann(), axis=-1, workers=1)
+    return np.abs(spec).reshape(len(rows), _FRAMES * _BINS)
+
+
+def basis_is_hann_dft(path: Path, tol: float = 1e-6) -> bool:
+    """Whether the model's STFT filter bank is the periodic-Hann DFT :func:`stft_magnitude`
+    computes (real parts, then imaginary parts of 129 bins), within ``tol``."""
+    basis = _weights(path)["stft.forward_basis_buffer"][:, 0, :].astype(np.float64)
+    n = np.arange(_TAPS)
+    angle = 2 * np.pi * np.arange(_BINS)[:, None] * n / _TAPS
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * n / _TAPS)
+    want = np.concatenate([np.cos(angle) * win, -np.sin(angle) * win])
+    return basis.shape == want.shape and float(np.abs(basis - want).max()) <= tol
+
+
+def gemm_model(path: Path, *, magnitude_input: bool = False) -> bytes:
     """The GEMM layout (see module doc) of the Silero sequence model at ``path``, as ONNX bytes.
+
+    ``magnitude_input`` leaves the STFT out: the graph's ``input`` is then what
+    :func:`stft_magnitude` gives, ``(T, 516)``.
 
     Raises:
         CheckpointError: the file cannot be read or is not the expected model.
@@ -124,8 +163,12 @@ def gemm_model(path: Path) -> bytes:
 
     w = _weights(path)
     g = _Graph()
-    mag = _magnitude(g, w["stft.forward_basis_buffer"])  # (T, 4, 129)
-    x, length = g.op("Reshape", [mag, g.const(np.array([0, -1], np.int64))]), _FRAMES
+    if magnitude_input:
+        x = "input"
+    else:
+        mag = _magnitude(g, w["stft.forward_basis_buffer"])  # (T, 4, 129)
+        x = g.op("Reshape", [mag, g.const(np.array([0, -1], np.int64))])
+    length = _FRAMES
     for i, stride in enumerate(_STRIDES):
         dense, bias, length = _dense_conv(w[f"encoder.{i}.weight"], w[f"encoder.{i}.bias"],
                                           length, stride)
@@ -144,7 +187,8 @@ def gemm_model(path: Path) -> bytes:
     f32 = TensorProto.FLOAT
     graph = helper.make_graph(
         g.nodes, "silero_vad_gemm",  # type: ignore[arg-type]
-        [helper.make_tensor_value_info("input", f32, ["T", _ROW]),
+        [helper.make_tensor_value_info("input", f32,
+                                       ["T", _FRAMES * _BINS if magnitude_input else _ROW]),
          helper.make_tensor_value_info("h", f32, [1, 1, 128]),
          helper.make_tensor_value_info("c", f32, [1, 1, 128])],
         [helper.make_tensor_value_info("speech_probs", f32, ["T"]),

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.audio.decode import SAMPLE_RATE, AudioClip, SamplesF32
-from doppelab.audio.silero import gemm_model
+from doppelab.audio.silero import basis_is_hann_dft, gemm_model, stft_magnitude
 from doppelab.core.errors import CheckpointError, UsageError
 from doppelab.core.inference import onnx_session
 
@@ -69,11 +69,17 @@ def _model_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=2)
-def _session(layout: str = "gemm") -> object:
+@functools.lru_cache(maxsize=3)
+def _session(layout: str = "fft") -> object:
     if layout == "shipped":
         return onnx_session(_model_path())
-    return onnx_session(gemm_model(_model_path()))
+    return onnx_session(gemm_model(_model_path(), magnitude_input=layout == "fft"))
+
+
+@functools.lru_cache(maxsize=1)
+def _fft_ok() -> bool:
+    """The ``fft`` layout applies when the wheel's STFT is the windowed DFT it assumes."""
+    return basis_is_hann_dft(_model_path())
 
 
 def _check_rate(clip: AudioClip) -> None:
@@ -81,17 +87,21 @@ def _check_rate(clip: AudioClip) -> None:
         raise UsageError(f"voice activity needs {SAMPLE_RATE} Hz audio, got {clip.sample_rate}")
 
 
-def speech_probabilities(samples: SamplesF32, *, layout: str = "gemm"
+def speech_probabilities(samples: SamplesF32, *, layout: str = "fft"
                          ) -> npt.NDArray[np.float32]:
     """Per-frame speech probability of 16 kHz mono audio.
 
-    ``layout`` ``"gemm"`` runs :func:`doppelab.audio.silero.gemm_model` (the default, fast);
-    ``"shipped"`` the wheel's own graph (the reference the fast layout is checked against).
+    ``layout`` ``"fft"`` (the default, fastest) computes the model's STFT magnitudes by FFT
+    (:func:`doppelab.audio.silero.stft_magnitude`) and runs the rest of the GEMM layout
+    (``"gemm"``: :func:`doppelab.audio.silero.gemm_model`, STFT as a matrix product);
+    ``"shipped"`` the wheel's own graph (the reference the fast layouts are checked against).
     Shape: (ceil(N / 512),) float32, frame ``i`` covers samples ``[512 i, 512 (i + 1))``
     (the last frame zero-padded).
     """
-    if layout not in ("gemm", "shipped"):
-        raise UsageError(f"unknown VAD layout {layout!r} (gemm, shipped)")
+    if layout not in ("fft", "gemm", "shipped"):
+        raise UsageError(f"unknown VAD layout {layout!r} (fft, gemm, shipped)")
+    if layout == "fft" and not _fft_ok():
+        layout = "gemm"
     n = len(samples)
     count = -(-n // _FRAME)
     if count == 0:
@@ -107,6 +117,8 @@ def speech_probabilities(samples: SamplesF32, *, layout: str = "gemm"
     probs = []
     for first in range(0, count, _MAX_FRAMES):
         block = rows[first:first + _MAX_FRAMES]
+        if layout == "fft":
+            block = stft_magnitude(block)
         p, h, c = session.run(["speech_probs", "hn", "cn"],  # type: ignore[attr-defined]
                               {"input": block, "h": h, "c": c})
         probs.append(np.asarray(p, np.float32).reshape(-1))

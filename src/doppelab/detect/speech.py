@@ -25,6 +25,7 @@ from doppelab.audio import SAMPLE_RATE, iter_audio_blocks, shift, speech_segment
 from doppelab.audio.vad import Segment, speech_seconds
 from doppelab.core.errors import UsageError
 from doppelab.core.inference import onnx_session
+from doppelab.core.memory import retain_freed_memory
 from doppelab.detect.base import Level, Output, output, register, sigmoid, verdict
 from doppelab.detect.shipped import read_json, weights_path
 from doppelab.detect.speech_data import WINDOW, speech_signal, window_count
@@ -89,6 +90,7 @@ class SpeechDetector:
     n_features: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        retain_freed_memory()  # numpy temporaries without page faults (core.memory)
         model = weights_path(SPEECH_ONNX, self.path)
         self._session = onnx_session(model)
         width = self._session.get_inputs()[0].shape[1]

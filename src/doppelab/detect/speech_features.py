@@ -26,7 +26,6 @@ import functools
 import numpy as np
 import numpy.typing as npt
 from scipy.fft import rfft
-from scipy.ndimage import uniform_filter1d
 
 __all__ = ["N_FEATURES", "sliding_stats", "spectral_stats"]
 
@@ -36,6 +35,10 @@ _FRAME, _HOP, _NFFT, _BANDS = 320, 160, 512, 32
 # input, so band-limited audio looks alike whichever filter band-limited it.
 _FLOOR = 1e-5
 N_FEATURES = 6 * _BANDS
+# Cache-sized blocks (measured on this CPU, 60 s of speech: the statistics of 4 windows at a
+# time, 0.8 MB of spectra, take half the CPU time of 64 at a time; values are per window or per
+# frame, so identical either way)
+_FRAME_BLOCK, _WINDOW_BLOCK = 512, 4
 F32 = npt.NDArray[np.float32]
 
 
@@ -48,7 +51,12 @@ def _power(pre: F32) -> F32:
     """Pre-emphasised frames (..., 320) -> Hann-windowed power spectrum (..., 256), 0-8 kHz.
 
     The frames are windowed straight into a zeroed 512-sample buffer (the FFT's zero padding
-    without a second copy)."""
+    without a second copy). Many frames of one signal (F, 320) go through in blocks of
+    :data:`_FRAME_BLOCK`, which keeps the temporaries in cache; each row's FFT is its own, so
+    the values are the same as in one pass."""
+    if pre.ndim == 2 and len(pre) > _FRAME_BLOCK:
+        return np.concatenate([_power(pre[i:i + _FRAME_BLOCK])
+                               for i in range(0, len(pre), _FRAME_BLOCK)])
     buf = np.zeros((*pre.shape[:-1], _NFFT), np.float32)
     np.multiply(pre, _hann(), out=buf[..., :_FRAME])
     power = np.abs(rfft(buf, axis=-1, workers=1))[..., :_NFFT // 2]
@@ -97,15 +105,45 @@ def _std13(x: F32) -> F32:
     return np.sqrt(_mean13(np.multiply(d, d, out=d)))
 
 
+def _box9(s: F32) -> F32:
+    """``uniform_filter1d(s, 9, axis=-1)`` (mode reflect), as four float32 additions of shifted
+    copies (1-2-4-8 sample sums, then the ninth) instead of SciPy's per-line running sum in
+    float64: equal to float32 rounding (a few 1e-7 of the values), about 4x cheaper."""
+    p = np.concatenate([s[..., 3::-1], s, s[..., :-5:-1]], axis=-1)  # reflect 4 each side
+    s2 = p[..., :-1] + p[..., 1:]
+    s4 = s2[..., :-2] + s2[..., 2:]
+    s8 = s4[..., :-4] + s4[..., 4:]
+    return np.asarray((s8[..., :-1] + p[..., 8:]) / np.float32(9), np.float32)
+
+
+def _spread(band: F32) -> F32:
+    """``np.subtract(*np.percentile(band, [90, 10], axis=1))`` of (B, T, 32), numpy's linear
+    method, from one partial sort of contiguous rows (numpy moves the axis and partitions for
+    each call); equal to float32 rounding. Shape: (B, 32)."""
+    t = band.shape[1]
+    cols = np.ascontiguousarray(band.transpose(0, 2, 1))
+    pos = {q: (t - 1) * q for q in (0.9, 0.1)}
+    first = {q: int(np.floor(v)) for q, v in pos.items()}
+    kth = sorted({k for q in pos for k in (first[q], min(first[q] + 1, t - 1))})
+    part = np.partition(cols, kth, axis=-1)
+
+    def at(q: float) -> npt.NDArray[np.float64]:
+        g = pos[q] - first[q]
+        a = part[..., first[q]].astype(np.float64)
+        b = part[..., min(first[q] + 1, t - 1)].astype(np.float64)
+        return b - (b - a) * (1 - g) if g >= 0.5 else a + (b - a) * g
+
+    return np.asarray(at(0.9) - at(0.1), np.float32)
+
+
 def _stats(s: F32) -> F32:
     """(B, T, 256) normalised log spectra -> (B, 192) statistics (see module doc)."""
     b, t, _ = s.shape
     band = _sum8(s.reshape(b, t, _BANDS, -1)) / np.float32(8)  # = .mean(axis=3)
-    fine = (s - uniform_filter1d(s, 9, axis=2)).reshape(b, t, _BANDS, -1)
+    fine = (s - _box9(s)).reshape(b, t, _BANDS, -1)
     d_band = np.abs(np.diff(band, axis=1))
     d_fine = np.abs(np.diff(fine, axis=1))
-    high, low = np.percentile(band, [90, 10], axis=1)
-    spread = high - low
+    spread = _spread(band)
     feats = [band.mean(axis=1), band.std(axis=1), d_band.mean(axis=1), spread,
              _std13(fine), _mean13(d_fine)]
     return np.concatenate(feats, axis=1).astype(np.float32)
@@ -116,6 +154,9 @@ def spectral_stats(windows: F32) -> F32:
     w = np.asarray(windows, np.float32)
     if w.ndim != 2 or w.shape[1] < 2 * _FRAME:
         raise ValueError(f"windows must be (B, L >= {2 * _FRAME}), got {w.shape}")
+    if len(w) > _WINDOW_BLOCK:
+        return np.concatenate([_stats(_log_spectrum(w[i:i + _WINDOW_BLOCK]))
+                               for i in range(0, len(w), _WINDOW_BLOCK)])
     return _stats(_log_spectrum(w))
 
 
@@ -147,4 +188,5 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     first = pre[starts[1:, None] + np.arange(_FRAME)[None, :]]
     first[:, 0] = x[starts[1:]]  # a window's first sample is not pre-emphasised
     power[1:, 0] = _power(first)
-    return _stats(_normalised(power))
+    return np.concatenate([_stats(_normalised(power[i:i + _WINDOW_BLOCK]))
+                           for i in range(0, count, _WINDOW_BLOCK)])

@@ -48,6 +48,7 @@ _VOICED = 0.5
 _FLOOR = 1e-5
 N_PROSODY = 14
 PROSODY_VERSION = "p2"  # names prosody feature caches
+_FRAME_BLOCK = 256  # frames per pass of a long signal (cache-sized)
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,9 +68,21 @@ def _decimate(x: F32) -> F32:
 
 def _frame_track(x8: F32) -> tuple[F32, F32, F32]:
     """Frames of 8 kHz audio (..., L) -> periodicity, fractional log period and log level of
-    every frame, each (..., T)."""
-    w, wacf = _window()
+    every frame, each (..., T).
+
+    A long signal (L,) goes through in blocks of :data:`_FRAME_BLOCK` frames (every value is
+    per frame, so the same values; the temporaries stay in cache)."""
     frames = np.lib.stride_tricks.sliding_window_view(x8, _FRAME, axis=-1)[..., ::_HOP, :]
+    if frames.ndim == 2 and len(frames) > _FRAME_BLOCK:
+        parts = [_track(frames[i:i + _FRAME_BLOCK]) for i in range(0, len(frames), _FRAME_BLOCK)]
+        height, logp, level = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return height, logp, level
+    return _track(frames)
+
+
+def _track(frames: F32) -> tuple[F32, F32, F32]:
+    """:func:`_frame_track` of frames (..., T, 320)."""
+    w, wacf = _window()
     spec = rfft(frames * w, n=_NFFT, axis=-1, workers=1)
     power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
     power += _FLOOR * power.mean(axis=-1, keepdims=True) + 1e-12
@@ -97,6 +110,40 @@ def _nan_where(mask: npt.NDArray[np.bool_], v: F32) -> F32:
     return np.where(mask, v, np.float32(np.nan))
 
 
+def _quantile_rows(a: F32, q: float) -> F32:
+    """``np.nanquantile(a, q, axis=1)`` (linear interpolation) of rows that hold at least one
+    number, vectorised: one sort of all rows (NaN sort last) instead of numpy's per-row loop.
+    Equal to numpy's to float32 rounding (the interpolation runs in float64)."""
+    s = np.sort(a, axis=1)
+    n = (~np.isnan(a)).sum(axis=1)
+    pos = (n - 1) * q
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    t = pos - lo
+    x = np.take_along_axis(s, lo[:, None], axis=1)[:, 0].astype(np.float64)
+    y = np.take_along_axis(s, hi[:, None], axis=1)[:, 0].astype(np.float64)
+    return np.where(t >= 0.5, y - (y - x) * (1 - t), x + (y - x) * t).astype(np.float32)
+
+
+def _median_rows(a: F32) -> F32:
+    """``np.nanmedian(a, axis=1)`` of rows that hold at least one number, vectorised: the
+    middle value, or the mean of the two middle ones (float32, as numpy)."""
+    s = np.sort(a, axis=1)
+    n = (~np.isnan(a)).sum(axis=1)
+    x = np.take_along_axis(s, ((n - 1) // 2)[:, None], axis=1)[:, 0]
+    y = np.take_along_axis(s, (n // 2)[:, None], axis=1)[:, 0]
+    return np.asarray((x + y) / np.float32(2), np.float32)
+
+
+def _std_rows(v: F32, mask: npt.NDArray[np.bool_]) -> F32:
+    """``np.nanstd`` of ``v`` over ``mask`` per row (rows with at least one True), as numpy
+    computes it: the mean of the kept values, then the mean squared deviation."""
+    n = mask.sum(axis=1)
+    avg = np.where(mask, v, np.float32(0)).sum(axis=1) / n
+    d = np.where(mask, v - avg[:, None].astype(np.float32), np.float32(0))
+    return np.asarray(np.sqrt((d * d).sum(axis=1) / n), np.float32)
+
+
 def _diff_stats(v: F32, voiced: npt.NDArray[np.bool_], jump: float | None) -> F32:
     """Per row of (W, T): median and mean |first difference|, median |second difference| and
     the share of first differences under 0.3% of ``v`` over runs of consecutive voiced frames
@@ -114,12 +161,12 @@ def _diff_stats(v: F32, voiced: npt.NDArray[np.bool_], jump: float | None) -> F3
     out = np.zeros((len(v), 4), np.float32)
     ok = n1 >= 3
     if ok.any():
-        out[ok, 0] = np.nanmedian(a1[ok], axis=1)
+        out[ok, 0] = _median_rows(a1[ok])
         out[ok, 1] = np.nanmean(a1[ok], axis=1)
         out[ok, 3] = (both & (d1 < 0.003))[ok].sum(axis=1) / n1[ok]
         ok2 = ok & (n2 >= 3)
         if ok2.any():
-            out[ok2, 2] = np.nanmedian(_nan_where(three, d2)[ok2], axis=1)
+            out[ok2, 2] = _median_rows(_nan_where(three, d2)[ok2])
     return out
 
 
@@ -134,10 +181,10 @@ def _batch_stats(height: F32, logp: F32, level: F32) -> F32:
     if ok.any():
         vh = _nan_where(voiced, height)[ok]
         out[ok, 1] = np.nanmean(vh, axis=1)
-        out[ok, 2] = np.nanstd(vh, axis=1)
-        out[ok, 3] = np.nanpercentile(vh, 90, axis=1)
+        out[ok, 2] = _std_rows(height[ok], voiced[ok])
+        out[ok, 3] = _quantile_rows(vh, 0.9)
         out[ok, 4] = (voiced & (height > 0.9))[ok].sum(axis=1) / nv[ok]
-        out[ok, 6] = np.nanstd(_nan_where(voiced, logp)[ok], axis=1)
+        out[ok, 6] = _std_rows(logp[ok], voiced[ok])
     out[:, 7:11] = _diff_stats(logp, voiced, 0.2)
     out[:, 11:14] = _diff_stats(level, voiced, None)[:, :3]
     return out
