@@ -160,6 +160,18 @@ def spectral_stats(windows: F32) -> F32:
     return _stats(_log_spectrum(w))
 
 
+def window_signal(signal: F32, length: int, hop: int, count: int, min_length: int) -> F32:
+    """``signal`` as a float32 (N,) array after checking that it holds ``count`` windows of
+    ``length`` (>= ``min_length``) samples every ``hop``; ``ValueError`` otherwise. Shared by
+    the sliding statistics here and in :mod:`doppelab.detect.speech_prosody`."""
+    x = np.asarray(signal, np.float32)
+    if x.ndim != 1 or length < min_length or hop < 1 or count < 0 \
+            or (count and len(x) < (count - 1) * hop + length):
+        raise ValueError(f"need a (N,) signal holding {count} windows of {length} every {hop}, "
+                         f"got {x.shape}")
+    return x
+
+
 def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     """:func:`spectral_stats` of the ``count`` windows ``signal[k hop : k hop + length]``, with
     the same values, computing each STFT frame once where windows overlap.
@@ -170,11 +182,7 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     of a window or more (no overlap), fall back to :func:`spectral_stats` on the windows.
     Shape: ``signal`` (N,), N >= (count - 1) hop + length -> (count, 192) float32.
     """
-    x = np.asarray(signal, np.float32)
-    if x.ndim != 1 or length < 2 * _FRAME or hop < 1 or count < 0 \
-            or (count and len(x) < (count - 1) * hop + length):
-        raise ValueError(f"need a (N,) signal holding {count} windows of {length} every {hop}, "
-                         f"got {x.shape}")
+    x = window_signal(signal, length, hop, count, min_length=2 * _FRAME)
     if count == 0:
         return np.zeros((0, N_FEATURES), np.float32)
     starts = np.arange(count) * hop

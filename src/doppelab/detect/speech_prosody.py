@@ -38,6 +38,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.fft import irfft, rfft
 
+from doppelab.detect.speech_features import window_signal
+
 __all__ = ["N_PROSODY", "PROSODY_VERSION", "prosody_stats", "sliding_prosody"]
 
 F32 = npt.NDArray[np.float32]
@@ -214,11 +216,7 @@ def sliding_prosody(signal: F32, length: int, hop: int, count: int) -> F32:
     decimation filter's edge at each window's ends.
     Shape: ``signal`` (N,), N >= (count - 1) hop + length -> (count, 14) float32.
     """
-    x = np.asarray(signal, np.float32)
-    if x.ndim != 1 or length < 8 * _FRAME or hop < 1 or count < 0 \
-            or (count and len(x) < (count - 1) * hop + length):
-        raise ValueError(f"need a (N,) signal holding {count} windows of {length} every {hop}, "
-                         f"got {x.shape}")
+    x = window_signal(signal, length, hop, count, min_length=8 * _FRAME)
     if count == 0:
         return np.zeros((0, N_PROSODY), np.float32)
     if hop % (2 * _HOP) or length % 2:
