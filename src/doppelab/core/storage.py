@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from doppelab.core.errors import OutputError
 
@@ -62,6 +63,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def atomic_write_npz(path: str | os.PathLike[str], **arrays: Any) -> None:
+    """Write ``arrays`` to ``path`` as an uncompressed ``.npz`` (``np.savez``) atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -207,10 +207,9 @@ def save_arrays(table: Any, path: str | Path) -> None:
 
     Each field is stored under its own name; :func:`read_arrays` reads it back.
     """
-    from doppelab.core.storage import atomic_path
+    from doppelab.core.storage import atomic_write_npz
 
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **{f.name: getattr(table, f.name) for f in fields(table)})
+    atomic_write_npz(path, **{f.name: getattr(table, f.name) for f in fields(table)})
 
 
 def read_arrays(cls: type[_T], path: str | Path) -> _T:

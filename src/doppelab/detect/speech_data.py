@@ -29,7 +29,7 @@ from doppelab.audio.encode import codec_roundtrip
 from doppelab.audio.loudness import normalize_samples
 from doppelab.audio.vad import Segment
 from doppelab.core.errors import InputError, UsageError
-from doppelab.core.storage import atomic_path
+from doppelab.core.storage import atomic_write_npz
 
 __all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
            "build_shard", "channel_copies", "load_shards", "lowpass_copies", "real_items",
@@ -166,8 +166,7 @@ def build_shard(out: Path, units: Iterator[Unit], *, rng: np.random.Generator,
         raise UsageError(f"no speech windows for {out.name}")
     arr = np.concatenate(windows)
     pcm = np.clip(arr * 8192, -32768, 32767).astype(np.int16)  # -23 dBFS speech: 2 bits headroom
-    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, windows=pcm, groups=np.array(groups), conditions=np.array(conds))
+    atomic_write_npz(out, windows=pcm, groups=np.array(groups), conditions=np.array(conds))
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.storage import atomic_path
+from doppelab.core.storage import atomic_write_npz
 from doppelab.detect.speech_data import Condition, apply_condition, load_shards
 from doppelab.detect.speech_extra import cache_suffix, train_families
 from doppelab.detect.speech_phase import FEATURES_VERSION, window_features
@@ -56,13 +56,12 @@ def codec_pair_features(work: Path, progress: Callable[[int], None] | None = Non
                 origin.append(i)
                 if progress and len(twins) % 200 == 0:
                     progress(len(twins))
-        org = np.array(origin, np.int64)
+        org, stacked = np.array(origin, np.int64), np.stack(twins)
+        del twins
         if not cache.exists():
-            with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, x=window_features(np.stack(twins)), origin=org, y=y[org])
+            atomic_write_npz(cache, x=window_features(stacked), origin=org, y=y[org])
         if prosody and not pros.exists():
-            with atomic_path(pros) as tmp, open(tmp, "wb") as fh:
-                np.savez(fh, p=prosody_stats(np.stack(twins)))
+            atomic_write_npz(pros, p=prosody_stats(stacked))
     with np.load(cache) as z:
         x, org, yt = z["x"].astype(np.float32), z["origin"], z["y"]
     if prosody:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.storage import atomic_write_bytes, atomic_write_text
+from doppelab.core.storage import atomic_write_bytes, atomic_write_npz, atomic_write_text
 from doppelab.detect.base import sigmoid
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
@@ -142,10 +142,10 @@ def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...]
         else:
             windows, y, fam, group = load_shards(work / "shards", split)
         if not main.exists():
-            _save(main, x=window_features(windows), y=y, family=np.array(fam),
+            atomic_write_npz(main, x=window_features(windows), y=y, family=np.array(fam),
                   group=np.array(group))
         if prosody and not pros.exists():
-            _save(pros, p=prosody_stats(windows))
+            atomic_write_npz(pros, p=prosody_stats(windows))
     with np.load(main) as z:
         x, y = z["x"].astype(np.float32), z["y"]
         fam, group = [str(v) for v in z["family"]], [str(v) for v in z["group"]]
@@ -153,13 +153,6 @@ def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...]
         with np.load(pros) as z:
             x = np.concatenate([x, z["p"].astype(np.float32)], axis=1)
     return x, y, fam, group
-
-
-def _save(path: Path, **arrays: Any) -> None:
-    from doppelab.core.storage import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
 
 
 def _metrics(y: npt.NDArray[np.int64], s: F32) -> dict[str, float]:

@@ -16,7 +16,7 @@ import platformdirs
 
 from doppelab.core.errors import UsageError
 from doppelab.core.media import media_id
-from doppelab.core.storage import atomic_path
+from doppelab.core.storage import atomic_write_npz
 from doppelab.detect.avsync.streams import FaceTrack, read_face_track
 
 
@@ -60,6 +60,5 @@ def cached_face_track(path: Path, cache_dir: Path) -> FaceTrack:
             return FaceTrack(points=z["points"], times=z["times"], fps=float(z["fps"]))
     track = read_face_track(path)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(file) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, points=track.points, times=track.times, fps=np.float64(track.fps))
+    atomic_write_npz(file, points=track.points, times=track.times, fps=np.float64(track.fps))
     return track
