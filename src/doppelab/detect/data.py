@@ -14,7 +14,7 @@ import csv
 import hashlib
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,6 +25,9 @@ from doppelab.core.types import Affine, ImageU8, Landmarks
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import FaceSet
 from doppelab.extract.pipeline import ExtractConfig, extract
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11+; annotations only (requires-python >= 3.10)
 
 _T = TypeVar("_T")
 
