@@ -49,12 +49,12 @@ def calibration_videos(data_dir: str | Path, work: Path) -> list[tuple[Path, int
             if not fake.exists():
                 write_video(item.path, fake, seed=2000 + v)
             rows.append((fake, 1, "self-blend"))
-    from doppelab.detect.swapfakes import MANIFEST, pair_held_out, read_manifest
+    from doppelab.detect.swapfakes import pair_held_out, work_manifest
 
-    if (work / "swaps" / MANIFEST).exists():
-        for video in read_manifest(work / "swaps").videos:
-            if pair_held_out(video.target):
-                rows.append((work / "swaps" / video.path, video.label, video.method))
+    swaps = work_manifest(work)
+    for video in swaps.videos if swaps is not None else []:
+        if pair_held_out(video.target):
+            rows.append((work / "swaps" / video.path, video.label, video.method))
     return rows
 
 

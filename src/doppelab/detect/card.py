@@ -19,13 +19,14 @@ def _licences(data_dir: str | Path) -> list[str]:
 
 
 def _swaps(work: Path) -> str:
-    from doppelab.detect.swapfakes import MANIFEST, read_manifest
+    from doppelab.detect.swapfakes import work_manifest
 
-    if not (work / "swaps" / MANIFEST).exists():
+    swaps = work_manifest(work)
+    if swaps is None:
         return "No swap fakes were made (self-blends only)."
     rows = [
         f"| {v.path} | {v.label} | {v.method} | {v.target} | {v.source} | {v.variant} |"
-        for v in read_manifest(work / "swaps").videos
+        for v in swaps.videos
     ]
     head = "| video | label | method | target | source | variant |\n|---|---|---|---|---|---|\n"
     return head + "\n".join(rows)

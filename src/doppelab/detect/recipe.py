@@ -38,7 +38,7 @@ from doppelab.detect.data import (
     save_table,
 )
 from doppelab.detect.metrics import summary
-from doppelab.detect.swapfakes import MANIFEST, SwapTable, read_manifest, read_swap_table
+from doppelab.detect.swapfakes import SwapTable, read_swap_table, work_manifest
 from doppelab.detect.train_blend import TrainConfig, make_pairs, swap_draw, train
 
 Log = Callable[[dict[str, Any]], None]
@@ -94,8 +94,9 @@ def write_manifest(work: Path, train_path: Path, dev_path: Path) -> Path:
         "creation watermark and so does its real control (the same clip marked with the same "
         "embedder and encoder settings), so the mark is in both classes",
     }
-    if (work / "swaps" / MANIFEST).exists():
-        manifest["swaps"] = read_manifest(work / "swaps").to_dict()
+    swaps = work_manifest(work)
+    if swaps is not None:
+        manifest["swaps"] = swaps.to_dict()
     atomic_write_text(work / "dataset.json", json.dumps(manifest, indent=1) + "\n")
     return work / "dataset.json"
 

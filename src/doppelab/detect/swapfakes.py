@@ -78,6 +78,13 @@ class SwapManifest:
         }
 
 
+def work_manifest(work: str | Path) -> SwapManifest | None:
+    """The manifest of the ``swaps/`` folder of a ``detect-train`` work dir, or None when no
+    swaps were made there (no ``swaps/manifest.json``)."""
+    folder = Path(work) / "swaps"
+    return read_manifest(folder) if (folder / MANIFEST).exists() else None
+
+
 def read_manifest(folder: str | Path) -> SwapManifest:
     """The :class:`SwapManifest` of a swap folder made by :func:`make_videos`.
 
