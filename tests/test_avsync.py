@@ -19,7 +19,7 @@ from doppelab.detect.avsync import (
     xcorr,
 )
 from doppelab.detect.avsync.features import clip_features, lag_logits
-from doppelab.detect.avsync.net import WEIGHTS, load_weights
+from doppelab.detect.avsync.net import WEIGHTS, load_members
 from doppelab.detect.avsync.retime import retime_audio
 from doppelab.detect.avsync.streams import KEPT, KEPT_INDEX, AudioTrack, FaceTrack, read_audio
 
@@ -201,7 +201,7 @@ def test_retime_moves_the_audio(tmp_path: Path, gray_frames: list[np.ndarray]) -
 
 
 def test_shipped_weights_shape() -> None:
-    model, meta = load_weights(WEIGHTS)
+    model, meta = load_members(WEIGHTS)  # the shipped ensemble, as analyse uses it
     assert meta["max_lag"] == 15 and "train" not in {c for c in meta["clips"] if "dev" in c}
     rng = np.random.default_rng(0)
     gaps = np.abs(smooth_noise(60, 3)) * 10
@@ -283,7 +283,7 @@ def test_lag_logits_match_a_window_by_window_computation() -> None:
     from doppelab.detect.avsync.features import audio_index, net_lips, visual_windows
     from doppelab.detect.avsync.net import MEL_WIDTH
 
-    model, _ = load_weights(WEIGHTS)
+    model = load_members(WEIGHTS)[0][0]
     feats = clip_features(synthetic_track(np.abs(smooth_noise(50, 5)) * 10),
                           AudioTrack(samples=bursts(2.4, seed=2), start_s=0.03))
     got = lag_logits(model, feats, 6)

@@ -146,12 +146,3 @@ def load_members(path: Path = WEIGHTS) -> tuple[list[SyncNet], dict[str, Any]]:
         raise UsageError(f"not a sync network weights file ({exc}): {path}") from None
     return members, meta
 
-
-def load_weights(path: Path = WEIGHTS) -> tuple[SyncNet, dict[str, Any]]:
-    """The first (or only) network of :func:`load_members` and the metadata.
-
-    Raises:
-        UsageError: the file is missing or not a SyncNet weights file.
-    """
-    members, meta = load_members(path)
-    return members[0], meta

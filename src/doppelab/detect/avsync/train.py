@@ -74,6 +74,15 @@ def usable(feats: ClipFeatures, max_lag: int = MAX_LAG) -> npt.NDArray[np.bool_]
     return np.asarray(vok & feats.speech & aok.all(axis=1))
 
 
+def _points_at(track: FaceTrack, pos: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """The track's points linearly interpolated at fractional frame positions ``pos`` (clamped
+    to the last frame)."""
+    i0 = np.minimum(np.floor(pos).astype(np.int64), len(track.times) - 1)
+    i1 = np.minimum(i0 + 1, len(track.times) - 1)
+    w = (pos - i0)[:, None, None].astype(np.float32)
+    return ((1.0 - w) * track.points[i0] + w * track.points[i1]).astype(np.float32)
+
+
 def stretch(
     track: FaceTrack, audio: AudioTrack, segments: Sequence[Segment], rate: float
 ) -> tuple[FaceTrack, AudioTrack, list[Segment]]:
@@ -88,11 +97,8 @@ def stretch(
         raise UsageError(f"stretch rate must be in [0.5, 2], got {rate}")
     n = int(len(track.times) / rate)
     pos = np.arange(n) * rate
-    i0 = np.minimum(np.floor(pos).astype(np.int64), len(track.times) - 1)
-    i1 = np.minimum(i0 + 1, len(track.times) - 1)
-    w = (pos - i0)[:, None, None].astype(np.float32)
-    points = (1.0 - w) * track.points[i0] + w * track.points[i1]
-    new_track = FaceTrack(points=points.astype(np.float32), times=np.arange(n) / track.fps,
+    points = _points_at(track, pos)
+    new_track = FaceTrack(points=points, times=np.arange(n) / track.fps,
                           fps=track.fps)
     m = int(len(audio.samples) / rate)
     samples = np.interp(np.arange(m) * rate, np.arange(len(audio.samples)), audio.samples)
@@ -114,11 +120,8 @@ def refps(track: FaceTrack, fps: float) -> FaceTrack:
     duration = len(track.times) / track.fps
     times = np.arange(int(duration * fps)) / fps
     pos = times * track.fps
-    i0 = np.minimum(np.floor(pos).astype(np.int64), len(track.times) - 1)
-    i1 = np.minimum(i0 + 1, len(track.times) - 1)
-    w = (pos - i0)[:, None, None].astype(np.float32)
-    points = (1.0 - w) * track.points[i0] + w * track.points[i1]
-    return FaceTrack(points=points.astype(np.float32), times=times + float(track.times[0]),
+    points = _points_at(track, pos)
+    return FaceTrack(points=points, times=times + float(track.times[0]),
                      fps=fps)
 
 
