@@ -42,7 +42,7 @@ from doppelab.detect.avsync.features import audio_segments
 from doppelab.detect.avsync.net import WEIGHTS
 from doppelab.detect.avsync.retime import retime_audio, swap_audio
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
-from doppelab.detect.metrics import roc_auc
+from doppelab.detect.metrics import auc_real_vs_fake
 from doppelab.detect.report import clean_json
 
 SHIFTS = tuple(k for k in range(-10, 11) if abs(k) >= 2)
@@ -145,7 +145,7 @@ def aucs(clips: list[dict[str, Any]], level: str, key: str = "p_fake") -> dict[s
         out["in_sync_below_half"] = float(np.mean(np.array(real) < 0.5))
     for name in ("shifted", "swapped"):
         fake = [val(x) for c in clips for r in c[name].values() for x in rows(r)]
-        out[f"auc_in_sync_vs_{name}"] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
+        out[f"auc_in_sync_vs_{name}"] = auc_real_vs_fake(real, fake)
         out[name] = len(fake)
         if key == "p_fake":
             out[f"{name}_at_or_above_half"] = float(np.mean(np.array(fake) >= 0.5))
@@ -153,7 +153,7 @@ def aucs(clips: list[dict[str, Any]], level: str, key: str = "p_fake") -> dict[s
     for s in sorted({abs(k) for k in SHIFTS}):
         fake = [val(x) for c in clips for k, r in c["shifted"].items()
                 if abs(int(k)) == s for x in rows(r)]
-        by_shift[s] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
+        by_shift[s] = auc_real_vs_fake(real, fake)
     out["auc_by_abs_shift"] = by_shift
     return out
 

@@ -50,3 +50,12 @@ def test_exceptions_and_one_class() -> None:
     assert np.isnan(roc_auc([1, 1], [0.1, 0.2]))
     out = summary([0, 1, 1], [0.2, 0.7, 0.9])
     assert out["n"] == 3 and out["fake"] == 2 and out["accuracy"] == 1.0
+
+
+def test_auc_real_vs_fake_is_roc_auc_of_the_two_lists() -> None:
+    from doppelab.detect.metrics import auc_real_vs_fake
+
+    real, fake = [0.1, 0.4, 0.35], [0.8, 0.3]
+    auc = auc_real_vs_fake(real, fake)
+    assert auc == roc_auc([0, 0, 0, 1, 1], real + fake) == pytest.approx(4 / 6)
+    assert np.isnan(auc_real_vs_fake(real, []))

@@ -6,6 +6,7 @@ handled exactly (AUC counts a tied pair as one half, as the Mann-Whitney statist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,11 @@ def roc_auc(labels: Array, scores: Array) -> float:
         return float("nan")
     ranks = rankdata(s)
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def auc_real_vs_fake(real: Sequence[float], fake: Sequence[float]) -> float:
+    """:func:`roc_auc` of scores of real (label 0) and fake (label 1) items given as two lists."""
+    return roc_auc([0] * len(real) + [1] * len(fake), [*real, *fake])
 
 
 def roc_curve(labels: Array, scores: Array) -> tuple[npt.NDArray[np.float64], ...]:

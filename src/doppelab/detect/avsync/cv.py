@@ -128,7 +128,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
     """Per checkpoint step and pooling: offset accuracy (absolute: the published clip taken as in
     sync; relative: against the clip's own in-sync estimate), in-sync offsets within one frame and
     AUC of ``|offset|`` for in sync vs shifted and vs swapped."""
-    from doppelab.detect.metrics import roc_auc
+    from doppelab.detect.metrics import auc_real_vs_fake
 
     out: dict[str, dict[str, dict[str, float]]] = {}
     for step in sorted({r["step"] for r in rows}):
@@ -155,8 +155,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
                 "within_1_frame": float(np.mean(ab)),
                 "relative_within_1_frame": float(np.mean(rel)),
                 "in_sync_within_1_frame": float(np.mean(base)),
-                "auc_shifted": roc_auc([0] * len(real) + [1] * len(moved), real + moved),
-                "auc_swapped": roc_auc([0] * len(real) + [1] * len(swapped), real + swapped),
+                "auc_shifted": auc_real_vs_fake(real, moved),
+                "auc_swapped": auc_real_vs_fake(real, swapped),
             }
     return out
 

@@ -29,7 +29,7 @@ from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_write_text
 from doppelab.detect.avsync.analyse import curve_peak
 from doppelab.detect.avsync.decide import SCORES, curve_scores, fit_platt, platt_probability
-from doppelab.detect.metrics import roc_auc
+from doppelab.detect.metrics import auc_real_vs_fake
 
 F64 = npt.NDArray[np.float64]
 Key = tuple[int, str, str]  # fold, clip, condition
@@ -87,11 +87,11 @@ def score_table(curves: dict[Key, F64]) -> dict[str, dict[str, float]]:
         rec: dict[str, float] = {}
         for cls in ("shifted", "swapped"):
             fake = [f[name] for k, f in feats.items() if _label(k[2]) == cls]
-            rec[f"auc_{cls}"] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
+            rec[f"auc_{cls}"] = auc_real_vs_fake(real, fake)
         for s in (2, 3, 4, 5, 10):
             fake = [f[name] for k, f in feats.items()
                     if _label(k[2]) == "shifted" and abs(int(k[2])) == s]
-            rec[f"auc_shift_{s}"] = roc_auc([0] * len(real) + [1] * len(fake), real + fake)
+            rec[f"auc_shift_{s}"] = auc_real_vs_fake(real, fake)
         hits: dict[int, list[bool]] = {0: [], 1: []}
         for fold in folds:
             fit = [(f[name], int(_label(k[2]) != "in_sync")) for k, f in feats.items()
