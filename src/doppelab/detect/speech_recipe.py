@@ -33,6 +33,7 @@ __all__ = ["build_speech_data"]
 _log = logging.getLogger(__name__)
 Units = Iterator[sd.Unit]
 RealCache = list[tuple[AudioClip, list, str]]
+_ALL_FAMILIES = sd.FAMILIES + tuple(EXTRA_FAMILIES)  # measured, then extra (seeds their draws)
 
 
 def _copy(cache: RealCache, maker: Callable[..., SamplesF32], rng: np.random.Generator,
@@ -86,18 +87,19 @@ def _units(family: str, split: str, cache: RealCache, rng: np.random.Generator,
             return None
         count = tts_per_engine if split == "train" else max(1, tts_per_engine // 3)
         return _tts(family, split, count, rng)
-    known = ", ".join(sd.FAMILIES + tuple(EXTRA_FAMILIES))
-    raise UsageError(f"unknown family {family!r}; known: {known}")
+    raise _unknown(family)
+
+
+def _unknown(family: str) -> UsageError:
+    return UsageError(f"unknown family {family!r}; known: {', '.join(_ALL_FAMILIES)}")
 
 
 def _family_index(family: str) -> int:
-    """A stable number for each family (seeds its random draws)."""
-    if family in sd.FAMILIES:
-        return sd.FAMILIES.index(family)
-    if family in EXTRA_FAMILIES:
-        return len(sd.FAMILIES) + list(EXTRA_FAMILIES).index(family)
-    known = ", ".join(sd.FAMILIES + tuple(EXTRA_FAMILIES))
-    raise UsageError(f"unknown family {family!r}; known: {known}")
+    """A stable number for each family (seeds its random draws): its place among the measured
+    families, then the extra ones."""
+    if family not in _ALL_FAMILIES:
+        raise _unknown(family)
+    return _ALL_FAMILIES.index(family)
 
 
 def build_speech_data(
