@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.storage import atomic_write_text, ensure_dir
+from doppelab.core.storage import atomic_write_npz, atomic_write_text, ensure_dir
 from doppelab.detect import shipped
 from doppelab.detect.augment import AugmentConfig
 from doppelab.detect.card import write_model_card
@@ -143,7 +143,7 @@ def stage_export(work: Path) -> Path:
         model, _ = load_checkpoint(work / "blend" / "best.pt")
         torch.set_num_threads(1)
         export_onnx(model, out / shipped.BLEND_ONNX)
-        np.savez(out / shipped.BLEND_STATE, **pack_state(model))
+        atomic_write_npz(out / shipped.BLEND_STATE, **pack_state(model))
     return out
 
 
@@ -227,7 +227,7 @@ def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
     fit_pairs, y = frequency_fit_set(table, swaps)
     clf = fit_mlp(features(fit_pairs.crops, fit_pairs.landmarks), y)
     version = np.array([FEATURES_VERSION])
-    np.savez(out / shipped.FREQUENCY, **clf.to_arrays(), version=version)
+    atomic_write_npz(out / shipped.FREQUENCY, **clf.to_arrays(), version=version)
     metrics = {}
     for name, sub, seed in (
         ("holdout", table.subset(table.holdout), 12),
