@@ -27,6 +27,8 @@ from doppelab.core.storage import atomic_write_text
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer
 from doppelab.detect.speech_data import FAMILIES
+from doppelab.detect.speech_phase import N_WINDOW_FEATURES
+from doppelab.detect.speech_prosody import N_PROSODY
 from doppelab.detect.train_speech import PSEUDO_FAMILY, features
 from speech_select import speaker_folds
 
@@ -34,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUPS = {"envelope_mean": (0, 32), "envelope_std": (32, 64), "envelope_change": (64, 96),
           "envelope_spread": (96, 128), "fine_std": (128, 160), "fine_change": (160, 192),
           "coherence_depth": (192, 200), "coherence_1": (200, 207), "coherence_2": (207, 213),
-          "coherence_kurtosis": (213, 221), "prosody": (221, 235)}
+          "coherence_kurtosis": (213, 221),
+          "prosody": (N_WINDOW_FEATURES, N_WINDOW_FEATURES + N_PROSODY)}
 PROSODY = ("voiced", "periodicity_mean", "periodicity_std", "periodicity_p90",
            "periodicity_over_0.9", "periodicity_all", "log_period_std", "jitter_median",
            "jitter_mean", "period_d2_median", "flat_steps", "shimmer_median", "shimmer_mean",
@@ -51,7 +54,7 @@ def group_eers(x: np.ndarray, y: np.ndarray, fam: np.ndarray, fold: np.ndarray,
             pick = np.isin(fam, ["real", target])
             tr, te = pick & (fold != k), pick & (fold == k)
             clf = fit_logistic(x[tr][:, a:b].astype(np.float64), y[tr], l2=1e-2)
-            errs.append(eer(y[te], ((x[te][:, a:b] - clf.mean) / clf.std) @ clf.w))
+            errs.append(eer(y[te], clf.logits(x[te][:, a:b].astype(np.float64))))
         out[name] = round(float(np.mean(errs)), 3)
     return out
 
@@ -72,10 +75,11 @@ def main() -> None:
     for target in args.families.split(","):
         res["group_eer_when_trained_on"][target] = group_eers(x, y, fam, fold, target)
         print(target, json.dumps(res["group_eer_when_trained_on"][target]), flush=True)
-    real = x[fam == "real"][:, 221:]
+    real = x[fam == "real"][:, N_WINDOW_FEATURES:]
     sd = real.std(axis=0) + 1e-9
     for f in [*FAMILIES[1:], PSEUDO_FAMILY]:
-        shift = (np.median(x[fam == f][:, 221:], axis=0) - np.median(real, axis=0)) / sd
+        fake = x[fam == f][:, N_WINDOW_FEATURES:]
+        shift = (np.median(fake, axis=0) - np.median(real, axis=0)) / sd
         res["prosody_shift_in_real_sd"][f] = {n: round(float(v), 2)
                                               for n, v in zip(PROSODY, shift, strict=True)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
