@@ -27,6 +27,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.fft import rfft
 
+from doppelab.core.blocks import in_blocks
+
 __all__ = ["N_FEATURES", "sliding_stats", "spectral_stats"]
 
 _FRAME, _HOP, _NFFT, _BANDS = 320, 160, 512, 32
@@ -54,9 +56,12 @@ def _power(pre: F32) -> F32:
     without a second copy). Many frames of one signal (F, 320) go through in blocks of
     :data:`_FRAME_BLOCK`, which keeps the temporaries in cache; each row's FFT is its own, so
     the values are the same as in one pass."""
-    if pre.ndim == 2 and len(pre) > _FRAME_BLOCK:
-        return np.concatenate([_power(pre[i:i + _FRAME_BLOCK])
-                               for i in range(0, len(pre), _FRAME_BLOCK)])
+    if pre.ndim == 2:
+        return in_blocks(_power_block, pre, _FRAME_BLOCK)  # type: ignore[no-any-return]
+    return _power_block(pre)
+
+
+def _power_block(pre: F32) -> F32:
     buf = np.zeros((*pre.shape[:-1], _NFFT), np.float32)
     np.multiply(pre, _hann(), out=buf[..., :_FRAME])
     power = np.abs(rfft(buf, axis=-1, workers=1))[..., :_NFFT // 2]
@@ -154,10 +159,7 @@ def spectral_stats(windows: F32) -> F32:
     w = np.asarray(windows, np.float32)
     if w.ndim != 2 or w.shape[1] < 2 * _FRAME:
         raise ValueError(f"windows must be (B, L >= {2 * _FRAME}), got {w.shape}")
-    if len(w) > _WINDOW_BLOCK:
-        return np.concatenate([_stats(_log_spectrum(w[i:i + _WINDOW_BLOCK]))
-                               for i in range(0, len(w), _WINDOW_BLOCK)])
-    return _stats(_log_spectrum(w))
+    return in_blocks(lambda b: _stats(_log_spectrum(b)), w, _WINDOW_BLOCK)  # type: ignore[no-any-return]
 
 
 def window_signal(signal: F32, length: int, hop: int, count: int, min_length: int) -> F32:
@@ -196,5 +198,4 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     first = pre[starts[1:, None] + np.arange(_FRAME)[None, :]]
     first[:, 0] = x[starts[1:]]  # a window's first sample is not pre-emphasised
     power[1:, 0] = _power(first)
-    return np.concatenate([_stats(_normalised(power[i:i + _WINDOW_BLOCK]))
-                           for i in range(0, count, _WINDOW_BLOCK)])
+    return in_blocks(lambda b: _stats(_normalised(b)), power, _WINDOW_BLOCK)  # type: ignore[no-any-return]

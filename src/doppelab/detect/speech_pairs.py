@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.storage import atomic_write_npz
 from doppelab.detect.speech_data import Condition, apply_condition, load_shards
 from doppelab.detect.speech_extra import cache_suffix, train_families
-from doppelab.detect.speech_phase import FEATURES_VERSION, window_features
+from doppelab.detect.speech_phase import FEATURES_VERSION
 
 __all__ = ["PAIR_CONDITIONS", "codec_pair_features"]
 
@@ -42,12 +41,12 @@ def codec_pair_features(work: Path, progress: Callable[[int], None] | None = Non
         ``extra`` names the extra families whose shards the train windows include; with
         ``prosody`` the prosody statistics follow as the last columns (a cache of their own).
     """
-    from doppelab.detect.speech_prosody import PROSODY_VERSION, prosody_stats
+    from doppelab.detect.speech_cache import cached_features
+    from doppelab.detect.speech_prosody import PROSODY_VERSION
 
     suffix = cache_suffix(extra)
-    cache = work / f"features-{FEATURES_VERSION}-pairs{suffix}-train.npz"
-    pros = work / f"prosody-{PROSODY_VERSION}-pairs{suffix}-train.npz"
-    if not cache.exists() or (prosody and not pros.exists()):
+
+    def make() -> tuple[F32, dict[str, npt.NDArray]]:
         windows, y, _, _ = load_shards(work / "shards", "train", train_families(extra))
         twins, origin = [], []
         for cond in PAIR_CONDITIONS:
@@ -56,15 +55,10 @@ def codec_pair_features(work: Path, progress: Callable[[int], None] | None = Non
                 origin.append(i)
                 if progress and len(twins) % 200 == 0:
                     progress(len(twins))
-        org, stacked = np.array(origin, np.int64), np.stack(twins)
-        del twins
-        if not cache.exists():
-            atomic_write_npz(cache, x=window_features(stacked), origin=org, y=y[org])
-        if prosody and not pros.exists():
-            atomic_write_npz(pros, p=prosody_stats(stacked))
-    with np.load(cache) as z:
-        x, org, yt = z["x"].astype(np.float32), z["origin"], z["y"]
-    if prosody:
-        with np.load(pros) as z:
-            x = np.concatenate([x, z["p"].astype(np.float32)], axis=1)
-    return x, org, yt
+        org = np.array(origin, np.int64)
+        return np.stack(twins), {"origin": org, "y": y[org]}
+
+    name = f"pairs{suffix}-train.npz"
+    x, z = cached_features(work / f"features-{FEATURES_VERSION}-{name}",
+                           work / f"prosody-{PROSODY_VERSION}-{name}", prosody, make)
+    return x, z["origin"], z["y"]

@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.fft import irfft, rfft
 
+from doppelab.core.blocks import in_blocks
 from doppelab.detect.speech_features import window_signal
 
 __all__ = ["N_PROSODY", "PROSODY_VERSION", "prosody_stats", "sliding_prosody"]
@@ -75,10 +76,8 @@ def _frame_track(x8: F32) -> tuple[F32, F32, F32]:
     A long signal (L,) goes through in blocks of :data:`_FRAME_BLOCK` frames (every value is
     per frame, so the same values; the temporaries stay in cache)."""
     frames = np.lib.stride_tricks.sliding_window_view(x8, _FRAME, axis=-1)[..., ::_HOP, :]
-    if frames.ndim == 2 and len(frames) > _FRAME_BLOCK:
-        parts = [_track(frames[i:i + _FRAME_BLOCK]) for i in range(0, len(frames), _FRAME_BLOCK)]
-        height, logp, level = (np.concatenate(p) for p in zip(*parts, strict=True))
-        return height, logp, level
+    if frames.ndim == 2:
+        return in_blocks(_track, frames, _FRAME_BLOCK)  # type: ignore[no-any-return]
     return _track(frames)
 
 
@@ -202,10 +201,9 @@ def _check(windows: F32) -> F32:
 def prosody_stats(windows: F32, batch: int = 64) -> F32:
     """Pitch and micro-prosody statistics of each window (see module doc). (B, L) -> (B, 14)."""
     w = _check(windows)
-    parts = [np.zeros((0, N_PROSODY), np.float32)]
-    for i in range(0, len(w), batch):
-        parts.append(_batch_stats(*_frame_track(_decimate(w[i:i + batch]))))
-    return np.concatenate(parts)
+    if not len(w):
+        return np.zeros((0, N_PROSODY), np.float32)
+    return in_blocks(lambda b: _batch_stats(*_frame_track(_decimate(b))), w, batch)  # type: ignore[no-any-return]
 
 
 def sliding_prosody(signal: F32, length: int, hop: int, count: int) -> F32:

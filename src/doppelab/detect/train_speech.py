@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.core.storage import atomic_write_bytes, atomic_write_npz, atomic_write_text
+from doppelab.core.storage import atomic_write_bytes, atomic_write_text
 from doppelab.detect.base import sigmoid
 from doppelab.detect.frequency import fit_logistic
 from doppelab.detect.metrics import eer, roc_auc
@@ -66,7 +66,6 @@ from doppelab.detect.speech_model import (
 from doppelab.detect.speech_phase import (
     FEATURES_VERSION,
     N_PHASE,
-    window_features,
 )
 from doppelab.detect.speech_prosody import N_PROSODY
 
@@ -129,29 +128,23 @@ def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...]
     micro-prosody statistics (:mod:`doppelab.detect.speech_prosody`) follow as the last
     columns. Cached as ``features-<version>[-nopseudo][-<extra>...]-<split>.npz`` and
     ``prosody-<version>[...]-<split>.npz`` (each made once, from one pass over the windows)."""
-    from doppelab.detect.speech_prosody import PROSODY_VERSION, prosody_stats
+    from doppelab.detect.speech_cache import cached_features
+    from doppelab.detect.speech_prosody import PROSODY_VERSION
 
     suffix = "" if pseudo or split != "train" else "-nopseudo"
     if split == "train":
         suffix += cache_suffix(extra)
-    main = work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz"
-    pros = work / f"prosody-{PROSODY_VERSION}{suffix}-{split}.npz"
-    if not main.exists() or (prosody and not pros.exists()):
+
+    def make() -> tuple[F32, dict[str, npt.NDArray]]:
         if split == "train":
             windows, y, fam, group = _train_windows(work, pseudo, extra)
         else:
             windows, y, fam, group = load_shards(work / "shards", split)
-        if not main.exists():
-            atomic_write_npz(main, x=window_features(windows), y=y, family=np.array(fam),
-                  group=np.array(group))
-        if prosody and not pros.exists():
-            atomic_write_npz(pros, p=prosody_stats(windows))
-    with np.load(main) as z:
-        x, y = z["x"].astype(np.float32), z["y"]
-        fam, group = [str(v) for v in z["family"]], [str(v) for v in z["group"]]
-    if prosody:
-        with np.load(pros) as z:
-            x = np.concatenate([x, z["p"].astype(np.float32)], axis=1)
+        return windows, {"y": y, "family": np.array(fam), "group": np.array(group)}
+
+    x, z = cached_features(work / f"features-{FEATURES_VERSION}{suffix}-{split}.npz",
+                           work / f"prosody-{PROSODY_VERSION}{suffix}-{split}.npz", prosody, make)
+    y, fam, group = z["y"], [str(v) for v in z["family"]], [str(v) for v in z["group"]]
     return x, y, fam, group
 
 
