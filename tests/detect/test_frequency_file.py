@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from doppelab.core.errors import UsageError
-from doppelab.detect.frequency import FEATURES_VERSION, N_FEATURES, fit_mlp
+from doppelab.detect.frequency import FEATURES_VERSION, N_FEATURES, fit_mlp, load_classifier
 from doppelab.detect.frequency_detector import FrequencyDetector
 
 
@@ -40,6 +40,21 @@ def test_file_without_version_is_version_1(tmp_path: Path) -> None:
 def test_other_features_are_refused(tmp_path: Path, width: int, version: int | None) -> None:
     with pytest.raises(UsageError, match="refit it with `doppelab detect-train`"):
         FrequencyDetector(path=_save(tmp_path / "f.npz", width, version))
+
+
+@pytest.mark.parametrize(("width", "version"), [(N_FEATURES + 23, None), (N_FEATURES, 99)])
+def test_the_loader_itself_refuses_other_features(
+    tmp_path: Path, width: int, version: int | None
+) -> None:
+    """The check sits in ``load_classifier``, so every reader of ``frequency.npz`` gets it."""
+    with np.load(_save(tmp_path / "f.npz", width, version)) as z:
+        arrays = {k: z[k] for k in z.files}
+    with pytest.raises(UsageError, match=r"^frequency classifier f\.npz was fitted on feature"):
+        load_classifier(arrays, "f.npz")
+    ok = {k: v for k, v in arrays.items() if k != "version"}
+    ok["mean"], ok["std"] = ok["mean"][:N_FEATURES], ok["std"][:N_FEATURES]
+    ok["w1"] = ok["w1"][:N_FEATURES]
+    assert len(load_classifier(ok, "f.npz").mean) == N_FEATURES
 
 
 def test_shipped_file_matches() -> None:
