@@ -154,6 +154,16 @@ class OffsetCases:
     in_sync: list[float]  # the in-sync offset of every clip that has one
     swapped: list[float]  # the offset of every dubbed condition of those clips
 
+    def accuracy(self) -> dict[str, float]:
+        """Share of the shifted cases read within one frame: ``within_1_frame`` (absolute) and
+        ``relative_within_1_frame``."""
+        return {
+            "within_1_frame": float(np.mean([c.within_1_frame for c in self.shifted])),
+            "relative_within_1_frame": float(
+                np.mean([c.relative_within_1_frame for c in self.shifted])
+            ),
+        }
+
 
 def offset_cases(clips: Iterable[tuple[str, Mapping[str, float]]]) -> OffsetCases:
     """Sort ``(clip, {condition: offset})`` readings into cases; conditions as in :func:`conditions`
@@ -192,9 +202,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
                 continue
             real = [abs(b) for b in cases.in_sync]
             out[str(step)][pooling] = {
-                "within_1_frame": float(np.mean([c.within_1_frame for c in cases.shifted])),
-                "relative_within_1_frame": float(np.mean(
-                    [c.relative_within_1_frame for c in cases.shifted])),
+                **cases.accuracy(),
                 "in_sync_within_1_frame": float(np.mean([b <= 1.0 for b in real])),
                 "auc_shifted": auc_real_vs_fake(real, [abs(c.offset) for c in cases.shifted]),
                 "auc_swapped": auc_real_vs_fake(real, [abs(v) for v in cases.swapped]),

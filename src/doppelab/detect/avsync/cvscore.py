@@ -68,12 +68,10 @@ def offset_accuracy(peaks: dict[Key, float]) -> dict[str, Any]:
     by_clip: dict[tuple[int, str], dict[str, float]] = {}
     for (fold, clip, cond), off in peaks.items():
         by_clip.setdefault((fold, clip), {})[cond] = off
-    shifted = offset_cases((clip, res) for (_, clip), res in by_clip.items()).shifted
-    return {"within_1_frame": float(np.mean([c.within_1_frame for c in shifted])),
-            "relative_within_1_frame": float(np.mean([c.relative_within_1_frame
-                                                      for c in shifted])),
-            "cases": len(shifted),
-            "in_sync_offsets": dict(sorted({c.clip: round(c.in_sync, 2) for c in shifted}.items()))}
+    cases = offset_cases((clip, res) for (_, clip), res in by_clip.items())
+    base = {c.clip: round(c.in_sync, 2) for c in cases.shifted}
+    return {**cases.accuracy(), "cases": len(cases.shifted),
+            "in_sync_offsets": dict(sorted(base.items()))}
 
 
 def score_table(feats: dict[Key, dict[str, float]]) -> dict[str, dict[str, float]]:
