@@ -36,7 +36,7 @@ from doppelab.detect.blend import BlendDetector
 from doppelab.detect.data import FaceTable, read_table
 from doppelab.detect.frequency import features, fit_logistic, fit_mlp
 from doppelab.detect.metrics import roc_auc
-from doppelab.detect.recipe import _join, pair_set, swap_pair_set
+from doppelab.detect.recipe import PAIR_CHUNK, join_pairs, pair_set, swap_pair_set
 from doppelab.detect.swapfakes import read_swap_table
 
 
@@ -44,8 +44,8 @@ def _identities(table: FaceTable, rounds: int) -> np.ndarray:
     """Identity of each row of ``pair_set(table, rounds=...)`` (reals then fakes per chunk)."""
     out: list[str] = []
     for _ in range(rounds):
-        for s in range(0, len(table), 256):
-            part = list(table.identity[s : s + 256])
+        for s in range(0, len(table), PAIR_CHUNK):
+            part = list(table.identity[s : s + PAIR_CHUNK])
             out += part + part
     return np.array(out)
 
@@ -61,8 +61,8 @@ def build(work: Path) -> dict[str, np.ndarray]:
     fit = table.subset(~table.holdout)
     blend = BlendDetector(threads=1)
     sets = {
-        "fit_degraded": _join(pair_set(fit, 11, 2), swap_pair_set(swaps, False, 14)),
-        "fit_undegraded": _join(
+        "fit_degraded": join_pairs(pair_set(fit, 11, 2), swap_pair_set(swaps, False, 14)),
+        "fit_undegraded": join_pairs(
             pair_set(fit, 11, 1, aug=False), swap_pair_set(swaps, False, 14, aug=False)
         ),
         "hold": pair_set(hold, 31, 2),

@@ -10,7 +10,12 @@ import pytest
 import torch
 
 from doppelab.core.errors import UsageError
-from doppelab.detect.avsync.decide import curve_scores, fit_platt, platt_probability
+from doppelab.detect.avsync.decide import (
+    curve_scores,
+    fit_platt,
+    platt_probability,
+    read_decision,
+)
 from doppelab.detect.avsync.features import clip_features, lag_logits
 from doppelab.detect.avsync.net import (
     SyncNet,
@@ -179,3 +184,14 @@ def test_speech_pooling_counts_only_speech_audio() -> None:
     assert pooled_curve(logits, np.zeros(60, bool), "speech", speech) is None
     with pytest.raises(UsageError):
         pooled_curve(logits, np.ones(60, bool), "speech")
+
+
+def test_read_decision_of_a_cvscore_file(tmp_path: Path) -> None:
+    path = tmp_path / "ens.json"
+    path.write_text(json.dumps({"ensemble": {"platt_all_rows": {"drop0": [2.5, -1.0]}}}))
+    assert read_decision(path, "drop0") == {"score": "drop0", "a": 2.5, "b": -1.0,
+                                            "from": "ens.json"}
+    with pytest.raises(UsageError, match="z0"):
+        read_decision(path, "z0")
+    with pytest.raises(UsageError):
+        read_decision(tmp_path / "missing.json", "drop0")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from doppelab.core.errors import UsageError
-from doppelab.detect.frequency import FEATURES_VERSION, N_FEATURES, fit_mlp
+from doppelab.detect.data import FaceTable
+from doppelab.detect.frequency import FEATURES_VERSION, N_FEATURES, fit_mlp, load_classifier
 from doppelab.detect.frequency_detector import FrequencyDetector
 
 
@@ -42,28 +45,36 @@ def test_other_features_are_refused(tmp_path: Path, width: int, version: int | N
         FrequencyDetector(path=_save(tmp_path / "f.npz", width, version))
 
 
+@pytest.mark.parametrize(("width", "version"), [(N_FEATURES + 23, None), (N_FEATURES, 99)])
+def test_the_loader_itself_refuses_other_features(
+    tmp_path: Path, width: int, version: int | None
+) -> None:
+    """The check sits in ``load_classifier``, so every reader of ``frequency.npz`` gets it."""
+    with np.load(_save(tmp_path / "f.npz", width, version)) as z:
+        arrays = {k: z[k] for k in z.files}
+    with pytest.raises(UsageError, match=r"^frequency classifier f\.npz was fitted on feature"):
+        load_classifier(arrays, "f.npz")
+    ok = {k: v for k, v in arrays.items() if k != "version"}
+    ok["mean"], ok["std"] = ok["mean"][:N_FEATURES], ok["std"][:N_FEATURES]
+    ok["w1"] = ok["w1"][:N_FEATURES]
+    assert len(load_classifier(ok, "f.npz").mean) == N_FEATURES
+
+
 def test_shipped_file_matches() -> None:
     assert FrequencyDetector().describe()["features"] == N_FEATURES
 
 
-def test_fit_set_has_an_undegraded_round(astronaut_face: tuple[np.ndarray, np.ndarray]) -> None:
+def test_fit_set_has_an_undegraded_round(
+    astronaut_face: tuple[np.ndarray, np.ndarray],
+    one_person_table: Callable[[npt.ArrayLike], FaceTable],
+) -> None:
     """The recipe's frequency training faces: 2 degraded rounds + 1 undegraded round of
     non-holdout reals and self-blends, plus the training pair's swaps both ways."""
-    from doppelab.detect.data import FaceTable
     from doppelab.detect.recipe import frequency_fit_set
     from doppelab.detect.swapfakes import SwapTable
 
     crop, lm = astronaut_face
-    n = 3
-    table = FaceTable(
-        crops=np.stack([crop] * n),
-        landmarks=np.stack([lm] * n),
-        identity=np.full(n, "a"),
-        source=np.full(n, "x"),
-        media=np.full(n, "m"),
-        holdout=np.array([False, False, True]),
-        dev=np.zeros(n, bool),
-    )
+    table = one_person_table([False, False, True])
     swaps = SwapTable(
         crops=np.stack([crop, 255 - crop, crop]),
         landmarks=np.stack([lm] * 3),

@@ -7,7 +7,10 @@ self-blend of the same face.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import numpy.typing as npt
 
 from doppelab.core.geometry import warp_to_crop
 from doppelab.detect.base import FaceBatch, create_detector
@@ -20,18 +23,11 @@ from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 from doppelab.provenance import watermark
 
 
-def _tables(astronaut_face: tuple) -> tuple[FaceTable, SwapTable]:
+def _tables(
+    astronaut_face: tuple, one_person_table: Callable[[npt.ArrayLike], FaceTable]
+) -> tuple[FaceTable, SwapTable]:
     crop, lm = astronaut_face
-    n = 8
-    fit = FaceTable(
-        crops=np.stack([crop] * n),
-        landmarks=np.stack([lm] * n),
-        identity=np.full(n, "a"),
-        source=np.full(n, "x"),
-        media=np.full(n, "m"),
-        holdout=np.zeros(n, bool),
-        dev=np.zeros(n, bool),
-    )
+    fit = one_person_table(np.zeros(8, bool))
     label = np.r_[np.zeros(3), np.ones(5)].astype(np.int64)  # more fakes than marked reals
     swaps = SwapTable(
         crops=np.stack([crop] * 8),
@@ -46,8 +42,10 @@ def _tables(astronaut_face: tuple) -> tuple[FaceTable, SwapTable]:
     return fit, swaps
 
 
-def test_batches_carry_the_watermark_in_both_classes(astronaut_face: tuple) -> None:
-    fit, swaps = _tables(astronaut_face)
+def test_batches_carry_the_watermark_in_both_classes(
+    astronaut_face: tuple, one_person_table: Callable[[npt.ArrayLike], FaceTable]
+) -> None:
+    fit, swaps = _tables(astronaut_face, one_person_table)
     cfg = TrainConfig(batch=16, swap_share=0.5)
     images, labels, maps, weights = make_batch(fit, swaps, np.random.default_rng(0), cfg)
     assert images.shape == (16, 128, 128, 3) and maps.shape == (16, 32, 32)

@@ -157,19 +157,23 @@ def to_net(crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     )
 
 
+def crop_to_net(points_crop: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Points in :data:`CROP` px ``(..., 2 or 3)`` -> network-crop px ``(..., 2)``."""
+    scale = NET_SIZE / CROP.size
+    # pixel-centre convention: x_small = (x + 0.5) * scale - 0.5
+    return np.asarray((points_crop[..., :2] + 0.5) * scale - 0.5, np.float32)
+
+
 def net_landmarks(
     landmarks_frame: npt.NDArray[np.float32], crop_from_frame: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
     """Frame-px landmarks ``(N, 478, 3)`` -> network-crop px ``(N, 478, 2)``."""
     from doppelab.core.geometry import transform_points
 
-    scale = NET_SIZE / CROP.size
-    out = [
-        transform_points(m, lm)[:, :2]
-        for lm, m in zip(landmarks_frame, crop_from_frame, strict=True)
+    crop_px = [
+        transform_points(m, lm) for lm, m in zip(landmarks_frame, crop_from_frame, strict=True)
     ]
-    # pixel-centre convention: x_small = (x + 0.5) * scale - 0.5
-    return np.asarray((np.stack(out) + 0.5) * scale - 0.5, np.float32)
+    return crop_to_net(np.stack(crop_px))
 
 
 def align_face(image: ImageU8, landmarks: Landmarks) -> tuple[ImageU8, Affine, Landmarks]:
@@ -183,8 +187,8 @@ def net_face(
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32]]:
     """The face of frame-px ``landmarks`` ``(478, 3)`` at network size, as ``detect`` scores it:
     the crop ``(128, 128, 3)`` and its landmarks ``(478, 2)`` in network-crop px."""
-    crop, crop_from_frame, _ = align_face(image, landmarks)
-    return to_net(crop[None])[0], net_landmarks(landmarks[None], crop_from_frame[None])[0]
+    crop, _, landmarks_crop = align_face(image, landmarks)
+    return to_net(crop[None])[0], crop_to_net(landmarks_crop)
 
 
 def load_table(facesets: list[str | Path], data_dir: str | Path, chunk: int = 256) -> FaceTable:

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
+
+from doppelab.core.errors import UsageError
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -36,8 +40,9 @@ SCALES = (0.7, 1.5, 3.0)  # Gaussian sigmas of the high-pass (px at 128)
 RING_EDGES = np.arange(-8, 25, 3)
 N_FEATURES = 2 * BINS + 4 * len(SCALES) + 6 + 15 + 5 * (len(RING_EDGES) - 2)
 # Bump when :func:`features` changes: ``frequency.npz`` records the version it was fitted on (a
-# file without one is version 1) and the detector refuses a file of another version. Version 2
-# (+23 noise-residual features, commit 7ee1795) was evaluated and not adopted (docs/detect.md).
+# file without one is version 1) and :func:`load_classifier` refuses a file of another version.
+# Version 2 (+23 noise-residual features, commit 7ee1795) was evaluated and not adopted
+# (docs/detect.md).
 FEATURES_VERSION = 1
 
 
@@ -229,11 +234,10 @@ class SmallMLP:
             "b2": np.array([self.b2]),
         }
 
-
-def load_classifier(z: dict[str, F64]) -> Logistic | SmallMLP:
-    """The classifier stored in ``frequency.npz`` (an MLP when it has ``w1``, else logistic)."""
-    if "w1" in z:
-        return SmallMLP(
+    @classmethod
+    def from_arrays(cls, z: dict[str, F64]) -> SmallMLP:
+        """The inverse of :meth:`to_arrays` (no feature check: see :func:`load_classifier`)."""
+        return cls(
             mean=z["mean"],
             std=z["std"],
             w1=z["w1"],
@@ -241,7 +245,26 @@ def load_classifier(z: dict[str, F64]) -> Logistic | SmallMLP:
             w2=z["w2"],
             b2=float(np.ravel(z["b2"])[0]),
         )
-    return Logistic.from_arrays(z)
+
+
+def load_classifier(z: dict[str, npt.NDArray[Any]], source: str | Path) -> Logistic | SmallMLP:
+    """The classifier stored in ``frequency.npz`` (an MLP when it has ``w1``, else logistic),
+    checked against the features this doppelab computes. ``source``: the file's name, for the
+    message.
+
+    Raises:
+        UsageError: the file records another :data:`FEATURES_VERSION` (a file without one is
+            version 1) or holds another number of features than :data:`N_FEATURES`.
+    """
+    clf = SmallMLP.from_arrays(z) if "w1" in z else Logistic.from_arrays(z)
+    version = int(np.ravel(z.get("version", [1]))[0])
+    if version != FEATURES_VERSION or len(clf.mean) != N_FEATURES:
+        raise UsageError(
+            f"frequency classifier {source} was fitted on feature version {version} "
+            f"({len(clf.mean)} features); this doppelab computes version {FEATURES_VERSION} "
+            f"({N_FEATURES}): refit it with `doppelab detect-train`"
+        )
+    return clf
 
 
 def fit_mlp(

@@ -8,12 +8,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from doppelab.core.errors import UsageError
 from doppelab.detect.base import FaceBatch, Level, Output, output, register
 from doppelab.detect.blend import _resize_batch
 from doppelab.detect.frequency import (
     FEATURES_VERSION,
-    N_FEATURES,
     Logistic,
     SmallMLP,
     features,
@@ -34,15 +32,7 @@ class FrequencyDetector:
     _clf: Logistic | SmallMLP = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        arrays = read_npz(FREQUENCY, self.path)
-        version = int(np.ravel(arrays.get("version", [1]))[0])
-        self._clf = load_classifier(arrays)
-        if version != FEATURES_VERSION or len(self._clf.mean) != N_FEATURES:
-            raise UsageError(
-                f"frequency classifier {self.path or FREQUENCY} was fitted on feature version "
-                f"{version} ({len(self._clf.mean)} features); this doppelab computes version "
-                f"{FEATURES_VERSION} ({N_FEATURES}): refit it with `doppelab detect-train`"
-            )
+        self._clf = load_classifier(read_npz(FREQUENCY, self.path), self.path or FREQUENCY)
 
     def forward(self, batch: FaceBatch) -> Output:
         crops = _resize_batch(batch.crops) if len(batch) else batch.crops

@@ -43,6 +43,7 @@ from doppelab.detect.train_blend import TrainConfig, make_pairs, swap_draw, trai
 
 Log = Callable[[dict[str, Any]], None]
 NO_FLIP = AugmentConfig(p_flip=0.0)
+PAIR_CHUNK = 256  # pair_set draws its pairs this many table rows at a time (reals, then fakes)
 FACESETS = ("train_clips", "train_photos")
 DEV_FACESETS = ("dev_clips", "dev_photos")
 
@@ -164,13 +165,14 @@ def pair_set(
     table: FaceTable, seed: int, rounds: int = 1, aug: bool = True
 ) -> tuple[FaceTable, npt.NDArray]:
     """Real faces and self-blended fakes of ``table`` (augmented but never flipped, so each
-    fake's landmarks are its real's; reproducible) as a table of crops + landmarks, and labels."""
+    fake's landmarks are its real's; reproducible) as a table of crops + landmarks, and labels.
+    Row order: per round, per :data:`PAIR_CHUNK` rows of ``table``, their reals then fakes."""
     rng = np.random.default_rng(seed)
     crops, lms, labels = [], [], []
     idx = np.arange(len(table))
     for _ in range(rounds):
-        for s in range(0, len(idx), 256):
-            part = idx[s : s + 256]
+        for s in range(0, len(idx), PAIR_CHUNK):
+            part = idx[s : s + PAIR_CHUNK]
             images, y, _ = make_pairs(table, part, rng, aug=aug, acfg=NO_FLIP)
             crops.append(images)
             lms.append(np.concatenate([table.landmarks[part]] * 2))
@@ -190,7 +192,11 @@ def swap_pair_set(
     return _as_table(crops, sub.landmarks[idx]), labels
 
 
-def _join(a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | None) -> Any:
+def join_pairs(
+    a: tuple[FaceTable, npt.NDArray], b: tuple[FaceTable, npt.NDArray] | None
+) -> tuple[FaceTable, npt.NDArray]:
+    """Two ``(faces, labels)`` sets of :func:`pair_set` / :func:`swap_pair_set` as one, ``a``
+    first; ``a`` itself when ``b`` is None or empty."""
     if b is None or len(b[1]) == 0:
         return a
     crops = np.concatenate([a[0].crops, b[0].crops])
@@ -205,15 +211,15 @@ def frequency_fit_set(table: FaceTable, swaps: SwapTable | None) -> tuple[FaceTa
     wash out the grain and colour steps the features measure), and when made the training
     pairs' swaps against their marked reals, degraded and undegraded."""
     fit = table.subset(~table.holdout)
-    degraded = _join(
+    degraded = join_pairs(
         pair_set(fit, seed=11, rounds=2),
         swap_pair_set(swaps, False, 14) if swaps is not None else None,
     )
-    clean = _join(
+    clean = join_pairs(
         pair_set(fit, seed=11, rounds=1, aug=False),
         swap_pair_set(swaps, False, 14, aug=False) if swaps is not None else None,
     )
-    return _join(degraded, clean)
+    return join_pairs(degraded, clean)
 
 
 def stage_frequency(work: Path, log: Log | None = None) -> dict[str, Any]:
@@ -298,7 +304,7 @@ def stage_fusion(work: Path, log: Log | None = None) -> dict[str, Any]:
     model = work / "model"
     table = read_table(work / "train_table.npz")
     swaps = _swaps(work)
-    hold, y = _join(
+    hold, y = join_pairs(
         pair_set(table.subset(table.holdout), seed=21, rounds=2),
         swap_pair_set(swaps, True, 25) if swaps is not None else None,
     )

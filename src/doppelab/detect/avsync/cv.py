@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,65 @@ def run_cv(clips: list[HeldOut], cfg: SyncNetConfig, recipe: Recipe, folds: int,
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class ShiftCase:
+    """One shifted condition of a held-out clip: the known ``shift``, the offset read with it and
+    the clip's own in-sync reading."""
+
+    clip: str
+    shift: int
+    offset: float
+    in_sync: float
+
+    @property
+    def within_1_frame(self) -> bool:
+        """The reading is within one frame of the shift (the published clip taken as in sync)."""
+        return abs(self.offset - self.shift) <= 1.0
+
+    @property
+    def relative_within_1_frame(self) -> bool:
+        """The reading is within one frame of the shift plus the clip's in-sync reading."""
+        return abs(self.offset - self.in_sync - self.shift) <= 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetCases:
+    """Offsets of held-out clips sorted into cases (see :func:`offset_cases`)."""
+
+    shifted: list[ShiftCase]
+    in_sync: list[float]  # the in-sync offset of every clip that has one
+    swapped: list[float]  # the offset of every dubbed condition of those clips
+
+    def accuracy(self) -> dict[str, float]:
+        """Share of the shifted cases read within one frame: ``within_1_frame`` (absolute) and
+        ``relative_within_1_frame``."""
+        return {
+            "within_1_frame": float(np.mean([c.within_1_frame for c in self.shifted])),
+            "relative_within_1_frame": float(
+                np.mean([c.relative_within_1_frame for c in self.shifted])
+            ),
+        }
+
+
+def offset_cases(clips: Iterable[tuple[str, Mapping[str, float]]]) -> OffsetCases:
+    """Sort ``(clip, {condition: offset})`` readings into cases; conditions as in :func:`conditions`
+    (``"0"``, ``"k"``, ``"swap:NAME"``). A clip without an in-sync (``"0"``) reading is skipped."""
+    shifted: list[ShiftCase] = []
+    in_sync: list[float] = []
+    swapped: list[float] = []
+    for clip, res in clips:
+        if "0" not in res:
+            continue
+        b = res["0"]
+        in_sync.append(b)
+        for cond, off in res.items():
+            if cond.startswith("swap:"):
+                swapped.append(off)
+            elif cond != "0":
+                shifted.append(ShiftCase(clip=clip, shift=int(cond), offset=off, in_sync=b))
+    return OffsetCases(shifted=shifted, in_sync=in_sync, swapped=swapped)
+
+
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
     """Per checkpoint step and pooling: offset accuracy (absolute: the published clip taken as in
     sync; relative: against the clip's own in-sync estimate), in-sync offsets within one frame and
@@ -135,28 +195,17 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float
         at = [r for r in rows if r["step"] == step]
         out[str(step)] = {}
         for pooling in POOLINGS:
-            ab, rel, base, real, moved, swapped = [], [], [], [], [], []
-            for r in at:
-                res = {k: v[pooling]["offset"] for k, v in r["results"].items() if pooling in v}
-                if "0" not in res:
-                    continue
-                b = res["0"]
-                base.append(abs(b) <= 1.0)
-                real.append(abs(b))
-                for k in SHIFTS:
-                    if str(k) in res:
-                        ab.append(abs(res[str(k)] - k) <= 1.0)
-                        rel.append(abs(res[str(k)] - b - k) <= 1.0)
-                        moved.append(abs(res[str(k)]))
-                swapped += [abs(v) for k, v in res.items() if k.startswith("swap:")]
-            if not ab:
+            cases = offset_cases(
+                (r["clip"], {k: v[pooling]["offset"] for k, v in r["results"].items()
+                             if pooling in v}) for r in at)
+            if not cases.shifted:
                 continue
+            real = [abs(b) for b in cases.in_sync]
             out[str(step)][pooling] = {
-                "within_1_frame": float(np.mean(ab)),
-                "relative_within_1_frame": float(np.mean(rel)),
-                "in_sync_within_1_frame": float(np.mean(base)),
-                "auc_shifted": auc_real_vs_fake(real, moved),
-                "auc_swapped": auc_real_vs_fake(real, swapped),
+                **cases.accuracy(),
+                "in_sync_within_1_frame": float(np.mean([b <= 1.0 for b in real])),
+                "auc_shifted": auc_real_vs_fake(real, [abs(c.offset) for c in cases.shifted]),
+                "auc_swapped": auc_real_vs_fake(real, [abs(v) for v in cases.swapped]),
             }
     return out
 

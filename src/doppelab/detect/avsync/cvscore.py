@@ -28,6 +28,7 @@ import numpy.typing as npt
 from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_write_text
 from doppelab.detect.avsync.analyse import curve_peak
+from doppelab.detect.avsync.cv import offset_cases
 from doppelab.detect.avsync.decide import SCORES, curve_scores, fit_platt, platt_probability
 from doppelab.detect.metrics import auc_real_vs_fake
 
@@ -60,27 +61,24 @@ def _label(cond: str) -> str:
     return "in_sync" if cond == "0" else "swapped" if cond.startswith("swap:") else "shifted"
 
 
-def offset_accuracy(curves: dict[Key, F64]) -> dict[str, Any]:
+def offset_accuracy(peaks: dict[Key, float]) -> dict[str, Any]:
     """Offset within one frame of the known shift: absolute and relative to the clip's own
-    in-sync reading; and each held-out clip's in-sync offset."""
-    peaks = {k: curve_peak(c)[0] for k, c in curves.items()}
-    ab, rel, base = [], [], {}
+    in-sync reading (:func:`~doppelab.detect.avsync.cv.offset_cases`, as the CV summary counts
+    them); and each held-out clip's in-sync offset. ``peaks``: each curve's peak offset."""
+    by_clip: dict[tuple[int, str], dict[str, float]] = {}
     for (fold, clip, cond), off in peaks.items():
-        if _label(cond) != "shifted" or (fold, clip, "0") not in peaks:
-            continue
-        b = peaks[(fold, clip, "0")]
-        ab.append(abs(off - int(cond)) <= 1.0)
-        rel.append(abs(off - b - int(cond)) <= 1.0)
-        base[clip] = round(b, 2)
-    return {"within_1_frame": float(np.mean(ab)), "relative_within_1_frame": float(np.mean(rel)),
-            "cases": len(ab), "in_sync_offsets": dict(sorted(base.items()))}
+        by_clip.setdefault((fold, clip), {})[cond] = off
+    cases = offset_cases((clip, res) for (_, clip), res in by_clip.items())
+    base = {c.clip: round(c.in_sync, 2) for c in cases.shifted}
+    return {**cases.accuracy(), "cases": len(cases.shifted),
+            "in_sync_offsets": dict(sorted(base.items()))}
 
 
-def score_table(curves: dict[Key, F64]) -> dict[str, dict[str, float]]:
+def score_table(feats: dict[Key, dict[str, float]]) -> dict[str, dict[str, float]]:
     """Per decision score: AUCs (shifted, swapped, by ``|shift|``) and the leave-one-fold-out
-    balanced accuracy of its Platt probability at 0.5."""
-    feats = {k: curve_scores(c, curve_peak(c)[0]) for k, c in curves.items()}
-    folds = sorted({k[0] for k in curves})
+    balanced accuracy of its Platt probability at 0.5. ``feats``: each curve's
+    :func:`~doppelab.detect.avsync.decide.curve_scores`."""
+    folds = sorted({k[0] for k in feats})
     out: dict[str, dict[str, float]] = {}
     for name in SCORES:
         real = [f[name] for k, f in feats.items() if _label(k[2]) == "in_sync"]
@@ -106,22 +104,29 @@ def score_table(curves: dict[Key, F64]) -> dict[str, dict[str, float]]:
     return out
 
 
-def platt_on_all(curves: dict[Key, F64], score: str) -> tuple[float, float]:
-    """The Platt logistic of ``score`` fitted on every row (what ships)."""
+def platt_on_all(feats: dict[Key, dict[str, float]], score: str) -> tuple[float, float]:
+    """The Platt logistic of ``score`` fitted on every row (what ships); ``feats`` as in
+    :func:`score_table`.
+
+    Raises:
+        UsageError: unknown ``score``.
+    """
     if score not in SCORES:
         raise UsageError(f"unknown decision score {score!r} ({', '.join(SCORES)})")
-    rows = [(curve_scores(c, curve_peak(c)[0])[score], int(_label(k[2]) != "in_sync"))
-            for k, c in curves.items()]
+    rows = [(f[score], int(_label(k[2]) != "in_sync")) for k, f in feats.items()]
     return fit_platt([x for x, _ in rows], [y for _, y in rows])
 
 
 def evaluate(paths: Sequence[Path], step: int, pooling: str = "mean") -> dict[str, Any]:
-    """Offset accuracy, score table and Platt fits of the ensemble of the runs at ``paths``."""
+    """Offset accuracy, score table and Platt fits of the ensemble of the runs at ``paths``
+    (each mean curve's peak and decision scores computed once)."""
     curves = load_curves(paths, step, pooling)
+    peaks = {k: curve_peak(c)[0] for k, c in curves.items()}
+    feats = {k: curve_scores(c, peaks[k]) for k, c in curves.items()}
     return {"runs": [str(p) for p in paths], "step": step, "members": len(paths),
             "pooling": pooling,
-            "offset": offset_accuracy(curves), "scores": score_table(curves),
-            "platt_all_rows": {s: platt_on_all(curves, s) for s in SCORES}}
+            "offset": offset_accuracy(peaks), "scores": score_table(feats),
+            "platt_all_rows": {s: platt_on_all(feats, s) for s in SCORES}}
 
 
 def main(argv: list[str] | None = None) -> None:

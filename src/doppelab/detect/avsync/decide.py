@@ -16,12 +16,16 @@ shape (all are "higher = more likely out of sync"):
 
 :func:`curve_scores` computes them; :func:`fit_platt` / :func:`platt_probability` turn one into a
 probability with a logistic fitted on cross-validation rows of train clips
-(:mod:`doppelab.detect.avsync.cvscore`), class-balanced so 0.5 sits between the two classes.
+(:mod:`doppelab.detect.avsync.cvscore`), class-balanced so 0.5 sits between the two classes;
+:func:`read_decision` reads the shipped fit back from a cvscore result file.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -90,3 +94,18 @@ def fit_platt(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, fl
 def platt_probability(score: float, a: float, b: float) -> float:
     """``sigmoid(a * score + b)`` (see :func:`fit_platt`)."""
     return float(1.0 / (1.0 + np.exp(-(a * score + b))))
+
+
+def read_decision(path: Path, score: str) -> dict[str, Any]:
+    """``{"score", "a", "b", "from"}`` of ``score`` in a :mod:`~doppelab.detect.avsync.cvscore`
+    result file (its Platt fit on every cross-validation row of the ensemble).
+
+    Raises:
+        UsageError: unreadable file or no fit for ``score``.
+    """
+    try:
+        fits = json.loads(path.read_text())["ensemble"]["platt_all_rows"]
+        a, b = fits[score]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"no decision fit for {score!r} in {path} ({exc})") from None
+    return {"score": score, "a": float(a), "b": float(b), "from": path.name}

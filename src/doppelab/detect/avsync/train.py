@@ -38,6 +38,7 @@ from doppelab.audio import Segment
 from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_path
 from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
+from doppelab.detect.avsync.decide import read_decision
 from doppelab.detect.avsync.features import (
     ClipFeatures,
     audio_index,
@@ -337,21 +338,6 @@ def train(
         meta["decision"] = decision
     with atomic_path(out) as tmp:
         save_weights(models, tmp, meta)
-
-
-def read_decision(path: Path, score: str) -> dict[str, Any]:
-    """``{"score", "a", "b", "from"}`` of ``score`` in a :mod:`~doppelab.detect.avsync.cvscore`
-    result file (its Platt fit on every cross-validation row of the ensemble).
-
-    Raises:
-        UsageError: unreadable file or no fit for ``score``.
-    """
-    try:
-        fits = json.loads(path.read_text())["ensemble"]["platt_all_rows"]
-        a, b = fits[score]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"no decision fit for {score!r} in {path} ({exc})") from None
-    return {"score": score, "a": float(a), "b": float(b), "from": path.name}
 
 
 def main(argv: list[str] | None = None) -> None:
