@@ -16,6 +16,9 @@ examples:
   doppelab detect-train --data-dir ../shared/data --work-dir work/detect --net large \\
       --swap-model pair-1=models/pair-1 --swap-model pair-2=models/pair-2 \\
       --device cuda --workers 13 --batch 256 --minutes 5.5
+  doppelab detect-train --data-dir ../shared/data --work-dir work/finetune \\
+      --init work/detect/blend/best.pt --real-transform 0.5 --lr 2e-4 --warmup 0 \\
+      --threads 2 --minutes 95 --eval-every 480
   doppelab detect-train --audio --data-dir ../shared/data --work-dir work/audio
 
 Stages (each resumes from its artefact under --work-dir): FaceSets of the train/dev clips and
@@ -84,6 +87,12 @@ def register(sub: Any) -> None:
         metavar="CKPT.pt",
         help="start BlendNet from this checkpoint (fine-tuning; its own size is used)",
     )
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3; "
+                   "the shipped fine-tune used 2e-4 with --warmup 0)")
+    p.add_argument("--warmup", type=float, default=0.03,
+                   help="share of the time budget for learning-rate warm-up (default 0.03)")
+    p.add_argument("--eval-every", type=float, default=180.0, metavar="S",
+                   help="seconds between held-out evaluations and checkpoints (default 180)")
 
 
 NETS = {
@@ -129,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--batch must be even and >= 4, --swap-share in [0, 1), --workers >= 0")
     if not 0 <= args.real_transform <= 1:
         raise UsageError("--real-transform must be in [0, 1]")
+    if args.lr <= 0 or not 0 <= args.warmup < 1 or args.eval_every <= 0:
+        raise UsageError("--lr and --eval-every must be > 0, --warmup in [0, 1)")
     if args.init is not None and not args.init.is_file():
         raise UsageError(f"--init: no checkpoint at {args.init}")
     from doppelab.detect.recipe import run_recipe
@@ -145,6 +156,9 @@ def run(args: argparse.Namespace) -> int:
         swap_share=args.swap_share,
         real_transform=args.real_transform,
         init=str(args.init) if args.init is not None else "",
+        lr=args.lr,
+        warmup=args.warmup,
+        eval_every=args.eval_every,
         net=BlendNetConfig(**NETS[args.net]),  # type: ignore[arg-type]
     )
 
