@@ -119,13 +119,16 @@ Train clips and their licences (the photos' sources and licences are in photos.c
 ## Recipe
 
 Faces aligned to the extraction template at 256 px with the mesh spanning 65% of the crop, then
-resized to 128 px. BlendNet: residual CNN trained from scratch (configuration below), batches of
+resized to 128 px. BlendNet: residual CNN trained from scratch, or from `--init`'s checkpoint
+when fine-tuning (configuration below), batches of
 reals + their self-blends + (marked real, swap) pairs, AdamW, warm-up + cosine decay over a fixed
 time budget, EMA weights, loss = BCE(label) + BCE(32 px boundary map 4m(1-m); none for swaps).
-Every image gets random JPEG (q35-95), down-up resize, blur, noise, tone and flip. The best EMA
-checkpoint by the mean of the held-out AUCs (self-blends; pair-1 swaps vs marked reals) is
-shipped. The frequency MLP (`recipe.frequency_fit_set`) is fitted on non-holdout train reals vs
-their self-blends in two degraded rounds and one undegraded round, plus pair-2's swaps vs its
+With `real_transform` > 0 that share of the reals is changed seamlessly (colour, sharpness,
+small geometry; still labelled real). Every image gets random JPEG (q35-95), down-up resize,
+blur, noise, tone and flip. The best EMA checkpoint by the mean of the held-out AUCs
+(self-blends; pair-1 swaps vs marked reals) is shipped unless the notes below say otherwise.
+The frequency MLP (`recipe.frequency_fit_set`) is fitted on non-holdout train reals vs their
+self-blends in two degraded rounds and one undegraded round, plus pair-2's swaps vs its
 marked reals, degraded and undegraded.
 
 ```
