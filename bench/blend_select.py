@@ -47,15 +47,9 @@ FACE_SETS = ("hold", "hold_clean", "swap", "swap_clean", "fitreal", "holdreal")
 
 
 def _video_crops(det: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Crops and landmarks of the 32 frames ``detect`` samples (its own sampler and crop)."""
-    from doppelab.core.media import probe
-    from doppelab.detect.predict import sample_indices
-
-    col = det._collect(path, set(sample_indices(det._count(path, probe(path)), 32).tolist()), False)
-    keep = [i for i, f in enumerate(col.faces) if f.usable]
-    if not keep:
-        return np.zeros((0, 128, 128, 3), np.uint8), np.zeros((0, 478, 2), np.float32)
-    return np.stack([col.crops[i] for i in keep]), np.stack([col.landmarks[i] for i in keep])
+    """Crops and landmarks of the usable faces on the 32 frames ``detect`` samples."""
+    batch = det.sampled_faces(path)
+    return batch.crops, batch.landmarks
 
 
 def cache(work: Path, data: Path) -> dict[str, Any]:

@@ -30,29 +30,20 @@ from typing import Any
 
 import numpy as np
 
-from doppelab.core.media import probe
-from doppelab.detect.base import FaceBatch
 from doppelab.detect.blend import BlendDetector
 from doppelab.detect.data import is_holdout, list_items
 from doppelab.detect.fakevideo import write_video
 from doppelab.detect.metrics import roc_auc
-from doppelab.detect.predict import Detect, DetectConfig, sample_indices
+from doppelab.detect.predict import Detect, DetectConfig
 
 TRAIN_CLIPS = 8  # train clips of non-held-out people scored (enough for a median)
 
 
 def clip_logits(det: Detect, blend: BlendDetector, path: Path) -> np.ndarray:
     """Blend logits of the usable faces on ``detect``'s sampled frames (static landmarks)."""
-    total = det._count(path, probe(path))
-    picks = set(sample_indices(total, det.config.frames).tolist())
-    col = det._collect(path, picks, False)
-    keep = [i for i, f in enumerate(col.faces) if f.usable]
-    if not keep:
+    batch = det.sampled_faces(path)
+    if not len(batch):
         return np.zeros(0, np.float32)
-    batch = FaceBatch(
-        crops=np.stack([col.crops[i] for i in keep]),
-        landmarks=np.stack([col.landmarks[i] for i in keep]),
-    )
     return np.asarray(blend.forward(batch)["logits"], np.float32)
 
 

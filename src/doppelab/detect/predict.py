@@ -190,6 +190,19 @@ class Detect:
         picks = set(sample_indices(self._count(path, info), self.config.frames).tolist())
         return _main_series(self._collect(path, picks, True))
 
+    def sampled_faces(self, path: str | Path) -> FaceBatch:
+        """The usable faces on the frames :meth:`run` samples (``config.frames``, static
+        landmarks), aligned and cropped exactly as the face detectors see them: for measuring
+        a detector on what ``detect`` scores without running the others."""
+        picks = set(sample_indices(self._count(path, probe(path)), self.config.frames).tolist())
+        col = self._collect(path, picks, False)
+        keep = [i for i, f in enumerate(col.faces) if f.usable]
+        if not keep:
+            return FaceBatch(crops=np.zeros((0, NET_SIZE, NET_SIZE, 3), np.uint8),
+                             landmarks=np.zeros((0, 478, 2), np.float32))
+        return FaceBatch(crops=np.stack([col.crops[i] for i in keep]),
+                         landmarks=np.stack([col.landmarks[i] for i in keep]))
+
     def _collect(self, path: str | Path, picks: set[int], track_all: bool) -> _Collected:
         tcfg = TrackerConfig(max_faces=self.config.max_faces, min_face=24.0, static=not track_all)
         col = _Collected()
