@@ -109,9 +109,13 @@ def test_train_from_init(astronaut_face: tuple, tmp_path: Path) -> None:
         max_steps=1,
         init=str(tmp_path / "a" / "last.pt"),
         real_transform=0.5,
+        snapshots=True,
     )
     out = train(t, tmp_path / "b", again)
     assert out["steps"] == 1 and (tmp_path / "b" / "last.pt").is_file()
+    snaps = sorted(p.name for p in (tmp_path / "b").glob("snap_*.pt"))
+    assert snaps == [f"snap_{out['images_seen']:07d}.pt"]  # the final evaluation's EMA weights
+    assert not list((tmp_path / "a").glob("snap_*.pt"))  # only when asked
 
 
 def test_frequency_stage_reports_every_accuracy_at_logit_zero(

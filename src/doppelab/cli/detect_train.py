@@ -18,7 +18,7 @@ examples:
       --device cuda --workers 13 --batch 256 --minutes 5.5
   doppelab detect-train --data-dir ../shared/data --work-dir work/finetune \\
       --init work/detect/blend/best.pt --real-transform 0.5 --lr 2e-4 --warmup 0 \\
-      --threads 2 --minutes 95 --eval-every 480
+      --threads 2 --minutes 95 --eval-every 480 --snapshots
   doppelab detect-train --audio --data-dir ../shared/data --work-dir work/audio
 
 Stages (each resumes from its artefact under --work-dir): FaceSets of the train/dev clips and
@@ -93,6 +93,9 @@ def register(sub: Any) -> None:
                    help="share of the time budget for learning-rate warm-up (default 0.03)")
     p.add_argument("--eval-every", type=float, default=180.0, metavar="S",
                    help="seconds between held-out evaluations and checkpoints (default 180)")
+    p.add_argument("--snapshots", action="store_true",
+                   help="also keep the EMA weights of every evaluation as blend/snap_<images>.pt "
+                   "(to choose among them with bench/blend_select.py)")
 
 
 NETS = {
@@ -159,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         warmup=args.warmup,
         eval_every=args.eval_every,
+        snapshots=args.snapshots,
         net=BlendNetConfig(**NETS[args.net]),  # type: ignore[arg-type]
     )
 

@@ -68,6 +68,7 @@ class TrainConfig:
     max_steps: int = 0  # also stop after this many steps (0: time budget only)
     real_transform: float = 0.0  # chance that a real face gets a seamless global_transform
     init: str = ""  # checkpoint to start from (fine-tuning; its own net config is used)
+    snapshots: bool = False  # also keep the EMA weights of every evaluation (snap_<images>.pt)
     net: BlendNetConfig = field(default_factory=BlendNetConfig)
 
 
@@ -311,9 +312,18 @@ def train(
         if elapsed - state["last_eval"] >= cfg.eval_every:
             state["last_eval"] = elapsed
             _evaluate(ema, out, state, val, losses, log, cfg.device)
+            _snapshot(ema, out, state, cfg)
     _evaluate(ema, out, state, val, losses, log, cfg.device)
+    _snapshot(ema, out, state, cfg)
     save_checkpoint(out / "last.pt", ema, _meta(state, cfg))
     return {**_meta(state, cfg), "best": state["best"]}
+
+
+def _snapshot(ema: BlendNet, out: Path, state: dict[str, Any], cfg: TrainConfig) -> None:
+    """With ``cfg.snapshots``, the EMA weights at this evaluation as ``snap_<images>.pt``, for
+    choosing among them afterwards (``bench/blend_select.py``)."""
+    if cfg.snapshots:
+        save_checkpoint(out / f"snap_{state['seen']:07d}.pt", ema, {"seen": state["seen"]})
 
 
 def _meta(state: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
