@@ -311,19 +311,10 @@ def train(
         state["seen"] += len(batch[1])
         if elapsed - state["last_eval"] >= cfg.eval_every:
             state["last_eval"] = elapsed
-            _evaluate(ema, out, state, val, losses, log, cfg.device)
-            _snapshot(ema, out, state, cfg)
-    _evaluate(ema, out, state, val, losses, log, cfg.device)
-    _snapshot(ema, out, state, cfg)
+            _evaluate(ema, out, state, val, losses, log, cfg)
+    _evaluate(ema, out, state, val, losses, log, cfg)
     save_checkpoint(out / "last.pt", ema, _meta(state, cfg))
     return {**_meta(state, cfg), "best": state["best"]}
-
-
-def _snapshot(ema: BlendNet, out: Path, state: dict[str, Any], cfg: TrainConfig) -> None:
-    """With ``cfg.snapshots``, the EMA weights at this evaluation as ``snap_<images>.pt``, for
-    choosing among them afterwards (``bench/blend_select.py``)."""
-    if cfg.snapshots:
-        save_checkpoint(out / f"snap_{state['seen']:07d}.pt", ema, {"seen": state["seen"]})
 
 
 def _meta(state: dict[str, Any], cfg: TrainConfig) -> dict[str, Any]:
@@ -342,10 +333,14 @@ def _evaluate(
     val: dict[str, tuple[Any, Any]],
     losses: dict[str, float],
     log: Log | None,
-    device: str,
+    cfg: TrainConfig,
 ) -> None:
+    """Held-out AUCs of the EMA weights, logged; ``best.pt`` when they improve, and with
+    ``cfg.snapshots`` the weights as ``snap_<images>.pt`` (to choose among afterwards,
+    ``bench/blend_select.py``)."""
     aucs = {
-        f"holdout_{k}_auc": roc_auc(y, predict(ema, x, device=device)) for k, (x, y) in val.items()
+        f"holdout_{k}_auc": roc_auc(y, predict(ema, x, device=cfg.device))
+        for k, (x, y) in val.items()
     }
     score = float(np.mean(list(aucs.values())))
     rec = {
@@ -359,6 +354,8 @@ def _evaluate(
     if score > state["best"]:
         state["best"] = score
         save_checkpoint(out / "best.pt", ema, {**rec})
+    if cfg.snapshots:
+        save_checkpoint(out / f"snap_{state['seen']:07d}.pt", ema, {"seen": state["seen"]})
     with open(out / "log.jsonl", "a") as fh:
         fh.write(json.dumps(rec) + "\n")
     if log:
