@@ -101,6 +101,17 @@ class _Collected:
     frames_seen: int = 0
 
 
+def _usable_batch(col: _Collected) -> tuple[list[int], FaceBatch]:
+    """Indices of the usable faces in ``col`` and their crops and landmarks as one batch (empty,
+    with the network's shapes, when none is usable)."""
+    usable = [i for i, f in enumerate(col.faces) if f.usable]
+    if not usable:
+        return usable, FaceBatch(crops=np.zeros((0, NET_SIZE, NET_SIZE, 3), np.uint8),
+                                 landmarks=np.zeros((0, 478, 2), np.float32))
+    return usable, FaceBatch(crops=np.stack([col.crops[i] for i in usable]),
+                             landmarks=np.stack([col.landmarks[i] for i in usable]))
+
+
 def sample_indices(total: int, n: int) -> npt.NDArray[np.int64]:
     """``n`` evenly spread frame indices of ``total`` (all when ``total <= n``)."""
     if total <= 0:
@@ -154,7 +165,7 @@ class Detect:
                 return audio_result(path, speech, self.config, self.voice)
         info = probe(path)
         total = self._count(path, info)
-        picks = set(sample_indices(total, self.config.frames).tolist())
+        picks = self._picks(total)
         res = MediaResult(
             path=str(path),
             kind=info.kind,
@@ -184,24 +195,21 @@ class Detect:
             return int(info.frames)
         return sum(1 for _ in iter_frames(path))
 
+    def _picks(self, total: int) -> set[int]:
+        """The frame indices :meth:`run` samples of a ``total``-frame input."""
+        return set(sample_indices(total, self.config.frames).tolist())
+
     def series(self, path: str | Path) -> TrackSeries | None:
         """The main track of a video as the temporal detector sees it (None when too short)."""
-        info = probe(path)
-        picks = set(sample_indices(self._count(path, info), self.config.frames).tolist())
+        picks = self._picks(self._count(path, probe(path)))
         return _main_series(self._collect(path, picks, True))
 
     def sampled_faces(self, path: str | Path) -> FaceBatch:
         """The usable faces on the frames :meth:`run` samples (``config.frames``, static
         landmarks), aligned and cropped exactly as the face detectors see them: for measuring
         a detector on what ``detect`` scores without running the others."""
-        picks = set(sample_indices(self._count(path, probe(path)), self.config.frames).tolist())
-        col = self._collect(path, picks, False)
-        keep = [i for i, f in enumerate(col.faces) if f.usable]
-        if not keep:
-            return FaceBatch(crops=np.zeros((0, NET_SIZE, NET_SIZE, 3), np.uint8),
-                             landmarks=np.zeros((0, 478, 2), np.float32))
-        return FaceBatch(crops=np.stack([col.crops[i] for i in keep]),
-                         landmarks=np.stack([col.landmarks[i] for i in keep]))
+        col = self._collect(path, self._picks(self._count(path, probe(path))), False)
+        return _usable_batch(col)[1]
 
     def _collect(self, path: str | Path, picks: set[int], track_all: bool) -> _Collected:
         tcfg = TrackerConfig(max_faces=self.config.max_faces, min_face=24.0, static=not track_all)
@@ -251,14 +259,10 @@ class Detect:
                 )
 
     def _score(self, col: _Collected, res: MediaResult) -> None:
-        usable = [i for i, f in enumerate(col.faces) if f.usable]
+        usable, batch = _usable_batch(col)
         if not usable:
             res.verdict, res.reason = "inconclusive", _no_face_reason(col.faces)
             return
-        batch = FaceBatch(
-            crops=np.stack([col.crops[i] for i in usable]),
-            landmarks=np.stack([col.landmarks[i] for i in usable]),
-        )
         outs = {n: m.forward(batch) for n, m in self.models.items() if m.level == "face"}
         fused = self.fusion.face_logits({n: o["logits"] for n, o in outs.items()})
         for j, i in enumerate(usable):
