@@ -21,7 +21,8 @@ Usage: python bench/blend_select.py --work WORK [--data-dir ../shared/data] CKPT
        [--out bench/results/blend_select.json]
 Faces, video crops and frequency logits are cached in WORK/blend_select_cache.npz; the
 frequency features come from WORK/select_features.npz (``bench/detect_select.py``, made there
-when missing). About 2 minutes per checkpoint on one CPU core after the caches exist.
+when missing) and are scored with the work folder's own ``model/frequency.npz``. About 2 minutes
+per checkpoint on one CPU core after the caches exist.
 """
 
 from __future__ import annotations
@@ -46,19 +47,12 @@ ROOT = Path(__file__).resolve().parents[1]
 FACE_SETS = ("hold", "hold_clean", "swap", "swap_clean", "fitreal", "holdreal")
 
 
-def _video_crops(det: Any, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Crops and landmarks of the usable faces on the 32 frames ``detect`` samples."""
-    batch = det.sampled_faces(path)
-    return batch.crops, batch.landmarks
-
-
 def cache(work: Path, data: Path) -> dict[str, Any]:
     """Held-out faces, video crops (+ frequency logits) and clip lists, made once."""
     path = work / "blend_select_cache.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
-    from doppelab.detect.base import FaceBatch
     from doppelab.detect.calibrate_video import calibration_videos
     from doppelab.detect.frequency_detector import FrequencyDetector
     from doppelab.detect.predict import Detect, DetectConfig
@@ -78,16 +72,14 @@ def cache(work: Path, data: Path) -> dict[str, Any]:
     freq = FrequencyDetector(path=work / "model" / "frequency.npz")
     videos = calibration_videos(data, work)
     clips = [i for i in list_items(data, "train") if i.kind == "clip"]
-    names = []
-    for k, (p, _label, _source) in enumerate(videos):
-        c, lm = _video_crops(det, p)
-        out[f"v{k}_c"], out[f"v{k}_f"] = c, freq.forward(FaceBatch(crops=c, landmarks=lm))["logits"]
-        names.append(p.name)
+    for k, (p, _, _) in enumerate(videos):
+        batch = det.sampled_faces(p)  # what `detect` scores: 32 sampled frames, usable faces
+        out[f"v{k}_c"], out[f"v{k}_f"] = batch.crops, freq.forward(batch)["logits"]
     out["v_label"] = np.array([label for _, label, _ in videos])
     out["v_swap"] = np.array([p.parent.name == "swaps" for p, _, _ in videos])  # pair-1
-    out["v_name"] = np.array(names)
+    out["v_name"] = np.array([p.name for p, _, _ in videos])
     for k, item in enumerate(clips):
-        out[f"c{k}_c"] = _video_crops(det, item.path)[0]
+        out[f"c{k}_c"] = det.sampled_faces(item.path).crops
     out["c_hold"] = np.array([is_holdout(i.identity) for i in clips])
     np.savez(path, **out)
     return out
@@ -139,14 +131,16 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from doppelab.detect.frequency import fit_mlp
+    from doppelab.detect.frequency import load_classifier
 
     torch.set_num_threads(1)
     sel = build(args.work)
     c = cache(args.work, args.data_dir)
     if not ((sel["hold_y"] == c["hold_y"]).all() and (sel["swap_y"] == c["swap_y"]).all()):
         raise SystemExit("select_features.npz and the held-out sets disagree; delete both caches")
-    freq = fit_mlp(sel["fit_all_x"], sel["fit_all_y"])
+    freq_path = args.work / "model" / "frequency.npz"
+    with np.load(freq_path) as z:
+        freq = load_classifier(dict(z), freq_path)
     fq = {k: freq.logits(sel[f"{k}_x"]) for k in ("hold", "swap")}
     report: dict[str, Any] = {}
     if args.out.exists():
