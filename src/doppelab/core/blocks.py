@@ -9,14 +9,16 @@ the same as one pass.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 __all__ = ["in_blocks"]
 
+R = TypeVar("R")
 
-def in_blocks(fn: Callable[[Any], Any], x: Any, size: int) -> Any:
+
+def in_blocks(fn: Callable[[Any], R], x: Any, size: int) -> R:
     """``fn`` applied to ``x[i:i + size]`` for consecutive blocks, the results concatenated
     along the first axis (element-wise when ``fn`` returns a tuple of arrays).
 
@@ -32,7 +34,7 @@ def in_blocks(fn: Callable[[Any], Any], x: Any, size: int) -> Any:
         raise ValueError(f"block size must be >= 1, got {size}")
     if len(x) <= size:
         return fn(x)
-    parts = [fn(x[i:i + size]) for i in range(0, len(x), size)]
+    parts: list[Any] = [fn(x[i:i + size]) for i in range(0, len(x), size)]
     if isinstance(parts[0], tuple):
-        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
-    return np.concatenate(parts)
+        return cast(R, tuple(np.concatenate(p) for p in zip(*parts, strict=True)))
+    return cast(R, np.concatenate(parts))

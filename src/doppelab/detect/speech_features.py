@@ -57,7 +57,7 @@ def _power(pre: F32) -> F32:
     :data:`_FRAME_BLOCK`, which keeps the temporaries in cache; each row's FFT is its own, so
     the values are the same as in one pass."""
     if pre.ndim == 2:
-        return in_blocks(_power_block, pre, _FRAME_BLOCK)  # type: ignore[no-any-return]
+        return in_blocks(_power_block, pre, _FRAME_BLOCK)
     return _power_block(pre)
 
 
@@ -159,7 +159,7 @@ def spectral_stats(windows: F32) -> F32:
     w = np.asarray(windows, np.float32)
     if w.ndim != 2 or w.shape[1] < 2 * _FRAME:
         raise ValueError(f"windows must be (B, L >= {2 * _FRAME}), got {w.shape}")
-    return in_blocks(lambda b: _stats(_log_spectrum(b)), w, _WINDOW_BLOCK)  # type: ignore[no-any-return]
+    return in_blocks(lambda b: _stats(_log_spectrum(b)), w, _WINDOW_BLOCK)
 
 
 def window_signal(signal: F32, length: int, hop: int, count: int, min_length: int) -> F32:
@@ -198,4 +198,4 @@ def sliding_stats(signal: F32, length: int, hop: int, count: int) -> F32:
     first = pre[starts[1:, None] + np.arange(_FRAME)[None, :]]
     first[:, 0] = x[starts[1:]]  # a window's first sample is not pre-emphasised
     power[1:, 0] = _power(first)
-    return in_blocks(lambda b: _stats(_normalised(b)), power, _WINDOW_BLOCK)  # type: ignore[no-any-return]
+    return in_blocks(lambda b: _stats(_normalised(b)), power, _WINDOW_BLOCK)

@@ -77,7 +77,7 @@ def _frame_track(x8: F32) -> tuple[F32, F32, F32]:
     per frame, so the same values; the temporaries stay in cache)."""
     frames = np.lib.stride_tricks.sliding_window_view(x8, _FRAME, axis=-1)[..., ::_HOP, :]
     if frames.ndim == 2:
-        return in_blocks(_track, frames, _FRAME_BLOCK)  # type: ignore[no-any-return]
+        return in_blocks(_track, frames, _FRAME_BLOCK)
     return _track(frames)
 
 
@@ -203,7 +203,7 @@ def prosody_stats(windows: F32, batch: int = 64) -> F32:
     w = _check(windows)
     if not len(w):
         return np.zeros((0, N_PROSODY), np.float32)
-    return in_blocks(lambda b: _batch_stats(*_frame_track(_decimate(b))), w, batch)  # type: ignore[no-any-return]
+    return in_blocks(lambda b: _batch_stats(*_frame_track(_decimate(b))), w, batch)
 
 
 def sliding_prosody(signal: F32, length: int, hop: int, count: int) -> F32:
