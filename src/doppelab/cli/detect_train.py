@@ -81,6 +81,14 @@ def register(sub: Any) -> None:
         "real class is no fixed set to memorise (default 0; see docs/detect.md)",
     )
     p.add_argument(
+        "--self-mesh",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of the pseudo-fakes made by the mesh swap's own warp and blending from "
+        "another face of the same person instead of a self-blend (default 0; see docs/detect.md)",
+    )
+    p.add_argument(
         "--init",
         type=Path,
         default=None,
@@ -139,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 4 or args.batch % 2 or not 0 <= args.swap_share < 1 or args.workers < 0:
         raise UsageError("--batch must be even and >= 4, --swap-share in [0, 1), --workers >= 0")
-    if not 0 <= args.real_transform <= 1:
-        raise UsageError("--real-transform must be in [0, 1]")
+    if not 0 <= args.real_transform <= 1 or not 0 <= args.self_mesh <= 1:
+        raise UsageError("--real-transform and --self-mesh must be in [0, 1]")
     if args.lr <= 0 or not 0 <= args.warmup < 1 or args.eval_every <= 0:
         raise UsageError("--lr and --eval-every must be > 0, --warmup in [0, 1)")
     if args.init is not None and not args.init.is_file():
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         amp=args.device.startswith("cuda"),
         swap_share=args.swap_share,
         real_transform=args.real_transform,
+        self_mesh=args.self_mesh,
         init=str(args.init) if args.init is not None else "",
         lr=args.lr,
         warmup=args.warmup,

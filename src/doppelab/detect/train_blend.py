@@ -36,7 +36,8 @@ from doppelab.core.storage import atomic_path, ensure_dir
 from doppelab.detect.augment import AugmentConfig, augment
 from doppelab.detect.blendnet import MAP, BlendNet, BlendNetConfig
 from doppelab.detect.metrics import roc_auc
-from doppelab.detect.selfblend import BlendConfig, global_transform, self_blend
+from doppelab.detect.selfblend import BlendConfig, BlendSample, global_transform, self_blend
+from doppelab.detect.selfmesh import partners, self_mesh
 
 if TYPE_CHECKING:
     from doppelab.detect.data import FaceTable
@@ -67,6 +68,7 @@ class TrainConfig:
     swap_share: float = 0.0  # share of the pairs that are (marked real, swap) when swaps given
     max_steps: int = 0  # also stop after this many steps (0: time budget only)
     real_transform: float = 0.0  # chance that a real face gets a seamless global_transform
+    self_mesh: float = 0.0  # chance that a pseudo-fake is a self-mesh (selfmesh.py), not a blend
     init: str = ""  # checkpoint to start from (fine-tuning; its own net config is used)
     snapshots: bool = False  # also keep the EMA weights of every evaluation (snap_<images>.pt)
     net: BlendNetConfig = field(default_factory=BlendNetConfig)
@@ -79,15 +81,18 @@ def make_pairs(
     aug: bool = True,
     acfg: AugmentConfig | None = None,
     real_transform: float = 0.0,
+    mesh: tuple[float, list[npt.NDArray[np.int64]]] | None = None,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Real faces ``idx`` and a self-blend of each: images ``(2n, S, S, 3)``, labels ``(2n,)``,
     boundary targets ``(2n, 32, 32)`` (reals first, then fakes in the same order). With
     ``real_transform`` > 0 that share of the reals is changed seamlessly
-    (:func:`~doppelab.detect.selfblend.global_transform`)."""
+    (:func:`~doppelab.detect.selfblend.global_transform`). With ``mesh`` = (share, partners of
+    every row, :func:`~doppelab.detect.selfmesh.partners`) that share of the fakes is a
+    self-mesh from a partner instead (rows without partners keep their self-blend)."""
     images, maps = [], []
     bcfg, acfg = BlendConfig(), acfg or AugmentConfig()
     zero = np.zeros(table.crops.shape[1:3], np.float32)
-    fakes = [self_blend(table.crops[i], table.landmarks[i], rng, bcfg) for i in idx]
+    fakes = [_fake(table, int(i), rng, bcfg, mesh) for i in idx]
     reals = [
         global_transform(table.crops[i], rng, bcfg)
         if real_transform and rng.random() < real_transform
@@ -101,6 +106,21 @@ def make_pairs(
         maps.append(cv2.resize(bmap, (MAP, MAP), interpolation=cv2.INTER_AREA))
     labels = np.r_[np.zeros(len(idx)), np.ones(len(idx))].astype(np.float32)
     return np.stack(images), labels, np.stack(maps).astype(np.float32)
+
+
+def _fake(
+    table: FaceTable,
+    i: int,
+    rng: np.random.Generator,
+    bcfg: BlendConfig,
+    mesh: tuple[float, list[npt.NDArray[np.int64]]] | None,
+) -> BlendSample:
+    """A self-mesh of row ``i`` (with ``mesh``'s chance, when it has a partner) or a self-blend."""
+    if mesh is not None and len(mesh[1][i]) and rng.random() < mesh[0]:
+        j = int(rng.choice(mesh[1][i]))
+        return self_mesh(table.crops[i], table.landmarks[i], table.crops[j], table.landmarks[j],
+                         rng)
+    return self_blend(table.crops[i], table.landmarks[i], rng, bcfg)
 
 
 def _lr_factor(frac: float, warmup: float) -> float:
@@ -143,13 +163,23 @@ def swap_samples(
 
 
 def make_batch(
-    fit: FaceTable, swaps: SwapTable | None, rng: np.random.Generator, cfg: TrainConfig
+    fit: FaceTable,
+    swaps: SwapTable | None,
+    rng: np.random.Generator,
+    cfg: TrainConfig,
+    partner: list[npt.NDArray[np.int64]] | None = None,
 ) -> Batch:
-    """One training batch: images, labels, boundary targets and per-image map-loss weights."""
+    """One training batch: images, labels, boundary targets and per-image map-loss weights.
+    ``partner``: :func:`~doppelab.detect.selfmesh.partners` of ``fit`` (made here when
+    ``cfg.self_mesh`` needs them and none are given)."""
     half = cfg.batch // 2
     n_sw = round(half * cfg.swap_share) if swaps is not None and len(swaps) else 0
     idx = rng.choice(len(fit), size=half - n_sw, replace=False)
-    images, labels, maps = make_pairs(fit, idx, rng, real_transform=cfg.real_transform)
+    mesh = None
+    if cfg.self_mesh > 0:
+        rows = partner if partner is not None else partners(fit.media, fit.identity)
+        mesh = (cfg.self_mesh, rows)
+    images, labels, maps = make_pairs(fit, idx, rng, real_transform=cfg.real_transform, mesh=mesh)
     weights = np.ones(len(labels), np.float32)
     if n_sw and swaps is not None:
         x, y, m = swap_samples(swaps, n_sw, rng)
@@ -169,8 +199,9 @@ class _Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         info = torch.utils.data.get_worker_info()
         rng = np.random.default_rng([self.cfg.seed, info.id if info else 0])
         cv2.setNumThreads(1)
+        partner = partners(self.fit.media, self.fit.identity) if self.cfg.self_mesh else None
         while True:
-            yield make_batch(self.fit, self.swaps, rng, self.cfg)
+            yield make_batch(self.fit, self.swaps, rng, self.cfg, partner)
 
 
 def to_device(images: Any, device: torch.device) -> torch.Tensor:
