@@ -14,6 +14,8 @@ Reads only the train side of a ``detect-train`` work folder, never ``dev``. For 
   clips re-encoded, their self-blended fakes, pair-1's swaps and marked reals), ``blend`` alone
   (mean frame logit) and fused with the work folder's frequency classifier by a logistic fitted
   on the held-out faces; and the fused grouped CV of ``bench/detect_select.py``;
+* ``swap_mesh_auc`` / ``swap_ae_auc`` (and ``_clean``): the pair-1 face AUCs split by swap
+  method, each method's swaps against all of the set's marked reals (not in the rule);
 * ``six``: the mean of the six numbers of the selection rule (self-blend faces degraded and
   clean, pair-1 faces degraded and clean, fused video AUC, fused CV per-identity AUC).
 
@@ -85,8 +87,26 @@ def cache(work: Path, data: Path) -> dict[str, Any]:
     return out
 
 
+def swap_methods(work: Path) -> np.ndarray:
+    """The swap method of every row of the cached pair-1 sets (``swap`` and ``swap_clean`` draw
+    the same rows: ``swap_pair_set`` draws them before it degrades anything)."""
+    from doppelab.detect.train_blend import swap_draw
+
+    swaps = read_swap_table(work / "swap_table.npz")
+    sub = swaps.subset(swaps.holdout)
+    n = min(int((sub.label == 0).sum()), int((sub.label == 1).sum()))
+    idx, _, _ = swap_draw(sub, n, np.random.default_rng(32), aug=False, replace=False)
+    return np.asarray(sub.method[idx])
+
+
+def by_method(y: np.ndarray, s: np.ndarray, method: np.ndarray, name: str) -> float:
+    """Face AUC of the swaps made by ``name`` against all the marked reals."""
+    keep = (y == 0) | (method == name)
+    return roc_auc(y[keep], s[keep])
+
+
 def evaluate(ckpt: Path, c: dict[str, Any], sel: dict[str, np.ndarray],
-             fq: dict[str, np.ndarray]) -> dict[str, Any]:
+             fq: dict[str, np.ndarray], method: np.ndarray | None = None) -> dict[str, Any]:
     from doppelab.detect.frequency import fit_logistic
     from doppelab.detect.train_blend import load_checkpoint, predict
 
@@ -97,6 +117,9 @@ def evaluate(ckpt: Path, c: dict[str, Any], sel: dict[str, np.ndarray],
     r: dict[str, Any] = {"images_seen": meta.get("seen", meta.get("images_seen"))}
     for k in ("hold", "hold_clean", "swap", "swap_clean"):
         r[f"{k}_auc"] = roc_auc(c[f"{k}_y"], b[k])
+    for k in ("swap", "swap_clean") if method is not None else ():
+        for m, tag in (("mesh", "mesh"), ("autoencoder", "ae")):
+            r[f"{k.replace('swap', f'swap_{tag}')}_auc"] = by_method(c[f"{k}_y"], b[k], method, m)
     r["per_identity_auc"] = per_identity_auc(b["hold"], d)
     r["per_person_offset"] = offset(b["hold"], c["hold_y"], sel["hold_id"])
     r["familiar_gap_faces"] = float(np.median(b["holdreal"]) - np.median(b["fitreal"]))
@@ -145,8 +168,11 @@ def main() -> None:
     report: dict[str, Any] = {}
     if args.out.exists():
         report = json.loads(args.out.read_text())
+    method = swap_methods(args.work)
+    if len(method) != len(c["swap_y"]):
+        raise SystemExit("the swap table and the cached pair-1 set disagree; delete the caches")
     for ck in args.checkpoints:
-        r = evaluate(ck, c, sel, fq)
+        r = evaluate(ck, c, sel, fq, method)
         report[str(ck)] = r
         print(ck, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()
                               if k != "fused_cv"}), flush=True)
