@@ -124,7 +124,9 @@ when fine-tuning (configuration below), batches of
 reals + their self-blends + (marked real, swap) pairs, AdamW, warm-up + cosine decay over a fixed
 time budget, EMA weights, loss = BCE(label) + BCE(32 px boundary map 4m(1-m); none for swaps).
 With `real_transform` > 0 that share of the reals is changed seamlessly (colour, sharpness,
-small geometry; still labelled real). Every image gets random JPEG (q35-95), down-up resize,
+small geometry; still labelled real). With `self_mesh` > 0 that share of the self-blends is instead
+a self-mesh (the mesh swap's warp, colour transfer and blending from another face of the same
+person; `doppelab/detect/selfmesh.py`). Every image gets random JPEG (q35-95), down-up resize,
 blur, noise, tone and flip. The best EMA checkpoint by the mean of the held-out AUCs
 (self-blends; pair-1 swaps vs marked reals) is shipped unless the notes below say otherwise.
 The frequency MLP (`recipe.frequency_fit_set`) is fitted on non-holdout train reals vs their
