@@ -35,7 +35,7 @@ class Case:
     path: Path
     family: str  # image | video | audio | other
     valid: bool = False  # a valid (if unusual) file: must be processed, never rejected
-    face: bool = False  # a face is visible
+    face: bool = False  # a face is visible (judged for valid files only: damage may hide it)
     skip: str = ""  # why the case could not be made here (recorded, not run)
 
 

@@ -75,7 +75,8 @@ def _commands(case: Case, out: Path, files: dict[str, Path]) -> dict[str, list[s
 
 
 def _output_cases(root: Path, files: dict[str, Path]) -> list[tuple[str, list[str], bool]]:
-    """Bad output paths: (name, argv, creates its own folder) for swap, extract and detect."""
+    """Bad output paths for swap, extract and detect, and eval's label files:
+    (name, argv, skipped)."""
     jpg, mp4 = str(files["jpg"]), str(files["mp4"])
     blocker = root / "a_file"
     blocker.write_bytes(b"x")
@@ -97,6 +98,7 @@ def _output_cases(root: Path, files: dict[str, Path]) -> list[tuple[str, list[st
         ("detect --report /proc", ["detect", jpg, "--report", "/proc/doppelab_fuzz.html"]),
         ("detect --json-out is a folder", ["detect", jpg, "--json-out", str(existing)]),
     ]
+    out += _eval_cases(root)
     if os.geteuid() == 0:
         skipped = [("swap -o read-only folder", [], True)]
     else:
@@ -105,6 +107,21 @@ def _output_cases(root: Path, files: dict[str, Path]) -> list[tuple[str, list[st
         ro.chmod(0o555)
         skipped = [("swap -o read-only folder", [*swap, jpg, "-o", str(ro / "fake.png")], False)]
     return [(n, a, False) for n, a in out] + skipped
+
+
+def _eval_cases(root: Path) -> list[tuple[str, list[str]]]:
+    """``doppelab eval`` on label files: rows of broken media, a broken CSV, a missing column."""
+    cases = root / "cases"
+    mixed = root / "labels_mixed.csv"
+    rows = [("valid_astro.jpg", 0), ("valid_speech.wav", 0), ("empty.mp4", 1), ("random.jpg", 1),
+            ("trunc50_jpg.jpg", 1), ("text.wav", 1), ("missing.jpg", 1), ("no_face.mp4", 1)]
+    mixed.write_text("path,label\n" + "".join(f"{cases / n},{y}\n" for n, y in rows))
+    garbage = root / "labels_garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    nocol = root / "labels_nocol.csv"
+    nocol.write_text("file,truth\nx.jpg,1\n")
+    return [(f"eval {f.name}", ["eval", str(f), "--out", f"{OUT}/eval", "--frames", "4"])
+            for f in (mixed, garbage, nocol)]
 
 
 def _campaign(runner: Runner, cases: list[Case], files: dict[str, Path], root: Path,
@@ -131,8 +148,9 @@ def _campaign(runner: Runner, cases: list[Case], files: dict[str, Path], root: P
                             "not enforced, a read-only folder stays writable"})
             continue
         run = runner.run(argv)
-        records.append(_record(name, "output path", run, classify(run, None, argv[0])))
-        print(f"{records[-1]['class']:6} {run.seconds:6.1f}s {'output path':20} {name}",
+        label = "eval" if argv[0] == "eval" else "output path"
+        records.append(_record(name, label, run, classify(run, None, argv[0])))
+        print(f"{records[-1]['class']:6} {run.seconds:6.1f}s {label:20} {name}",
               flush=True)
     return records
 

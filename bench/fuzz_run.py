@@ -66,7 +66,7 @@ def classify(run: Run, case: Case | None, command: str) -> str:
     if run.code == 0:
         if any(_SPAM.search(ln) for ln in lines):
             return "NOISY"
-        if (case is not None and not case.face and command.startswith("detect")
+        if (case is not None and case.valid and not case.face and command.startswith("detect")
                 and command != "detect --reference" and "likely real" in run.stdout
                 and case.family in ("image", "video")):
             return "WRONG"
