@@ -74,8 +74,12 @@ def atomic_write_npz(path: str | os.PathLike[str], **arrays: Any) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``path`` atomically.
+
+    Lone surrogates (how Python keeps the undecodable bytes of a file name) are written as
+    backslash escapes, so a report naming such a file is still written, as valid UTF-8.
+    """
+    atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 @contextlib.contextmanager
