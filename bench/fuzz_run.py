@@ -73,8 +73,10 @@ def classify(run: Run, case: Case | None, command: str) -> str:
         return "OK"
     if len(lines) != 1 or not lines[0].startswith("doppelab "):
         return "NOISY"
+    folder_ok = command in ("detect", "detect --json", "detect --report", "extract")
     if (case is not None and case.valid and run.code == 3
-            and case.family in _APPLICABLE.get(command, ())):
+            and case.family in _APPLICABLE.get(command, ())
+            and (folder_ok or not case.path.is_dir())):
         return "REJECT"
     return "TYPED"
 
@@ -86,6 +88,24 @@ def _tree(root: Path, skip: set[Path]) -> set[str]:
         dirnames[:] = [d for d in dirnames if here / d not in skip]
         found.update(os.fsdecode(here / name) for name in filenames + dirnames)
     return found
+
+
+def _import_stages() -> None:
+    """Import every module of the stages the commands use (torch, MediaPipe, ONNX Runtime come
+    with them), so each forked run starts warm, as a long-lived process would."""
+    import importlib
+    import pkgutil
+
+    import doppelab
+
+    for info in pkgutil.walk_packages(doppelab.__path__, "doppelab."):
+        stage = info.name.split(".")[1]
+        if stage not in ("core", "extract", "audio", "swap", "detect", "provenance", "cli"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except Exception as exc:  # recorded as import noise, the campaign goes on
+            print(f"preimport {info.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 class Runner:
@@ -113,11 +133,7 @@ class Runner:
                 from doppelab.cli.main import build_parser
 
                 build_parser()
-                import doppelab.detect.predict  # noqa: F401
-                import doppelab.detect.report  # noqa: F401
-                import doppelab.extract.pipeline  # noqa: F401
-                import doppelab.provenance.verify  # noqa: F401
-                import doppelab.swap.convert  # noqa: F401
+                _import_stages()
             finally:
                 sys.stderr.flush()
                 os.dup2(saved, 2)
@@ -138,12 +154,12 @@ class Runner:
         code, stdout, stderr, timed_out = (self._fork if self.mode == "fork" else self._exec)(
             argv, out, tmp)
         run = Run(argv, code, stdout, stderr, time.monotonic() - started, timed_out)
-        in_out = sorted(os.fsdecode(p) for p in out.rglob("*"))
-        if code == 0:
-            in_out = [p for p in in_out if _TEMP_NAME.search(Path(p).name)]
+        made = sorted(os.fsdecode(p) for p in out.rglob("*")) + sorted(
+            _tree(self.root, skip) - before)
+        if code == 0:  # the outputs are wanted; only temporaries count
+            made = [p for p in made if _TEMP_NAME.search(Path(p).name)]
         in_tmp = [os.fsdecode(p) for p in tmp.rglob("*") if p.name not in _RUNTIME_TMP]
-        run.left_behind = (in_out + sorted(in_tmp)
-                           + sorted(_tree(self.root, skip) - before))
+        run.left_behind = made + sorted(in_tmp)
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
         return run

@@ -19,7 +19,7 @@ import numpy as np
 from doppelab.core.concurrency import prefetch
 from doppelab.core.errors import NoFaceError, UsageError
 from doppelab.core.geometry import paste_back, transform_points, warp_to_crop
-from doppelab.core.media import iter_frames, probe
+from doppelab.core.media import check_readable, iter_frames, probe
 from doppelab.core.types import Embedding, Frame, ImageU8
 from doppelab.extract.align import AlignConfig, crop_from_landmarks
 from doppelab.extract.identity import SAME_PERSON, IdentityEmbedder
@@ -206,6 +206,7 @@ def swap_file(
     cfg = config or SwapConfig()
     t0 = time.perf_counter()
     target = Path(target)
+    check_readable(target)  # one image or video file: a folder has no single output to label
     info = probe(target)
     swapper = FaceSwapper(method, cfg, _reference(method, cfg))
     ingredients = {**(sources or {}), "target": target}
