@@ -209,6 +209,27 @@ def wav_lying_header(src: Path, dst: Path) -> Path:
     return dst
 
 
+def wav_rate(src: Path, dst: Path, rate: int) -> Path:
+    """A WAV whose header claims ``rate`` samples a second (and the matching byte rate)."""
+    data = bytearray(src.read_bytes())
+    i = data.index(b"fmt ") + 8
+    channels, bits = struct.unpack("<H", data[i + 2:i + 4])[0], struct.unpack(
+        "<H", data[i + 14:i + 16])[0]
+    data[i + 4:i + 8] = struct.pack("<I", rate)
+    data[i + 8:i + 12] = struct.pack("<I", (rate * channels * bits // 8) & 0xFFFFFFFF)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def bad_exif(src: Path, dst: Path) -> Path:
+    """A JPEG with a malformed EXIF block (an APP1 'Exif' segment of garbage) after SOI."""
+    data = src.read_bytes()
+    body = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff" + bytes(range(200))
+    app1 = b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+    dst.write_bytes(data[:2] + app1 + data[2:])
+    return dst
+
+
 Maker = Callable[[Path], Path]
 
 
@@ -286,6 +307,9 @@ def _damaged(b: _Builder, files: dict[str, Path]) -> None:
     b.add("middle_overwrite.mp3", "audio", lambda d: overwritten(files["mp3"], d, 0.5, 0.05))
     b.add("wav_lying_header.wav", "audio", lambda d: wav_lying_header(files["wav"], d),
           valid=True)
+    for rate, label in ((1, "1hz"), (0, "0hz"), (0xFFFFFFFF, "4ghz")):
+        b.add(f"wav_rate_{label}.wav", "audio", lambda d, r=rate: wav_rate(files["wav"], d, r))
+    b.add("bad_exif.jpg", "image", lambda d: bad_exif(files["jpg"], d), valid=True, face=True)
 
 
 def _not_media(b: _Builder, files: dict[str, Path]) -> None:
@@ -343,6 +367,9 @@ def _images(b: _Builder, files: dict[str, Path]) -> None:
     b.add("lossy.webp", "image", lambda d: save_image(d, pil, "WEBP"), valid=True, face=True)
     b.add("image.tiff", "image", lambda d: save_image(d, pil, "TIFF"), valid=True, face=True)
     b.add("image.bmp", "image", lambda d: save_image(d, pil, "BMP"), valid=True, face=True)
+    b.add("large_6000x4000.jpg", "image",
+          lambda d: save_image(d, pil.resize((4000, 4000)).crop((-1000, 0, 5000, 4000)),
+                               quality=85), valid=True, face=True)
     b.add("black.png", "image", lambda d: save_image(d, np.zeros((256, 256, 3), np.uint8)),
           valid=True)
     b.add("no_face_noise.jpg", "image",
@@ -386,10 +413,32 @@ def _videos(b: _Builder) -> None:
                                     for i in range(8)]), valid=True)
     b.add("clip.mkv", "video", lambda d: write_video(d, frames[:6], fmt="matroska"), valid=True,
           face=True)
+    b.add("garbage_audio_track.mp4", "video", lambda d: _garbage_audio(d, frames), valid=True,
+          face=True)
     b.add("audio_only.m4a", "audio",
           lambda d: write_audio(d, speech_like(2.0), codec="aac", fmt="ipod"), valid=True)
     b.add("audio_only.mp4", "audio",
           lambda d: write_audio(d, speech_like(2.0), codec="aac", fmt="mp4"), valid=True)
+
+
+def _garbage_audio(dst: Path, frames: list[np.ndarray]) -> Path:
+    """Good H.264 frames beside an AAC track whose packets are random bytes."""
+    rng = random.Random(6)
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 256, 256, "yuv420p"
+        aus = out.add_stream("aac", rate=RATE, layout="mono")
+        for img in frames:
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        for k in range(12):
+            pkt = av.Packet(bytes(rng.randrange(256) for _ in range(200)))
+            pkt.stream, pkt.pts, pkt.dts = aus, k * 1024, k * 1024
+            pkt.time_base = Fraction(1, RATE)
+            out.mux(pkt)
+    return dst
 
 
 def _audios(b: _Builder) -> None:
