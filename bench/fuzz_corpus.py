@@ -1,4 +1,4 @@
-"""Fuzz corpus for ``bench/fuzz_inputs.py``: broken and unusual media made from tiny generated files.
+"""Fuzz corpus for ``bench/fuzz_inputs.py``: broken and unusual media made from tiny files.
 
 Every case is made here, in a folder the caller gives, from scikit-image's astronaut photo and
 short synthetic video and audio encoded with PyAV; nothing is downloaded and the shared data set

@@ -40,8 +40,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fuzz_corpus import Case, make_corpus  # noqa: E402
-from fuzz_run import OUT, Run, Runner, classify  # noqa: E402
+from fuzz_corpus import Case, make_corpus
+from fuzz_run import OUT, Run, Runner, classify
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
 REPORT_CASES = re.compile(r"^(valid_|trunc50_mp4fs|mdat_|empty\.|random\.mp4|one_frame|vfr|"

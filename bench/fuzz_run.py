@@ -10,6 +10,7 @@ the file-descriptor level and a wall-clock timeout that kills the child's whole 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -215,10 +216,8 @@ class Runner:
             if done:
                 return os.waitstatus_to_exitcode(status), False
             if time.monotonic() > deadline:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 os.waitpid(pid, 0)
                 return -9, True
             time.sleep(0.02)

@@ -113,6 +113,17 @@ def test_many_bad_packets_give_one_warning(tmp_path: Path,
     assert f"skipped {clip.skipped_packets} undecodable" in caplog.records[0].getMessage()
 
 
+def test_implausible_sample_rate_is_refused(tmp_path: Path) -> None:
+    """A WAV header claiming 1 Hz made 64 KB into 9 hours to resample (37 s of CPU)."""
+    path = write_audio(tmp_path / "r.wav", tone(1.0), RATE)
+    data = bytearray(path.read_bytes())
+    fmt = data.index(b"fmt ") + 8
+    data[fmt + 4:fmt + 8] = (1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(TruncatedMediaError, match="implausible sample rate 1 Hz"):
+        load_audio(path)
+
+
 def test_truncated_to_nothing(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "t.mp3", tone(1.0), RATE)
     path.write_bytes(path.read_bytes()[:300])

@@ -120,7 +120,7 @@ def test_corrupt_input_leaves_no_output(astronaut: np.ndarray, tmp_path: Path) -
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     out = tmp_path / "c.faceset"
-    with pytest.raises(TruncatedMediaError, match="cut.jpg"):
+    with pytest.raises(TruncatedMediaError, match=r"cut\.jpg"):
         extract([cut], out, ExtractConfig(size=64))
     assert not out.exists()
 

@@ -13,7 +13,9 @@ blocks up to ``max_seconds`` (the rest is not decoded and ``AudioClip.truncated`
 
 Damage: a packet that fails to decode in the middle of a stream is skipped (one logged warning
 per decoding pass gives the count and the first error; ``AudioClip.skipped_packets`` counts
-them, the audio is joined across the gap); a stream where nothing decodes raises :class:`~doppelab.core.errors.TruncatedMediaError`.
+them, the audio is joined across the gap); a stream where nothing decodes, or whose header
+claims a sample rate under ``MIN_SAMPLE_RATE``, raises
+:class:`~doppelab.core.errors.TruncatedMediaError`.
 
 Errors (typed, one line, naming the path): missing/unreadable/empty file -> ``FileAccessError`` /
 ``EmptyFileError``; not media -> ``NotMediaError``; media without an audio stream ->
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 SAMPLE_RATE = 16_000
+MIN_SAMPLE_RATE = 1_000  # below this a header is damaged, not audio (telephone speech is 8 kHz)
 _MAX_SKIPPED = 10_000  # more undecodable packets than this: give up on the rest of the stream
 _log = logging.getLogger(__name__)
 
@@ -131,6 +134,9 @@ def _source(container: InputContainer, path: Path) -> AudioSource:
         codec, rate, channels = ctx.name, int(ctx.sample_rate or 0), int(ctx.channels or 0)
     except Exception:
         raise UnsupportedCodecError(f"no decoder for the audio codec: {path}") from None
+    if 0 < rate < MIN_SAMPLE_RATE:  # a damaged header: hours of "audio" from a few kilobytes
+        raise TruncatedMediaError(f"implausible sample rate {rate} Hz in the header (corrupt?): "
+                                  f"{path}")
     return AudioSource(path=path, container=container.format.name, codec=codec,
                        sample_rate=rate, channels=channels,
                        duration=stream_duration(container, stream))
