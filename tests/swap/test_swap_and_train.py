@@ -109,6 +109,18 @@ def test_folder_target_is_refused(lab: None, astronaut: np.ndarray, tmp_path: Pa
     assert not (tmp_path / "out.png").exists()
 
 
+def test_tiny_target_is_nothing_found(lab: None, astronaut: np.ndarray, tmp_path: Path) -> None:
+    """A 17x9 target cannot hold a face nor carry the label: exit 4, not a usage error."""
+    src = tmp_path / "src.png"
+    write_image(src, astronaut)
+    tiny = tmp_path / "tiny.png"
+    write_image(tiny, astronaut[:9, :17])
+    method = create_method("mesh", source=src)
+    with pytest.raises(NoFaceError, match="17x9 px: too small"):
+        swap_file(method, tiny, tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_train_resume_is_exact(facesets: tuple[Path, Path], tmp_path: Path) -> None:
     a, b = facesets
     cfg = TrainConfig(steps=4, batch=4, save_every=2, preview_every=2, threads=1)
