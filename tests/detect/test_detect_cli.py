@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import pytest
 
 from doppelab.cli.main import main
 from doppelab.core.errors import EmptyFileError, NotMediaError
-from doppelab.detect.predict import Detect, DetectConfig, sample_indices, verdict
+from doppelab.detect.evaluate import Labelled, roc_png
+from doppelab.detect.predict import Detect, DetectConfig, MediaResult, sample_indices, verdict
 from tests.conftest import shifted_frames
 
 
@@ -154,3 +156,25 @@ def test_eval_cli(tmp_path: Path, astronaut: np.ndarray, capsys: pytest.CaptureF
     bad.write_text("file,y\nx,1\n")
     assert main(["eval", str(bad)]) == 2
     capsys.readouterr()
+
+
+def test_eval_bad_label_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A binary labels file is a usage error, not a UnicodeDecodeError."""
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert main(["eval", str(binary), "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable CSV text file" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ev").exists()
+
+
+def test_roc_png_without_both_classes(tmp_path: Path) -> None:
+    """Only real files scored: no ROC curve, and no matplotlib legend warning on stderr."""
+    res = MediaResult(path="a.png", kind="image", width=8, height=8, frames_total=1,
+                      frames_sampled=1)
+    res.probability = 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        roc_png([(Labelled(path=Path("a.png"), label=0, source="real"), res)],
+                tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").stat().st_size > 0
