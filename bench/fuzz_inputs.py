@@ -193,7 +193,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fuzz.json")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="doppelab_fuzz_")) if args.work is None else args.work
-    shutil.rmtree(root / "cases", ignore_errors=True)
+    for old in ("cases", "home", "out", "tmp"):  # a reused --work folder starts clean
+        shutil.rmtree(root / old, ignore_errors=True)
     cases, files = make_corpus(root)
     started = time.time()
     runner = Runner(args.mode, args.timeout, root)
