@@ -225,6 +225,9 @@ class Runner:
     def _exec(self, argv: list[str], out: Path, tmp: Path) -> tuple[int, str, str, bool]:
         exe = Path(sys.executable).with_name("doppelab")
         env = {**os.environ, "TMPDIR": str(tmp)}
+        if env.get("PYTHONPATH"):  # the run's folder is its working directory: no relative paths
+            env["PYTHONPATH"] = os.pathsep.join(
+                os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep) if p)
         try:
             done = subprocess.run([str(exe), *(os.fsencode(a) for a in argv)], cwd=out, env=env,
                                   capture_output=True, timeout=self.timeout,
