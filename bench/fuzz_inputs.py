@@ -20,7 +20,12 @@ catches import-time noise). The JSON keeps one block per ``--phase`` (``before``
 a rerun after fixes sits beside the first run.
 
 Usage: python bench/fuzz_inputs.py [--phase after] [--mode fork|exec] [--timeout 120]
-       [--only REGEX] [--out bench/results/fuzz.json]
+       [--only REGEX] [--work DIR] [--out bench/results/fuzz.json]
+
+The ``before`` block of the shipped JSON ran the code of commit 37517b9 (``git archive 37517b9
+src`` unpacked elsewhere and put first on ``PYTHONPATH``); ``after`` the fixed code. The
+``*_strict_locale`` blocks ran with ``PYTHONIOENCODING=utf-8:strict`` (what a en_US.UTF-8
+locale gives), which the non-UTF-8 file name needs to show its printing crash.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from fuzz_run import OUT, Run, Runner, classify
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
 REPORT_CASES = re.compile(r"^(valid_|trunc50_mp4fs|mdat_|empty\.|random\.mp4|one_frame|vfr|"
-                          r"gray16|cmyk|surround|zero_frames\.)")
+                          r"gray16|cmyk|surround|zero_frames\.|non_utf8|spaces_unicode)")
 
 
 def _commands(case: Case, out: Path, files: dict[str, Path]) -> dict[str, list[str]]:
@@ -209,7 +214,8 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8",
+                   errors="backslashreplace")
     tmp.replace(args.out)
     print(f"\n{len(records)} runs in {time.time() - started:.0f} s -> {args.out}")
     if args.work is None:
