@@ -97,6 +97,33 @@ def test_corrupt_frames_in_the_middle(tmp_path: Path) -> None:
     assert clip.duration > 5.0  # the audio after the damage is still there
 
 
+def test_many_bad_packets_give_one_warning(tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A badly damaged stream is one warning line with the count, not a line per packet."""
+    path = write_audio(tmp_path / "d.m4a", tone(6.0), RATE)
+    data = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for k in range(data.index(b"mdat") + 2000, len(data) - 3000, 1500):
+        data[k:k + 40] = rng.integers(0, 256, 40, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING", logger="doppelab.audio.decode"):
+        clip = load_audio(path, normalize=False)
+    assert clip.skipped_packets >= 5 and clip.duration > 2.0
+    assert len(caplog.records) == 1, [r.getMessage() for r in caplog.records]
+    assert f"skipped {clip.skipped_packets} undecodable" in caplog.records[0].getMessage()
+
+
+def test_implausible_sample_rate_is_refused(tmp_path: Path) -> None:
+    """A WAV header claiming 1 Hz made 64 KB into 9 hours to resample (37 s of CPU)."""
+    path = write_audio(tmp_path / "r.wav", tone(1.0), RATE)
+    data = bytearray(path.read_bytes())
+    fmt = data.index(b"fmt ") + 8
+    data[fmt + 4:fmt + 8] = (1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(TruncatedMediaError, match="implausible sample rate 1 Hz"):
+        load_audio(path)
+
+
 def test_truncated_to_nothing(tmp_path: Path) -> None:
     path = write_audio(tmp_path / "t.mp3", tone(1.0), RATE)
     path.write_bytes(path.read_bytes()[:300])

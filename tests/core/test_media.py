@@ -6,6 +6,7 @@ import contextlib
 import csv
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Callable
 from fractions import Fraction
@@ -263,6 +264,22 @@ def test_exif_orientation(tmp_path: Path) -> None:
     assert _close(image, np.rot90(_frames(1)[0], -1))
     info = probe(path)
     assert (info.width, info.height, info.rotation) == (H, W, 90)
+
+
+def test_corrupt_exif_reads_quietly(tmp_path: Path) -> None:
+    """A malformed EXIF block: the image still reads as stored, and Pillow's warnings stay
+    off stderr (they printed two lines per read)."""
+    path = tmp_path / "bad_exif.jpg"
+    Image.fromarray(_frames(1)[0]).save(path, quality=95)
+    body = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff" + bytes(range(200))
+    data = path.read_bytes()
+    path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + data[2:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        image = read_image(path)
+        info = probe(path)
+    assert image.shape == (H, W, 3) and _close(image, _frames(1)[0])
+    assert (info.width, info.height, info.rotation) == (W, H, 0)
 
 
 def test_image_modes_to_rgb(tmp_path: Path) -> None:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import warnings
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from doppelab.cli.main import main
 from doppelab.core.errors import EmptyFileError, NotMediaError
-from doppelab.detect.predict import Detect, DetectConfig, sample_indices, verdict
+from doppelab.detect.evaluate import Labelled, roc_png
+from doppelab.detect.predict import Detect, DetectConfig, MediaResult, sample_indices, verdict
+from tests.conftest import shifted_frames
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +99,39 @@ def test_dark_face_reason(tmp_path: Path, astronaut: np.ndarray, detector: Detec
     assert res.verdict == "inconclusive" and res.reason in ("too dark", "no face")
 
 
+def _garbage_audio_video(path: Path, astronaut: np.ndarray) -> Path:
+    """Good H.264 frames beside an AAC track whose packets are random bytes."""
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width = vs.height = 256
+        vs.pix_fmt = "yuv420p"
+        aus = out.add_stream("aac", rate=16000, layout="mono")
+        for img in shifted_frames(astronaut, 6):
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        for k in range(10):
+            pkt = av.Packet(rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
+            pkt.stream, pkt.pts, pkt.dts = aus, k * 1024, k * 1024
+            pkt.time_base = Fraction(1, 16000)
+            out.mux(pkt)
+    return path
+
+
+def test_video_with_unreadable_audio_track(
+    tmp_path: Path, astronaut: np.ndarray, detector: Detect
+) -> None:
+    """The frames decode, the audio does not: the face verdict stands, the audio evidence is
+    inconclusive (the whole file used to be refused with exit code 3)."""
+    video = _garbage_audio_video(tmp_path / "garbage_audio.mp4", astronaut)
+    res = detector.run(video)
+    assert len(res.faces) > 0 and res.probability is not None
+    assert res.speech is not None and res.speech["reason"] == "unreadable audio track"
+    assert res.av_sync is not None and res.av_sync["verdict"] == "inconclusive"
+
+
 def test_verdict_and_sampling() -> None:
     assert verdict(0.9, 0.15)[0] == "likely fake"
     assert verdict(0.1, 0.15)[0] == "likely real"
@@ -118,3 +156,25 @@ def test_eval_cli(tmp_path: Path, astronaut: np.ndarray, capsys: pytest.CaptureF
     bad.write_text("file,y\nx,1\n")
     assert main(["eval", str(bad)]) == 2
     capsys.readouterr()
+
+
+def test_eval_bad_label_files(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A binary labels file is a usage error, not a UnicodeDecodeError."""
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert main(["eval", str(binary), "--out", str(tmp_path / "ev")]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable CSV text file" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ev").exists()
+
+
+def test_roc_png_without_both_classes(tmp_path: Path) -> None:
+    """Only real files scored: no ROC curve, and no matplotlib legend warning on stderr."""
+    res = MediaResult(path="a.png", kind="image", width=8, height=8, frames_total=1,
+                      frames_sampled=1)
+    res.probability = 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        roc_png([(Labelled(path=Path("a.png"), label=0, source="real"), res)],
+                tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").stat().st_size > 0

@@ -7,7 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from doppelab.core.errors import FaceSetError, ManyFacesError, NoFaceError, UsageError
+from doppelab.core.errors import (
+    FaceSetError,
+    ManyFacesError,
+    NoFaceError,
+    TruncatedMediaError,
+    UsageError,
+)
 from doppelab.core.geometry import warp_to_crop
 from doppelab.core.media import iter_frames, write_image
 from doppelab.extract.faceset import FaceSet
@@ -104,6 +110,18 @@ def test_no_face_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "n.faceset"
     with pytest.raises(NoFaceError, match="no face found in 5 frames"):
         extract([video], out)
+    assert not out.exists()
+
+
+def test_corrupt_input_leaves_no_output(astronaut: np.ndarray, tmp_path: Path) -> None:
+    """An image whose header reads but whose data is cut off fails without a FaceSet left."""
+    good = tmp_path / "a.jpg"
+    write_image(good, astronaut)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    out = tmp_path / "c.faceset"
+    with pytest.raises(TruncatedMediaError, match=r"cut\.jpg"):
+        extract([cut], out, ExtractConfig(size=64))
     assert not out.exists()
 
 

@@ -70,6 +70,18 @@ def test_exception_bad_input() -> None:
         ecc.id_to_bits(1 << 32)
 
 
+def test_too_small_to_carry_a_mark_is_not_found() -> None:
+    """verify on a 1x1 or 17x9 image used to exit 2 ("usage error") from the size guard of
+    embed; such an image cannot carry a mark, so the answer is simply "not found"."""
+    for shape in ((1, 1, 3), (9, 17, 3), (16, 3000, 3)):
+        tiny = np.full(shape, 128, np.uint8)
+        assert not watermark.detect(tiny).found
+        video = watermark.detect_frames([tiny, tiny])
+        assert not video.found and video.frames_checked == 2
+    with pytest.raises(UsageError):
+        watermark.detect(np.zeros((64, 64), np.uint8))
+
+
 def test_ecc_roundtrip_and_crc() -> None:
     rng = np.random.default_rng(1)
     scramble = rng.integers(0, 2, ecc.INFO_BITS).astype(np.int8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from doppelab.cli.main import main
 from doppelab.core.errors import UsageError
 from doppelab.scale.batch import list_inputs
-from doppelab.scale.results import COLUMNS, Journal, done_rows, finalize, journal_path
+from doppelab.scale.results import (
+    COLUMNS,
+    Journal,
+    done_rows,
+    finalize,
+    journal_path,
+    utf8_safe,
+)
 
 
 def test_list_inputs_folder_and_csv(tmp_path: Path) -> None:
@@ -39,6 +47,20 @@ def test_journal_resume_cuts_torn_line(tmp_path: Path) -> None:
     assert not journal_path(out).exists()
     rows = done_rows(out)  # from the Parquet file now
     assert rows[0]["path"] == "a" and set(rows[0]) == set(COLUMNS)
+
+
+def test_parquet_with_undecodable_file_name(tmp_path: Path) -> None:
+    """A file name with bytes that are not UTF-8 crashed the final Parquet write (after every
+    file was checked); it is stored escaped, and that key counts as done on a re-run."""
+    out = tmp_path / "r.parquet"
+    odd = os.fsdecode(b"/media/odd_\xff.jpg")
+    j = Journal(out)
+    j.add({"path": odd, "status": "error", "error": f"not media: {odd}"})
+    j.close()
+    finalize(out, done_rows(out))
+    rows = done_rows(out)
+    assert rows[0]["path"] == "/media/odd_\\udcff.jpg" == utf8_safe(odd)
+    assert rows[0]["error"].endswith("odd_\\udcff.jpg")
 
 
 def test_bad_output_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

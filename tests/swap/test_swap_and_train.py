@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from doppelab.core.errors import CheckpointError, FaceSetError, NoFaceError, OutputError
+from doppelab.core.errors import (
+    CheckpointError,
+    FaceSetError,
+    FileAccessError,
+    NoFaceError,
+    OutputError,
+)
 from doppelab.core.media import iter_frames, probe, write_image
 from doppelab.extract.pipeline import ExtractConfig, extract
 from doppelab.provenance.keys import init_keys
@@ -87,6 +93,32 @@ def test_no_face_of_chosen_person_writes_nothing(
     assert not (tmp_path / "out.png").exists()
     with pytest.raises(NoFaceError):
         create_method("mesh", source=blank)
+
+
+def test_folder_target_is_refused(lab: None, astronaut: np.ndarray, tmp_path: Path) -> None:
+    """A folder of images is not one target: a typed error, nothing written (it crashed while
+    hashing the folder as the output's ingredient)."""
+    src = tmp_path / "src.png"
+    write_image(src, astronaut)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    write_image(folder / "a.png", astronaut)
+    method = create_method("mesh", source=src)
+    with pytest.raises(FileAccessError, match="is a directory"):
+        swap_file(method, folder, tmp_path / "out.png", sources={"source": src})
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_tiny_target_is_nothing_found(lab: None, astronaut: np.ndarray, tmp_path: Path) -> None:
+    """A 17x9 target cannot hold a face nor carry the label: exit 4, not a usage error."""
+    src = tmp_path / "src.png"
+    write_image(src, astronaut)
+    tiny = tmp_path / "tiny.png"
+    write_image(tiny, astronaut[:9, :17])
+    method = create_method("mesh", source=src)
+    with pytest.raises(NoFaceError, match="17x9 px: too small"):
+        swap_file(method, tiny, tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_train_resume_is_exact(facesets: tuple[Path, Path], tmp_path: Path) -> None:

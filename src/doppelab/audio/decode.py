@@ -11,9 +11,11 @@ Streaming and memory: :func:`iter_audio_blocks` decodes packet by packet and yie
 blocks, so a two-hour file is scored with a few blocks in memory; :func:`load_audio` collects
 blocks up to ``max_seconds`` (the rest is not decoded and ``AudioClip.truncated`` is set).
 
-Damage: a packet that fails to decode in the middle of a stream is skipped with a logged warning
-(``AudioClip.skipped_packets`` counts them, the audio is joined across the gap); a stream where
-nothing decodes raises :class:`~doppelab.core.errors.TruncatedMediaError`.
+Damage: a packet that fails to decode in the middle of a stream is skipped (one logged warning
+per decoding pass gives the count and the first error; ``AudioClip.skipped_packets`` counts
+them, the audio is joined across the gap); a stream where nothing decodes, or whose header
+claims a sample rate under ``MIN_SAMPLE_RATE``, raises
+:class:`~doppelab.core.errors.TruncatedMediaError`.
 
 Errors (typed, one line, naming the path): missing/unreadable/empty file -> ``FileAccessError`` /
 ``EmptyFileError``; not media -> ``NotMediaError``; media without an audio stream ->
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 SAMPLE_RATE = 16_000
+MIN_SAMPLE_RATE = 1_000  # below this a header is damaged, not audio (telephone speech is 8 kHz)
 _MAX_SKIPPED = 10_000  # more undecodable packets than this: give up on the rest of the stream
 _log = logging.getLogger(__name__)
 
@@ -131,6 +134,9 @@ def _source(container: InputContainer, path: Path) -> AudioSource:
         codec, rate, channels = ctx.name, int(ctx.sample_rate or 0), int(ctx.channels or 0)
     except Exception:
         raise UnsupportedCodecError(f"no decoder for the audio codec: {path}") from None
+    if 0 < rate < MIN_SAMPLE_RATE:  # a damaged header: hours of "audio" from a few kilobytes
+        raise TruncatedMediaError(f"implausible sample rate {rate} Hz in the header (corrupt?): "
+                                  f"{path}")
     return AudioSource(path=path, container=container.format.name, codec=codec,
                        sample_rate=rate, channels=channels,
                        duration=stream_duration(container, stream))
@@ -240,20 +246,30 @@ class _Decoder:
         return out
 
     def chunks(self) -> Iterator[SamplesF32]:
-        """Every decoded sample, in order, as chunks of any length."""
-        for packet in self.container.demux(self.stream):
-            try:
-                frames = packet.decode()
-            except (av.FFmpegError, ValueError) as exc:
-                self.skipped += 1
-                _log.warning("%s: skipped an undecodable audio packet (%s)", self.path, exc)
-                if self.skipped > _MAX_SKIPPED:
-                    break
-                continue
-            for frame in frames:
-                if isinstance(frame, AudioFrame):
-                    yield from self._frame_chunks(frame)
-        yield from self._flush()
+        """Every decoded sample, in order, as chunks of any length.
+
+        Undecodable packets are skipped and counted; one warning line per pass names their
+        count and the first one's error (a badly damaged file must not print a line a packet).
+        """
+        first: Exception | None = None
+        try:
+            for packet in self.container.demux(self.stream):
+                try:
+                    frames = packet.decode()
+                except (av.FFmpegError, ValueError) as exc:
+                    self.skipped += 1
+                    first = first or exc
+                    if self.skipped > _MAX_SKIPPED:
+                        break
+                    continue
+                for frame in frames:
+                    if isinstance(frame, AudioFrame):
+                        yield from self._frame_chunks(frame)
+            yield from self._flush()
+        finally:
+            if first is not None:
+                _log.warning("%s: skipped %d undecodable audio packet(s) (first: %s)",
+                             self.path, self.skipped, first)
 
 
 def _video_origin(container: InputContainer) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -50,7 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_stdout() -> None:
+    """Under a strict UTF-8 locale (e.g. en_US.UTF-8), printing a file name with undecodable
+    bytes (kept by Python as lone surrogates) would raise: write them as backslash escapes."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_stdout()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -7,6 +7,7 @@ re-exports :func:`read_image`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -44,12 +45,20 @@ _EXIF_ROTATION = {1: 0, 2: 0, 3: 180, 4: 180, 5: 270, 6: 90, 7: 90, 8: 270}
 _EXIF_ORIENTATION_TAG = 0x0112
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Pillow reports damage it works around (corrupt EXIF, large sizes) as Python warnings;
+    the outcome is what counts here (a decoded image or a typed error), not a stderr line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _open_image(path: Path, max_pixels: int) -> Image.Image:
     """Open an image reading only its header, after the size guard."""
     check_readable(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _quiet():
             image = Image.open(path)
     except Image.DecompressionBombError as exc:
         raise DimensionsTooLargeError(f"{exc}: {path}") from None
@@ -68,7 +77,8 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
 
 def _exif_orientation(image: Image.Image) -> int:
     try:
-        value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+        with _quiet():
+            value = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
     except Exception:  # a malformed EXIF block must not make a good image unreadable
         return 1
     return value if isinstance(value, int) and value in _EXIF_ROTATION else 1
@@ -86,6 +96,14 @@ def _to_rgb_u8(image: Image.Image) -> ImageU8:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """``image`` turned by its EXIF orientation; as stored when the EXIF block is malformed."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a malformed EXIF block must not make a good image unreadable
+        return image
+
+
 def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageU8:
     """Decode one image file (JPEG, PNG, WebP, BMP, ...) upright.
 
@@ -99,9 +117,9 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     p = Path(path)
     with _open_image(p, max_pixels) as image:
         try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            return _to_rgb_u8(upright)
+            with _quiet():
+                image.load()
+                return _to_rgb_u8(_upright(image))
         except DoppelabError:
             raise
         except MemoryError:

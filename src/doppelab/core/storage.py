@@ -39,11 +39,14 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     """
     final = Path(path)
     _check_parent(final)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.name}.",
-        suffix=(final.suffix if suffix is None else suffix),
-        dir=final.parent if str(final.parent) else ".",
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.name}.",
+            suffix=(final.suffix if suffix is None else suffix),
+            dir=final.parent if str(final.parent) else ".",
+        )
+    except OSError as exc:  # e.g. a folder that exists but takes no new files (/proc, /sys)
+        raise OutputError(f"cannot write {final}: {_describe(exc)}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -74,8 +77,12 @@ def atomic_write_npz(path: str | os.PathLike[str], **arrays: Any) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``path`` atomically.
+
+    Lone surrogates (how Python keeps the undecodable bytes of a file name) are written as
+    backslash escapes, so a report naming such a file is still written, as valid UTF-8.
+    """
+    atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 @contextlib.contextmanager
@@ -83,7 +90,10 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole."""
     final = Path(path)
     _check_parent(final)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write {final}: {_describe(exc)}") from exc
     try:
         yield tmp
         if final.exists():

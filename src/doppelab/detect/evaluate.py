@@ -43,6 +43,8 @@ def read_labels(csv_path: str | Path) -> list[Labelled]:
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise UsageError(f"cannot read {p}: {exc.strerror}") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:  # a binary file, NUL bytes, a broken quote
+        raise UsageError(f"{p} is not a readable CSV text file ({exc})") from None
     if not rows or not {"path", "label"} <= set(rows[0]):
         raise UsageError(f"{p} needs a header with 'path' and 'label' columns and some rows")
     out = []
@@ -100,7 +102,8 @@ def roc_png(results: list[tuple[Labelled, MediaResult]], path: str | Path) -> No
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:  # no curve when one class is missing: no legend
+        ax.legend()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from doppelab.audio import NoAudioError, is_audio_only
-from doppelab.core.errors import NothingFoundError, NotMediaError
+from doppelab.core.errors import (
+    NothingFoundError,
+    NotMediaError,
+    TruncatedMediaError,
+    UnsupportedCodecError,
+)
 from doppelab.detect.base import verdict
 from doppelab.detect.predict import DetectConfig, MediaResult
 from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
@@ -81,6 +86,16 @@ def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig,
     return res
 
 
+# A video whose frames were read but whose audio track is damaged or has no decoder: the audio
+# evidence is inconclusive, the file is not refused.
+_TRACK_ERRORS = (TruncatedMediaError, UnsupportedCodecError)
+
+
+def _unreadable(exc: Exception) -> str:
+    return ("audio track without a decoder" if isinstance(exc, UnsupportedCodecError)
+            else "unreadable audio track")
+
+
 def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
                   cfg: DetectConfig, voice: ReferenceVoice | None = None) -> None:
     """Score the audio track of a video into ``res.speech`` (no audio -> inconclusive); the
@@ -89,6 +104,10 @@ def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
         sp = analyse_speech(path, detector, hop=cfg.audio_hop, max_seconds=cfg.max_audio_seconds)
     except NoAudioError:
         res.speech = {"verdict": "inconclusive", "reason": "no audio", "probability": None}
+        return
+    except _TRACK_ERRORS as exc:  # the frames were read: the face verdict stands
+        res.speech = {"verdict": "inconclusive", "reason": _unreadable(exc),
+                      "probability": None}
         return
     _speaker(path, sp, cfg, voice)
     res.speech = asdict(sp)
@@ -103,7 +122,12 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
     from doppelab.detect.avsync import analyse_av_sync
 
     t0 = time.perf_counter()
-    av = analyse_av_sync(Path(path), max_seconds=cfg.max_audio_seconds)
+    try:
+        av = analyse_av_sync(Path(path), max_seconds=cfg.max_audio_seconds)
+    except _TRACK_ERRORS as exc:  # as for speech: evidence missing, not a failed file
+        res.av_sync = {"status": "unreadable", "probability": None, "verdict": "inconclusive",
+                       "reason": _unreadable(exc), "timeline": []}
+        return
     ev: dict[str, Any] = {
         "status": av.status, "probability": av.probability_fake,
         "offset_frames": av.offset_frames, "confidence": av.confidence, "method": av.method,

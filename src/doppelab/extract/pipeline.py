@@ -314,6 +314,30 @@ def _run_one(args: tuple[Path, MediaInfo, Path, ExtractConfig]) -> MediaSummary:
     return _extract_media(*args)
 
 
+def _run_jobs(
+    jobs: list[tuple[Path, MediaInfo, Path, ExtractConfig]], workers: int,
+    progress: Progress | None,
+) -> list[MediaSummary]:
+    """Process every input, in parallel processes when ``workers`` > 1."""
+    if workers > 1 and len(jobs) > 1:
+        # spawn, not fork: MediaPipe's and torch's threads do not survive a fork
+        ctx = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
+            summaries = []
+            for s in pool.map(_run_one, jobs):
+                summaries.append(s)
+                if progress:
+                    progress(s.frames)
+        return summaries
+    return [_extract_media(*job, progress=progress) for job in jobs]
+
+
+def _has_shards(root: Path) -> bool:
+    """Whether a committed shard of faces exists under ``root``."""
+    shards = root / "shards"
+    return shards.is_dir() and any(not p.name.startswith(".") for p in shards.iterdir())
+
+
 def extract(
     inputs: Sequence[str | Path],
     output: str | Path,
@@ -324,7 +348,9 @@ def extract(
     """Extract every face of ``inputs`` (images, image folders, videos) into the FaceSet ``output``.
 
     Re-running with the same output resumes: finished inputs and frames are skipped.
-    Raises :class:`NoFaceError` (and removes the output it created) when no face was kept.
+    Raises :class:`NoFaceError` (and removes the output it created) when no face was kept. Any
+    other failure (a corrupt input, an interrupt) also removes an output this call created while
+    no shard of faces is committed in it; committed shards are kept for the re-run to resume.
     """
     cfg = config or ExtractConfig()
     t0 = time.perf_counter()
@@ -345,24 +371,19 @@ def extract(
     check_compatible(root, meta_config)
     ensure_dir(root / "journal")
     jobs = [(p, i, root, cfg) for p, i in zip(paths, infos, strict=True)]
-    if cfg.workers > 1 and len(jobs) > 1:
-        # spawn, not fork: MediaPipe's and torch's threads do not survive a fork
-        ctx = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(cfg.workers, len(jobs)), mp_context=ctx) as pool:
-            summaries = []
-            for s in pool.map(_run_one, jobs):
-                summaries.append(s)
-                if progress:
-                    progress(s.frames)
-    else:
-        summaries = [_extract_media(*job, progress=progress) for job in jobs]
-    faces, people = finalize(
-        root,
-        meta_config,
-        reference,
-        cfg.identity_threshold,
-        {"quality_filter": asdict(cfg.quality)},
-    )
+    try:
+        summaries = _run_jobs(jobs, cfg.workers, progress)
+        faces, people = finalize(
+            root,
+            meta_config,
+            reference,
+            cfg.identity_threshold,
+            {"quality_filter": asdict(cfg.quality)},
+        )
+    except BaseException:
+        if created and not _has_shards(root):  # nothing a re-run could resume from
+            remove_faceset(root)
+        raise
     dropped: Counter[str] = Counter()
     for s in summaries:
         dropped.update(s.dropped)

@@ -139,12 +139,16 @@ def _grid(payload_id: int, key: str) -> F32:
     return grid
 
 
-def _check(image: ImageU8) -> None:
+def _check_type(image: ImageU8) -> None:
     ok = isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 \
         and image.shape[2] == 3
     if not ok:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image)
         raise UsageError(f"expected an (H, W, 3) uint8 RGB image, got {got}")
+
+
+def _check(image: ImageU8) -> None:
+    _check_type(image)
     if min(image.shape[:2]) < MIN_SIDE:
         raise UsageError(f"image too small to watermark ({image.shape[1]}x{image.shape[0]}, "
                          f"need at least {MIN_SIDE} px a side)")
@@ -265,8 +269,22 @@ def decode_soft(image: ImageU8, *, key: str = DEFAULT_KEY) -> tuple[F32, float, 
     return soft, s.z, s
 
 
+def _unmarkable(image: ImageU8) -> bool:
+    """Smaller than :func:`embed` accepts: no doppelab watermark can be in it."""
+    _check_type(image)
+    return min(image.shape[:2]) < MIN_SIDE
+
+
+def _absent(frames: int = 1) -> WatermarkResult:
+    return WatermarkResult(found=False, payload_id=None, crc_ok=False, bit_agreement=0.0,
+                           sync_score=0.0, confidence=0.0, frames_checked=frames)
+
+
 def detect(image: ImageU8, *, key: str = DEFAULT_KEY) -> WatermarkResult:
-    """Look for the watermark in one image. Never raises on unmarked input (``found=False``)."""
+    """Look for the watermark in one image. Never raises on unmarked input (``found=False``),
+    nor on an image too small to carry a mark (under ``MIN_SIDE`` px a side)."""
+    if _unmarkable(image):
+        return _absent()
     soft, z, s = decode_soft(image, key=key)
     full = GRID * OVERSAMPLE
     return _result(soft, z, _layout(key), flipped=s.flipped,
@@ -277,18 +295,25 @@ def detect_frames(frames: Iterable[ImageU8], *, key: str = DEFAULT_KEY) -> Water
     """Vote across video frames: average the per-frame soft bits, else the most common valid ID.
 
     The caller picks the frames (e.g. 12 spread over the video); each is decoded on its own.
+    Frames too small to carry a mark give ``found=False``.
     """
     lay = _layout(key)
     per: list[WatermarkResult] = []
     softs: list[F32] = []
     zs: list[float] = []
+    seen = 0
     for frame in frames:
+        seen += 1
+        if _unmarkable(frame):
+            continue
         soft, z, s = decode_soft(frame, key=key)
         softs.append(soft / (np.abs(soft).mean() + 1e-12))
         zs.append(z)
         per.append(_result(soft, z, lay, flipped=s.flipped, scale=(1.0, 1.0)))
-    if not per:
+    if not seen:
         raise UsageError("no frames to look for a watermark in")
+    if not per:
+        return _absent(seen)
     n_found = sum(r.found for r in per)
     fused = _result(np.mean(softs, axis=0).astype(np.float32), float(np.median(zs)), lay,
                     flipped=per[0].flipped, scale=per[0].scale, frames=len(per),

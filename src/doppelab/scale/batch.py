@@ -21,7 +21,7 @@ from typing import Any
 from doppelab.core.errors import DoppelabError, FileAccessError, UsageError
 from doppelab.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from doppelab.detect.loaded import cap_threads, loaned, warm
-from doppelab.scale.results import Journal, check_output, done_rows, finalize
+from doppelab.scale.results import Journal, check_output, done_rows, finalize, utf8_safe
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
@@ -147,8 +147,8 @@ def run_batch(source: Path, out: Path, *, workers: int = 2, address: str | None 
     if workers < 1 or frames < 1:
         raise UsageError("workers and frames must be >= 1")
     files = [str(p) for p in list_inputs(source)]
-    done = {r["path"]: r for r in done_rows(out)}
-    todo = [p for p in files if p not in done]
+    done = {utf8_safe(r["path"]): r for r in done_rows(out)}  # Parquet keeps names as UTF-8
+    todo = [p for p in files if utf8_safe(p) not in done]
     t_start = time.perf_counter()
     processed = errors = 0
     startup = ray_init = 0.0
@@ -163,7 +163,7 @@ def run_batch(source: Path, out: Path, *, workers: int = 2, address: str | None 
                     startup, t0 = time.perf_counter() - t_start, time.perf_counter()
                     continue
                 journal.add(row)
-                done[row["path"]] = row
+                done[utf8_safe(row["path"])] = row
                 processed += 1
                 errors += row["status"] != "ok"
                 if progress is not None:

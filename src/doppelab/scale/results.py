@@ -28,6 +28,12 @@ COLUMNS: dict[str, str] = {
 FORMATS = (".parquet", ".jsonl")
 
 
+def utf8_safe(text: str) -> str:
+    """``text`` as valid UTF-8: the undecodable bytes of a file name (lone surrogates in Python)
+    become backslash escapes, which Parquet's string columns accept. The key of a file's row."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
+
+
 def check_output(path: Path) -> None:
     if path.suffix.lower() not in FORMATS:
         raise UsageError(f"-o {path}: the results file must end in .parquet or .jsonl")
@@ -106,7 +112,9 @@ def finalize(out: Path, rows: Iterable[dict[str, Any]]) -> None:
     import pyarrow.parquet as pq
 
     schema = pa.schema([(k, getattr(pa, t)()) for k, t in COLUMNS.items()])
-    table = pa.Table.from_pylist([{k: r.get(k) for k in COLUMNS} for r in rows], schema=schema)
+    table = pa.Table.from_pylist(
+        [{k: utf8_safe(v) if isinstance(v := r.get(k), str) else v for k in COLUMNS}
+         for r in rows], schema=schema)
     with atomic_path(out) as tmp:
         pq.write_table(table, tmp)
     journal_path(out).unlink(missing_ok=True)

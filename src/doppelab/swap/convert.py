@@ -19,13 +19,14 @@ import numpy as np
 from doppelab.core.concurrency import prefetch
 from doppelab.core.errors import NoFaceError, UsageError
 from doppelab.core.geometry import paste_back, transform_points, warp_to_crop
-from doppelab.core.media import iter_frames, probe
+from doppelab.core.media import check_readable, iter_frames, probe
 from doppelab.core.types import Embedding, Frame, ImageU8
 from doppelab.extract.align import AlignConfig, crop_from_landmarks
 from doppelab.extract.identity import SAME_PERSON, IdentityEmbedder
 from doppelab.extract.landmarks import FaceTracker, TrackedFace, TrackerConfig
 from doppelab.extract.masks import face_mask
 from doppelab.extract.pipeline import embed_reference
+from doppelab.provenance import watermark
 from doppelab.provenance.publish import label_image, label_video
 from doppelab.swap import postprocess as pp
 from doppelab.swap.methods import SwapMethod, SwapOutput, TargetFace
@@ -206,7 +207,11 @@ def swap_file(
     cfg = config or SwapConfig()
     t0 = time.perf_counter()
     target = Path(target)
+    check_readable(target)  # one image or video file: a folder has no single output to label
     info = probe(target)
+    if min(info.width, info.height) < watermark.MIN_SIDE:  # checked before any work is done
+        raise NoFaceError(f"{target} is {info.width}x{info.height} px: too small to hold a face "
+                          f"to swap and label (need {watermark.MIN_SIDE} px a side)")
     swapper = FaceSwapper(method, cfg, _reference(method, cfg))
     ingredients = {**(sources or {}), "target": target}
     static = info.kind == "image"

@@ -1,0 +1,38 @@
+"""File names that are not valid UTF-8: commands print and report them instead of crashing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from doppelab.core.media import write_image
+from doppelab.core.storage import atomic_write_text
+
+NAME = b"odd_\xff\xfe.png"
+
+
+@pytest.fixture()
+def odd_image(tmp_path: Path) -> Path:
+    path = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + NAME))
+    write_image(path, np.full((32, 32, 3), 120, np.uint8))
+    return path
+
+
+def test_report_text_with_undecodable_name(tmp_path: Path, odd_image: Path) -> None:
+    out = tmp_path / "r.json"
+    atomic_write_text(out, json.dumps({"path": str(odd_image)}, ensure_ascii=False))
+    assert "odd_\\udcff\\udcfe.png" in out.read_bytes().decode("utf-8")  # valid UTF-8
+
+
+def test_print_under_strict_utf8_locale(odd_image: Path) -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    r = subprocess.run([sys.executable, "-m", "doppelab", "verify", os.fsencode(odd_image)],
+                       capture_output=True, env=env, timeout=120, check=False)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode(errors="replace")
+    assert b"odd_\\udcff\\udcfe.png" in r.stdout
