@@ -2,7 +2,7 @@
 
 A real face (the target) gets the texture of *another* face of the same person (another frame of
 the same clip, or another photo of the same identity), warped triangle by triangle onto the
-target's 478-point mesh (:func:`~doppelab.swap.warp.warp_mesh`, what the ``mesh`` method does),
+target's 478-point mesh (:func:`~doppelab.swap.mesh.warp_face`, what the ``mesh`` method does),
 colour-matched inside the face (Reinhard, histogram or none, as ``swap --colour`` offers), the
 mask eroded and feathered and the face pasted by alpha or Poisson blending. No identity changes,
 so nothing is swapped between people and no file is written: like a self-blend, the sample lives
@@ -24,9 +24,8 @@ import numpy.typing as npt
 
 from doppelab.core.types import ImageU8, Landmarks
 from doppelab.detect.selfblend import BlendConfig, BlendSample, boundary_map, global_transform
-from doppelab.extract.masks import face_mask, part_mask, parts_map
+from doppelab.swap.mesh import warp_face
 from doppelab.swap.postprocess import alpha_blend, poisson_blend, shape_mask, transfer_colour
-from doppelab.swap.warp import warp_mesh
 
 __all__ = ["MeshConfig", "partners", "self_mesh"]
 
@@ -80,10 +79,8 @@ def self_mesh(
     if rng.random() < cfg.p_source_change:
         source = global_transform(source, rng, BlendConfig(shift=0.0, scale=0.0))
     dst = np.asarray(target_lm[:, :2], np.float32)
-    warped, covered = warp_mesh(source, np.asarray(source_lm[:, :2], np.float32), dst, size)
-    hull = face_mask(dst, size, feather=0.0)
-    mouth = part_mask(parts_map(dst, size), ("inner_mouth",), feather_px=1.0)
-    valid = np.clip(np.minimum(hull, covered) - mouth, 0.0, 1.0).astype(np.float32)
+    src_lm = np.asarray(source_lm[:, :2], np.float32)
+    warped, valid = warp_face(source, src_lm, dst, dst, size, mouth_feather_px=1.0)
     mode = str(rng.choice(list(cfg.colour_modes), p=list(cfg.colour_p)))
     warped = transfer_colour(warped, target, valid, mode)
     mask = shape_mask(

@@ -82,6 +82,24 @@ def source_from_faceset(path: Path, align_cfg: AlignConfig) -> MeshSource:
     )
 
 
+def warp_face(
+    source: ImageU8,
+    source_lm: Landmarks,
+    dst: F32,
+    target_lm: Landmarks,
+    size: int,
+    mouth_feather_px: float = 1.5,
+) -> tuple[ImageU8, F32]:
+    """``source``'s face warped onto the mesh ``dst`` and where it may be pasted: inside the
+    hull of ``dst`` and the warp's coverage, minus the target's own inner mouth (from
+    ``target_lm``, so the target keeps its teeth and tongue). Shapes: (size, size, 3) uint8 and
+    (size, size) float32 in [0, 1]."""
+    warped, covered = warp_mesh(source, source_lm, dst, size)
+    hull = face_mask(dst, size, feather=0.0)
+    mouth = part_mask(parts_map(target_lm, size), ("inner_mouth",), feather_px=mouth_feather_px)
+    return warped, np.clip(np.minimum(hull, covered) - mouth, 0.0, 1.0).astype(np.float32)
+
+
 @register("mesh")
 @dataclass(slots=True)
 class MeshMethod:
@@ -127,8 +145,6 @@ class MeshMethod:
         dst = face.landmarks[:, :2] + self.shape * (
             src.landmarks[:, :2] - self._neutral_shape(face)
         )
-        warped, covered = warp_mesh(src.crop, src.landmarks, dst.astype(np.float32), size)
-        hull = face_mask(dst, size, feather=0.0)
-        mouth = part_mask(parts_map(face.landmarks, size), ("inner_mouth",), feather_px=1.5)
-        mask = np.clip(np.minimum(hull, covered) - mouth, 0.0, 1.0).astype(np.float32)
+        warped, mask = warp_face(src.crop, src.landmarks, dst.astype(np.float32),
+                                 face.landmarks, size)
         return SwapOutput(crop=warped, mask=mask)
