@@ -42,7 +42,7 @@ from detect_select import build, fused_cv, offset, per_identity_auc
 from doppelab.core.storage import atomic_write_text
 from doppelab.detect.data import is_holdout, list_items, read_table
 from doppelab.detect.metrics import roc_auc
-from doppelab.detect.recipe import pair_set, swap_pair_set
+from doppelab.detect.recipe import pair_set, swap_pair_draw, swap_pair_set
 from doppelab.detect.swapfakes import read_swap_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,13 +89,8 @@ def cache(work: Path, data: Path) -> dict[str, Any]:
 
 def swap_methods(work: Path) -> np.ndarray:
     """The swap method of every row of the cached pair-1 sets (``swap`` and ``swap_clean`` draw
-    the same rows: ``swap_pair_set`` draws them before it degrades anything)."""
-    from doppelab.detect.train_blend import swap_draw
-
-    swaps = read_swap_table(work / "swap_table.npz")
-    sub = swaps.subset(swaps.holdout)
-    n = min(int((sub.label == 0).sum()), int((sub.label == 1).sum()))
-    idx, _, _ = swap_draw(sub, n, np.random.default_rng(32), aug=False, replace=False)
+    the same rows: ``swap_pair_draw`` draws them before it degrades anything)."""
+    sub, idx, _, _ = swap_pair_draw(read_swap_table(work / "swap_table.npz"), True, 32, aug=False)
     return np.asarray(sub.method[idx])
 
 

@@ -185,11 +185,21 @@ def swap_pair_set(
 ) -> tuple[FaceTable, npt.NDArray]:
     """Marked reals and as many swaps of the held-out (or the training) pairs, degraded (unless
     ``aug`` is False) but never flipped, as a table + labels (empty when that part has none)."""
+    sub, idx, crops, labels = swap_pair_draw(swaps, held, seed, aug)
+    return _as_table(crops, sub.landmarks[idx]), labels
+
+
+def swap_pair_draw(
+    swaps: SwapTable, held: bool, seed: int, aug: bool = True
+) -> tuple[SwapTable, npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray]:
+    """The draw behind :func:`swap_pair_set`: the held-out (or training) part of ``swaps``, the
+    rows drawn from it (the same for any ``aug``: rows are drawn before anything is degraded),
+    their images and labels."""
     sub = swaps.subset(swaps.holdout == held)
     n = min(int((sub.label == 0).sum()), int((sub.label == 1).sum()))
     rng = np.random.default_rng(seed)
     idx, crops, labels = swap_draw(sub, n, rng, aug=aug, replace=False, acfg=NO_FLIP)
-    return _as_table(crops, sub.landmarks[idx]), labels
+    return sub, idx, crops, labels
 
 
 def join_pairs(
