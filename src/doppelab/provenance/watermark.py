@@ -147,9 +147,14 @@ def _check_type(image: ImageU8) -> None:
         raise UsageError(f"expected an (H, W, 3) uint8 RGB image, got {got}")
 
 
+def markable(width: int, height: int) -> bool:
+    """Whether an image of this size can carry the watermark (at least ``MIN_SIDE`` px a
+    side): :func:`embed` refuses smaller ones and :func:`detect` finds no mark in them."""
+    return min(width, height) >= MIN_SIDE
+
+
 def _check(image: ImageU8) -> None:
-    _check_type(image)
-    if min(image.shape[:2]) < MIN_SIDE:
+    if _unmarkable(image):
         raise UsageError(f"image too small to watermark ({image.shape[1]}x{image.shape[0]}, "
                          f"need at least {MIN_SIDE} px a side)")
 
@@ -272,7 +277,7 @@ def decode_soft(image: ImageU8, *, key: str = DEFAULT_KEY) -> tuple[F32, float, 
 def _unmarkable(image: ImageU8) -> bool:
     """Smaller than :func:`embed` accepts: no doppelab watermark can be in it."""
     _check_type(image)
-    return min(image.shape[:2]) < MIN_SIDE
+    return not markable(image.shape[1], image.shape[0])
 
 
 def _absent(frames: int = 1) -> WatermarkResult:

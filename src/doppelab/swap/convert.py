@@ -209,7 +209,7 @@ def swap_file(
     target = Path(target)
     check_readable(target)  # one image or video file: a folder has no single output to label
     info = probe(target)
-    if min(info.width, info.height) < watermark.MIN_SIDE:  # checked before any work is done
+    if not watermark.markable(info.width, info.height):  # checked before any work is done
         raise NoFaceError(f"{target} is {info.width}x{info.height} px: too small to hold a face "
                           f"to swap and label (need {watermark.MIN_SIDE} px a side)")
     swapper = FaceSwapper(method, cfg, _reference(method, cfg))
