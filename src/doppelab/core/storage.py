@@ -82,7 +82,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     Lone surrogates (how Python keeps the undecodable bytes of a file name) are written as
     backslash escapes, so a report naming such a file is still written, as valid UTF-8.
     """
-    atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
+    atomic_write_bytes(path, utf8_safe(text).encode("utf-8"))
+
+
+def utf8_safe(text: str) -> str:
+    """``text`` as valid UTF-8: the undecodable bytes of a file name (lone surrogates in Python)
+    become backslash escapes, which files and Parquet's string columns accept."""
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 @contextlib.contextmanager

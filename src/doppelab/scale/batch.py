@@ -20,8 +20,9 @@ from typing import Any
 
 from doppelab.core.errors import DoppelabError, FileAccessError, UsageError
 from doppelab.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from doppelab.core.storage import utf8_safe
 from doppelab.detect.loaded import cap_threads, loaned, warm
-from doppelab.scale.results import Journal, check_output, done_rows, finalize, utf8_safe
+from doppelab.scale.results import Journal, check_output, done_rows, finalize
 
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
 

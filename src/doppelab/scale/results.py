@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from doppelab.core.errors import OutputError, UsageError
-from doppelab.core.storage import atomic_path, ensure_dir
+from doppelab.core.storage import atomic_path, ensure_dir, utf8_safe
 
 COLUMNS: dict[str, str] = {
     "path": "string", "status": "string", "error": "string", "kind": "string",
@@ -26,12 +26,6 @@ COLUMNS: dict[str, str] = {
     "summary": "string", "seconds": "float64",
 }
 FORMATS = (".parquet", ".jsonl")
-
-
-def utf8_safe(text: str) -> str:
-    """``text`` as valid UTF-8: the undecodable bytes of a file name (lone surrogates in Python)
-    become backslash escapes, which Parquet's string columns accept. The key of a file's row."""
-    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def check_output(path: Path) -> None:
