@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -77,17 +78,21 @@ def write_audio(path: Path, samples: np.ndarray, *, rate: int = RATE, codec: str
     arr = samples[None, :] if samples.ndim == 1 else samples
     layout = layout or {1: "mono", 2: "stereo", 6: "5.1"}[arr.shape[0]]
     with av.open(str(path), "w", format=fmt) as out:
-        stream = out.add_stream(codec, rate=rate, layout=layout)
-        hop = 1024
-        for start in range(0, arr.shape[1], hop):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr[:, start:start + hop]),
-                                               format="fltp", layout=layout)
-            frame.sample_rate, frame.pts = rate, start
-            for pkt in stream.encode(frame):
-                out.mux(pkt)
-        for pkt in stream.encode(None):
-            out.mux(pkt)
+        _encode_audio(out, out.add_stream(codec, rate=rate, layout=layout), arr, rate, layout)
     return path
+
+
+def _encode_audio(out: Any, stream: Any, arr: np.ndarray, rate: int, layout: str) -> None:
+    """Encode and mux ``arr`` ((C, N) float32) into ``stream`` of ``out`` in 1024-sample frames,
+    then flush the encoder."""
+    for start in range(0, arr.shape[1], 1024):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr[:, start:start + 1024]),
+                                           format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = rate, start
+        for pkt in stream.encode(frame):
+            out.mux(pkt)
+    for pkt in stream.encode(None):
+        out.mux(pkt)
 
 
 def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 10, audio: bool = True,
@@ -110,15 +115,7 @@ def write_video(path: Path, frames: list[np.ndarray], *, fps: int = 10, audio: b
         for pkt in vs.encode():
             out.mux(pkt)
         if aus is not None:
-            sig = speech_like(max(len(frames), 1) / fps)
-            for start in range(0, sig.size, 1024):
-                af = av.AudioFrame.from_ndarray(sig[None, start:start + 1024], format="fltp",
-                                                layout="mono")
-                af.sample_rate, af.pts = RATE, start
-                for pkt in aus.encode(af):
-                    out.mux(pkt)
-            for pkt in aus.encode(None):
-                out.mux(pkt)
+            _encode_audio(out, aus, speech_like(max(len(frames), 1) / fps)[None], RATE, "mono")
     return path
 
 
