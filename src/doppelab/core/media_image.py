@@ -97,7 +97,13 @@ def _to_rgb_u8(image: Image.Image) -> ImageU8:
 
 
 def _upright(image: Image.Image) -> Image.Image:
-    """``image`` turned by its EXIF orientation; as stored when the EXIF block is malformed."""
+    """``image`` turned by its EXIF orientation; as stored when the EXIF block is malformed.
+
+    Upright images are returned as they are: ``exif_transpose`` would copy them (a second
+    full-size buffer, 256 MB for 8000 x 8000).
+    """
+    if _exif_orientation(image) == 1:
+        return image
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # a malformed EXIF block must not make a good image unreadable

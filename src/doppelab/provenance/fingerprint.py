@@ -5,6 +5,10 @@ whole frame and its centre crops at 90 % and 80 % of each side, so a query that 
 about 10-20 % still lands near one of them. A query is hashed whole, as its 90 % centre crop and
 mirrored; the match distance is the smallest Hamming distance (of 256 bits) over all pairs.
 PDQ's own guidance: <= 31 is a match for near-duplicates; :data:`MATCH_DISTANCE` uses that.
+An image longer than :data:`HASH_SIDE` on an axis is reduced to it (INTER_AREA) once before
+hashing and cropping: PDQ boils every image down to 64 x 64, and on 8000 x 8000 the three
+full-size hashes took 17.6 s and 1.2 GB; the reduced ones differ from them by a few bits
+(bench/verify_large.py).
 
 Registry location: an explicit path, else ``$DOPPELAB_REGISTRY``, else
 ``$DOPPELAB_HOME/registry.sqlite``, else ``<platformdirs user data dir>/doppelab/registry.sqlite``.
@@ -21,6 +25,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import pdqhash
@@ -31,6 +36,7 @@ from doppelab.core.types import ImageU8
 
 MATCH_DISTANCE = 31
 CROPS = (1.0, 0.9, 0.8)
+HASH_SIDE = 1024  # longer axes are reduced to this before hashing (16x PDQ's 64 x 64)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     payload_id INTEGER PRIMARY KEY,
@@ -74,20 +80,32 @@ def _centre(image: ImageU8, frac: float) -> ImageU8:
     return np.ascontiguousarray(image[y0:y0 + ch, x0:x0 + cw])
 
 
+def _reduced(image: ImageU8) -> ImageU8:
+    """``image`` itself up to :data:`HASH_SIDE` px a side, else each longer axis reduced to it."""
+    h, w = image.shape[:2]
+    if max(h, w) <= HASH_SIDE:
+        return image
+    size = (min(w, HASH_SIDE), min(h, HASH_SIDE))
+    small = cv2.resize(np.ascontiguousarray(image), size, interpolation=cv2.INTER_AREA)
+    return np.asarray(small, np.uint8)
+
+
 def pdq(image: ImageU8) -> Hash:
-    """PDQ hash of an RGB image as 32 packed bytes."""
-    bits, _quality = pdqhash.compute(np.ascontiguousarray(image))
+    """PDQ hash of an RGB image as 32 packed bytes (of its :func:`_reduced` copy when large)."""
+    bits, _quality = pdqhash.compute(np.ascontiguousarray(_reduced(image)))
     return np.packbits(bits.astype(np.uint8))
 
 
 def fingerprints(image: ImageU8) -> list[tuple[float, Hash]]:
     """What the registry stores for one frame: (crop fraction, hash) for :data:`CROPS`."""
-    return [(frac, pdq(_centre(image, frac))) for frac in CROPS]
+    small = _reduced(image)
+    return [(frac, pdq(_centre(small, frac))) for frac in CROPS]
 
 
 def query_hashes(image: ImageU8) -> list[Hash]:
     """What a lookup compares: the whole frame, its 90 % centre crop and its mirror image."""
-    return [pdq(image), pdq(_centre(image, 0.9)), pdq(np.ascontiguousarray(image[:, ::-1]))]
+    small = _reduced(image)
+    return [pdq(small), pdq(_centre(small, 0.9)), pdq(np.ascontiguousarray(small[:, ::-1]))]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
