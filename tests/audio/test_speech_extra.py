@@ -159,7 +159,7 @@ def test_recipe_features_and_lofo_leave_variants_out(tmp_path, monkeypatch) -> N
     x, y, fam, _ = ts.features(tmp_path, "train", True, ("glottal",), prosody=True)
     assert x.shape[1] == N_WINDOW_FEATURES + N_PROSODY and np.isfinite(x).all()
     assert "glottal" in fam and len(y) == len(fam) == len(x)
-    assert (tmp_path / "prosody-p2-glottal-train.npz").exists()
+    assert len(list(tmp_path.glob("prosody-p2-glottal-s*-train.npz"))) == 1
     seen: list[set[str]] = []
     fam_a = np.array(fam)
     real_fit = ts.fit_fused
@@ -181,3 +181,29 @@ def _rows(x: np.ndarray, xt: np.ndarray) -> np.ndarray:
     """Indices of the rows of ``x`` that appear in ``xt``."""
     keys = {r.tobytes() for r in xt}
     return np.array([i for i, r in enumerate(x) if r.tobytes() in keys], np.int64)
+
+
+def test_a_new_shard_makes_new_feature_caches(tmp_path) -> None:
+    """The cached train features name the shards they were made from: after a family's shard
+    is added, ``features`` reads it instead of the stale cache."""
+    from doppelab.detect import train_speech as ts
+
+    _tiny_shards(tmp_path, {"real": 120.0, "lpc": 150.0})
+    _, _, fam, _ = ts.features(tmp_path, "train", True)
+    assert "istft" not in fam
+    _tiny_shards(tmp_path, {"real": 120.0, "lpc": 150.0, "istft": 190.0})
+    _, _, fam, _ = ts.features(tmp_path, "train", True)
+    assert "istft" in fam
+    assert len(list(tmp_path.glob("features-v3-s*-train.npz"))) == 2
+
+
+def test_seed_order_only_grows() -> None:
+    """Every family has a seed; the families that existed before ``istft`` keep theirs (their
+    shards do not change when a family is added)."""
+    from doppelab.detect import speech_recipe as sr
+
+    assert set(sr._SEED_ORDER) == set(FAMILIES) | set(EXTRA_FAMILIES)
+    assert len(sr._SEED_ORDER) == len(set(sr._SEED_ORDER))
+    before = ("real", "griffinlim", "world", "lpc", "melgan", "flite", "espeak", "festival",
+              "glottal", "worldflat", "glwide", "sinusoidal")
+    assert [sr._family_index(f) for f in before] == list(range(len(before)))

@@ -29,8 +29,9 @@ the video rule on the held-out train identities, metrics on dev. The result is W
 ready to copy into src/doppelab/detect/weights/. Only `train` items are trained on; `dev` is
 only measured.
 
---audio trains the speech detector instead: a small neural vocoder on real train speech
-(--vocoder-minutes), fakes from Griffin-Lim, WORLD, LPC, that vocoder and Debian's TTS engines,
+--audio trains the speech detector instead: two small neural vocoders on real train speech
+(MelGAN-like and iSTFT-head, --vocoder-minutes each), fakes from Griffin-Lim, WORLD, LPC, those
+vocoders and Debian's TTS engines,
 codec round trips on real and fake alike, spectral statistics, leave-one-family-out models on
 dev, and the shipped MLP + calibration in WORK/model/speech.onnx and speech.json."""
 
@@ -52,7 +53,7 @@ def register(sub: Any) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--audio", action="store_true", help="train the speech detector instead")
     p.add_argument("--vocoder-minutes", type=float, default=25.0,
-                   help="--audio: neural vocoder time budget (default 25)")
+                   help="--audio: time budget of each of the two neural vocoders (default 25)")
     p.add_argument("--no-lofo", action="store_true",
                    help="--audio: skip the leave-one-family-out models")
     p.add_argument(

@@ -15,6 +15,7 @@ finished shard is reused, so an interrupted build resumes.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -33,12 +34,12 @@ from doppelab.core.storage import atomic_write_npz
 
 __all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
            "build_shard", "channel_copies", "load_shards", "lowpass_copies", "real_items",
-           "real_units", "speech_signal", "speech_windows", "window_count"]
+           "real_units", "shards_tag", "speech_signal", "speech_windows", "window_count"]
 
 _log = logging.getLogger(__name__)
 WINDOW_SECONDS = 2.0
 WINDOW = int(WINDOW_SECONDS * SAMPLE_RATE)
-FAMILIES = ("real", "griffinlim", "world", "lpc", "melgan", "flite", "espeak", "festival")
+FAMILIES = ("real", "griffinlim", "world", "lpc", "melgan", "istft", "flite", "espeak", "festival")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +215,14 @@ def channel_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator
     for i, w in enumerate(windows):
         out[i] = _channel(w, rng)
     return out
+
+
+def shards_tag(work: Path, split: str, families: tuple[str, ...] = FAMILIES) -> str:
+    """``-s`` and 8 hex digits naming which of ``families`` have a ``split`` shard in ``work``
+    (what :func:`load_shards` would read): part of the feature caches' names, so adding a family
+    makes new caches instead of reading stale ones."""
+    present = ",".join(f for f in families if (work / f"{split}-{f}.npz").exists())
+    return "-s" + hashlib.sha1(present.encode(), usedforsecurity=False).hexdigest()[:8]
 
 
 def load_shards(work: Path, split: str, families: tuple[str, ...] = FAMILIES

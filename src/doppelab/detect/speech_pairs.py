@@ -4,9 +4,9 @@ Every original train window (both classes, the order of :func:`~doppelab.detect.
 load_shards`) is re-encoded through each condition of :data:`PAIR_CONDITIONS` (MP3 at 32 kb/s
 and 8 kHz mu-law telephone audio: the two re-encodings the invariance check applies to whole
 files) and its window features are computed. The twins are cached as
-``<work>/features-v3-pairs-train.npz`` with, for each twin, the index of its original window, so
-training can penalise the gap between the logits of a window and of its twin
-(:func:`~doppelab.detect.speech_model.fit` with ``pairs``).
+``<work>/features-v3-pairs[-<extra>...]-s<tag>-train.npz`` with, for each twin, the index of
+its original window, so training can penalise the gap between the logits of a window and of
+its twin (:func:`~doppelab.detect.speech_model.fit` with ``pairs``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.detect.speech_data import Condition, apply_condition, load_shards
+from doppelab.detect.speech_data import Condition, apply_condition, load_shards, shards_tag
 from doppelab.detect.speech_extra import cache_suffix, train_families
 from doppelab.detect.speech_phase import FEATURES_VERSION
 
@@ -44,7 +44,7 @@ def codec_pair_features(work: Path, progress: Callable[[int], None] | None = Non
     from doppelab.detect.speech_cache import cached_features
     from doppelab.detect.speech_prosody import PROSODY_VERSION
 
-    suffix = cache_suffix(extra)
+    suffix = cache_suffix(extra) + shards_tag(work / "shards", "train", train_families(extra))
 
     def make() -> tuple[F32, dict[str, npt.NDArray]]:
         windows, y, _, _ = load_shards(work / "shards", "train", train_families(extra))

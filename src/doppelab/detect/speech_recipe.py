@@ -2,9 +2,9 @@
 
 ``build_speech_data`` makes every missing shard of :mod:`doppelab.detect.speech_data`:
 ``real`` (``2 * copies_per_family`` random recordings of train, 40% of that of dev, each under
-two codec conditions), the copy-synthesis families
-(``griffinlim``, ``world``, ``lpc``, ``melgan``: ``copies_per_family`` random real recordings
-of train, 40% of that of dev, each re-synthesised once under one condition; a CPU budget), and
+two codec conditions), the copy-synthesis families (``griffinlim``, ``world``, ``lpc`` and the
+neural vocoders ``melgan`` and ``istft``: ``copies_per_family`` random real recordings of train,
+40% of that of dev, each re-synthesised once under one condition; a CPU budget), and
 the TTS families (``flite``, ``espeak``, ``festival``: ``tts_per_engine`` sentences for train, a
 third of that for dev, from voices reserved per split). ``extra`` families
 (:mod:`doppelab.detect.speech_extra`) are made for ``train`` only, like the copy-synthesis
@@ -14,7 +14,7 @@ families.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -27,13 +27,18 @@ from doppelab.detect import speech_data as sd
 from doppelab.detect.speech_extra import EXTRA_FAMILIES
 from doppelab.detect.speech_fakes import COPY_SYNTHESIS, TTS_ENGINES, random_sentence, tts
 from doppelab.detect.speech_fakes import tts_available as _tts_ok
+from doppelab.detect.speech_vocoder import NEURAL_FAMILIES, load_vocoder, vocode
 
 __all__ = ["build_speech_data"]
 
 _log = logging.getLogger(__name__)
 Units = Iterator[sd.Unit]
 RealCache = list[tuple[AudioClip, list, str]]
-_ALL_FAMILIES = sd.FAMILIES + tuple(EXTRA_FAMILIES)  # measured, then extra (seeds their draws)
+_ALL_FAMILIES = sd.FAMILIES + tuple(EXTRA_FAMILIES)  # measured, then extra
+# A family's place here seeds its random draws, so this list only ever grows at its end (a new
+# family leaves every other family's shards as they were).
+_SEED_ORDER = ("real", "griffinlim", "world", "lpc", "melgan", "flite", "espeak", "festival",
+               "glottal", "worldflat", "glwide", "sinusoidal", "istft")
 
 
 def _copy(cache: RealCache, maker: Callable[..., SamplesF32], rng: np.random.Generator,
@@ -58,12 +63,10 @@ def _tts(engine: str, split: str, count: int, rng: np.random.Generator) -> Units
             yield y, segs, f"{engine}-{split}-{i}"
 
 
-def _melgan_maker(vocoder: Path | None) -> Callable[..., SamplesF32] | None:
+def _neural_maker(vocoder: Path | None) -> Callable[..., SamplesF32] | None:
     if vocoder is None or not vocoder.exists():
         return None
     import torch
-
-    from doppelab.detect.speech_vocoder import load_vocoder, vocode
 
     torch.set_num_threads(1)
     model, cfg = load_vocoder(vocoder)
@@ -71,7 +74,7 @@ def _melgan_maker(vocoder: Path | None) -> Callable[..., SamplesF32] | None:
 
 
 def _units(family: str, split: str, cache: RealCache, rng: np.random.Generator,
-           vocoder: Path | None, tts_per_engine: int, copies: int) -> Units | None:
+           vocoders: Mapping[str, Path], tts_per_engine: int, copies: int) -> Units | None:
     limit = copies if split == "train" else max(1, copies * 2 // 5)
     if family == "real":
         return _copy(cache, lambda x, _rng: x, rng, 2 * limit)
@@ -79,8 +82,8 @@ def _units(family: str, split: str, cache: RealCache, rng: np.random.Generator,
         return _copy(cache, COPY_SYNTHESIS[family], rng, limit)
     if family in EXTRA_FAMILIES:
         return _copy(cache, EXTRA_FAMILIES[family], rng, limit)
-    if family == "melgan":
-        maker = _melgan_maker(vocoder)
+    if family in NEURAL_FAMILIES:
+        maker = _neural_maker(vocoders.get(family))
         return None if maker is None else _copy(cache, maker, rng, limit)
     if family in TTS_ENGINES:
         if not _tts_ok(family):
@@ -95,22 +98,23 @@ def _unknown(family: str) -> UsageError:
 
 
 def _family_index(family: str) -> int:
-    """A stable number for each family (seeds its random draws): its place among the measured
-    families, then the extra ones."""
+    """A stable number for each family (seeds its random draws): its place in
+    :data:`_SEED_ORDER`."""
     if family not in _ALL_FAMILIES:
         raise _unknown(family)
-    return _ALL_FAMILIES.index(family)
+    return _SEED_ORDER.index(family)
 
 
 def build_speech_data(
     data_dir: Path, work: Path, *, families: tuple[str, ...] = sd.FAMILIES,
-    splits: tuple[str, ...] = ("train", "dev"), vocoder: Path | None = None,
+    splits: tuple[str, ...] = ("train", "dev"), vocoders: Mapping[str, Path] | None = None,
     tts_per_engine: int = 100, copies_per_family: int = 200, seed: int = 0,
     progress: Callable[[str, int], None] | None = None,
 ) -> list[Path]:
     """Build every missing ``<work>/<split>-<family>.npz``; returns the shards that exist.
 
-    A family whose tool is missing (no TTS program, no vocoder checkpoint) is skipped with a
+    ``vocoders`` maps each neural family (``melgan``, ``istft``) to its trained checkpoint. A
+    family whose tool is missing (no TTS program, no vocoder checkpoint) is skipped with a
     logged warning.
     """
     work.mkdir(parents=True, exist_ok=True)
@@ -128,7 +132,7 @@ def build_speech_data(
                 cache = list(sd.real_units(sd.real_items(data_dir, split)))
             rng = np.random.default_rng(
                 [seed, _family_index(family), 0 if split == "train" else 1])
-            units = _units(family, split, cache, rng, vocoder, tts_per_engine,
+            units = _units(family, split, cache, rng, vocoders or {}, tts_per_engine,
                            copies_per_family)
             if units is None:
                 _log.warning("skipping family %s (its tool is not available)", family)

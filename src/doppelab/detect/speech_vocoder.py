@@ -1,13 +1,24 @@
-"""A small MelGAN-like neural vocoder, trained here on real speech, that makes the ``melgan`` fakes.
+"""Small neural vocoders, trained here on real speech, that make the ``melgan`` and ``istft`` fakes.
 
-Generator: log-mel (80 bands, hop 256 at 16 kHz) -> conv -> three transposed-convolution
-upsamplers (x8, x8, x4), each followed by a residual stack with dilations 1, 3, 9 -> tanh
-waveform (about 0.3 M parameters). It is trained with a multi-resolution STFT loss (spectral
-convergence + log magnitude at three resolutions) plus a mel L1 loss, no adversarial term: that
-keeps CPU training stable in a bounded time; the output carries the typical upsampling and
-phase artefacts of a neural vocoder, which is what the detector must learn to hear.
+Two generator architectures (``VocoderConfig.arch``), the two ways today's neural TTS turns a
+spectrogram into sound:
 
-The vocoder is a training-data tool only (it is never shipped): :func:`train_vocoder` writes
+* ``melgan`` (:class:`MelGenerator`): log-mel (80 bands, hop 256 at 16 kHz) -> conv -> three
+  transposed-convolution upsamplers (x8, x8, x4), each followed by a residual stack with
+  dilations 1, 3, 9 -> tanh waveform (about 0.3 M parameters): the time-domain upsampling of
+  MelGAN / HiFi-GAN;
+* ``istft`` (:class:`ISTFTGenerator`): log-mel -> ConvNeXt blocks at the frame rate -> a linear
+  head that predicts, per STFT bin, a log magnitude and a phase angle -> inverse STFT (1024
+  points, hop 256): no upsampling at all, the frame-rate design of Vocos / iSTFTNet-style
+  vocoders. Its traces differ from MelGAN's (no transposed-convolution checkerboard; phase
+  predicted per frame and overlap-added).
+
+Both are trained the same way: a multi-resolution STFT loss (spectral convergence + log
+magnitude at three resolutions) plus a mel L1 loss, no adversarial term: that keeps CPU training
+stable in a bounded time; the output carries the upsampling and phase artefacts of a neural
+vocoder, which is what the detector must learn to hear.
+
+The vocoders are training-data tools only (never shipped): :func:`train_vocoder` writes
 checkpoints atomically and resumes from them; :func:`vocode` re-synthesises a waveform.
 """
 
@@ -28,7 +39,8 @@ from doppelab.audio.mel import mel_filterbank
 from doppelab.core.errors import CheckpointError
 from doppelab.core.storage import atomic_path
 
-__all__ = ["MelGenerator", "VocoderConfig", "load_vocoder", "log_mel", "train_vocoder", "vocode"]
+__all__ = ["NEURAL_FAMILIES", "ISTFTGenerator", "MelGenerator", "VocoderConfig", "load_vocoder",
+           "log_mel", "make_generator", "train_vocoder", "vocode"]
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +58,17 @@ class VocoderConfig:
     batch: int = 8
     lr: float = 2e-4
     seed: int = 0
+    arch: str = "melgan"  # "melgan" (time-domain upsampling) or "istft" (frame-rate + iSTFT)
+    blocks: int = 6  # istft: ConvNeXt blocks of ``channels`` width
+
+
+# The fake families made by a vocoder of this module: family -> (checkpoint name in the recipe's
+# work folder, generator settings). istft uses 100 mel bands (melgan 80), so the two also differ
+# in their input.
+NEURAL_FAMILIES: dict[str, tuple[str, VocoderConfig]] = {
+    "melgan": ("vocoder.pt", VocoderConfig()),
+    "istft": ("vocoder-istft.pt", VocoderConfig(arch="istft", channels=192, blocks=6, n_mels=100)),
+}
 
 
 def log_mel(wave: torch.Tensor, cfg: VocoderConfig, fb: torch.Tensor) -> torch.Tensor:
@@ -88,6 +111,59 @@ class MelGenerator(nn.Module):
         return torch.tanh(self.post(F.leaky_relu(x, 0.2))).squeeze(1)
 
 
+class _ConvNeXt(nn.Module):
+    """Depth-wise conv 7, layer norm, point-wise 3x expansion with GELU, layer-scaled residual."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.dw = nn.Conv1d(ch, ch, 7, padding=3, groups=ch)
+        self.norm = nn.LayerNorm(ch)
+        self.pw1 = nn.Linear(ch, 3 * ch)
+        self.pw2 = nn.Linear(3 * ch, ch)
+        self.scale = nn.Parameter(torch.full((ch,), 0.1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm(self.dw(x).transpose(1, 2))
+        h = self.pw2(F.gelu(self.pw1(h))) * self.scale
+        return x + h.transpose(1, 2)
+
+
+class ISTFTGenerator(nn.Module):
+    """Log-mel (B, n_mels, F) -> waveform (B, (F - 1) * hop): per-frame magnitude and phase,
+    then the inverse STFT (``n_fft``, ``hop``, Hann, centred frames)."""
+
+    def __init__(self, cfg: VocoderConfig) -> None:
+        super().__init__()
+        ch = cfg.channels
+        self.n_fft, self.hop = cfg.n_fft, cfg.hop
+        self.pre = nn.Conv1d(cfg.n_mels, ch, 7, padding=3)
+        self.norm_in = nn.LayerNorm(ch)
+        self.blocks = nn.Sequential(*(_ConvNeXt(ch) for _ in range(cfg.blocks)))
+        self.norm_out = nn.LayerNorm(ch)
+        self.head = nn.Linear(ch, 2 * (cfg.n_fft // 2 + 1))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.norm_in(self.pre(mel).transpose(1, 2)).transpose(1, 2)
+        x = self.norm_out(self.blocks(x).transpose(1, 2))
+        log_mag, angle = self.head(x).transpose(1, 2).chunk(2, dim=1)
+        mag = torch.exp(torch.clamp(log_mag, max=6.0))
+        spec = torch.polar(mag, angle)
+        return torch.istft(spec, self.n_fft, self.hop, window=torch.hann_window(self.n_fft))
+
+
+def make_generator(cfg: VocoderConfig) -> nn.Module:
+    """The generator that ``cfg.arch`` names.
+
+    Raises:
+        CheckpointError: an unknown architecture (e.g. a checkpoint from a newer version).
+    """
+    if cfg.arch == "melgan":
+        return MelGenerator(cfg)
+    if cfg.arch == "istft":
+        return ISTFTGenerator(cfg)
+    raise CheckpointError(f"unknown vocoder architecture {cfg.arch!r}; known: melgan, istft")
+
+
 def _stft_loss(y: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     loss = y.new_zeros(())
     for n_fft, hop in ((512, 128), (1024, 256), (256, 64)):
@@ -108,7 +184,7 @@ def _batch(waves: list[SamplesF32], cfg: VocoderConfig, rng: np.random.Generator
     return torch.from_numpy(np.stack(rows).astype(np.float32))
 
 
-def _save(path: Path, model: MelGenerator, opt: torch.optim.Optimizer, step: int,
+def _save(path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int,
           cfg: VocoderConfig) -> None:
     with atomic_path(path) as tmp:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -123,7 +199,7 @@ def train_vocoder(waves: list[SamplesF32], checkpoint: Path, *, minutes: float,
     """
     cfg = cfg or VocoderConfig()
     torch.manual_seed(cfg.seed)
-    model = MelGenerator(cfg)
+    model = make_generator(cfg)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99))
     step = 0
     if checkpoint.exists():
@@ -146,7 +222,7 @@ def train_vocoder(waves: list[SamplesF32], checkpoint: Path, *, minutes: float,
         opt.step()
         step += 1
         if step % 50 == 0:
-            _log.info("vocoder step %d loss %.4f", step, float(loss))
+            _log.info("vocoder step %d loss %.4f", step, loss.item())
         if time.monotonic() - last_save > save_every_s:
             _save(checkpoint, model, opt, step, cfg)
             last_save = time.monotonic()
@@ -154,7 +230,7 @@ def train_vocoder(waves: list[SamplesF32], checkpoint: Path, *, minutes: float,
     return step
 
 
-def load_vocoder(checkpoint: Path) -> tuple[MelGenerator, VocoderConfig]:
+def load_vocoder(checkpoint: Path) -> tuple[nn.Module, VocoderConfig]:
     """The trained generator (eval mode) and its config."""
     if not checkpoint.is_file():
         raise CheckpointError(f"no vocoder checkpoint at {checkpoint}")
@@ -162,12 +238,12 @@ def load_vocoder(checkpoint: Path) -> tuple[MelGenerator, VocoderConfig]:
     raw = dict(state["config"])
     raw["upsample"] = tuple(raw["upsample"])
     cfg = VocoderConfig(**raw)
-    model = MelGenerator(cfg)
+    model = make_generator(cfg)
     model.load_state_dict(state["model"])
     return model.eval(), cfg
 
 
-def vocode(x: SamplesF32, model: MelGenerator, cfg: VocoderConfig) -> SamplesF32:
+def vocode(x: SamplesF32, model: nn.Module, cfg: VocoderConfig) -> SamplesF32:
     """Re-synthesise ``x`` (16 kHz) through mel -> generator. Shape: (N,) -> (N,)."""
     fb = torch.from_numpy(mel_filterbank(cfg.n_mels, cfg.n_fft).astype(np.float32))
     with torch.no_grad():

@@ -2,8 +2,9 @@
 
 Stages, each resuming from its artefact under ``work``:
 
-1. ``vocoder.pt``: the small neural vocoder (:mod:`doppelab.detect.speech_vocoder`) trained on
-   real *train* speech for ``vocoder_minutes``;
+1. ``vocoder.pt`` and ``vocoder-istft.pt``: the two small neural vocoders
+   (:data:`~doppelab.detect.speech_vocoder.NEURAL_FAMILIES`: MelGAN-like and iSTFT-head) trained
+   on real *train* speech for ``vocoder_minutes`` each;
 2. ``shards/<split>-<family>.npz``: windows of real speech and every fake family under codec round
    trips (:mod:`doppelab.detect.speech_recipe`), and (train only) of the ``extra_families``
    (:mod:`doppelab.detect.speech_extra`: more generators to train on; never measured, and left
@@ -53,6 +54,7 @@ from doppelab.detect.speech_data import (
     channel_copies,
     load_shards,
     lowpass_copies,
+    shards_tag,
 )
 from doppelab.detect.speech_extra import cache_suffix, left_out_with, train_families
 from doppelab.detect.speech_features import N_FEATURES
@@ -126,14 +128,16 @@ def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...]
     """Window features of every window of ``split``; train windows as :func:`_train_windows`
     makes them (with the ``extra`` families' shards). With ``prosody`` the pitch and
     micro-prosody statistics (:mod:`doppelab.detect.speech_prosody`) follow as the last
-    columns. Cached as ``features-<version>[-nopseudo][-<extra>...]-<split>.npz`` and
-    ``prosody-<version>[...]-<split>.npz`` (each made once, from one pass over the windows)."""
+    columns. Cached as ``features-<version>[-nopseudo][-<extra>...]-s<tag>-<split>.npz`` and
+    ``prosody-<version>[...]-<split>.npz`` (each made once, from one pass over the windows;
+    ``tag`` names the set of shards present, so a new family makes new caches)."""
     from doppelab.detect.speech_cache import cached_features
     from doppelab.detect.speech_prosody import PROSODY_VERSION
 
     suffix = "" if pseudo or split != "train" else "-nopseudo"
     if split == "train":
         suffix += cache_suffix(extra)
+    suffix += shards_tag(work / "shards", split, train_families(extra))
 
     def make() -> tuple[F32, dict[str, npt.NDArray]]:
         if split == "train":
@@ -233,20 +237,23 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
     import torch
 
     from doppelab.detect.speech_recipe import build_speech_data
-    from doppelab.detect.speech_vocoder import train_vocoder
+    from doppelab.detect.speech_vocoder import NEURAL_FAMILIES, train_vocoder
 
     torch.set_num_threads(1)
     work.mkdir(parents=True, exist_ok=True)
-    vocoder = work / "vocoder.pt"
-    if not (work / "vocoder.done").exists():
+    vocoders = {fam: work / name for fam, (name, _) in NEURAL_FAMILIES.items()}
+    for fam, (name, cfg) in NEURAL_FAMILIES.items():
+        done = (work / name).with_suffix(".done")
+        if done.exists():
+            continue
         from doppelab.audio import load_audio
         from doppelab.detect.speech_data import real_items
 
         waves = [load_audio(i.path).samples for i in real_items(data_dir, "train")]
-        steps = train_vocoder(waves, vocoder, minutes=recipe.vocoder_minutes)
-        atomic_write_text(work / "vocoder.done", f"{steps}\n")
-        log({"stage": "vocoder", "steps": steps})
-    build_speech_data(data_dir, work / "shards", vocoder=vocoder, seed=recipe.seed,
+        steps = train_vocoder(waves, vocoders[fam], minutes=recipe.vocoder_minutes, cfg=cfg)
+        atomic_write_text(done, f"{steps}\n")
+        log({"stage": "vocoder", "family": fam, "steps": steps})
+    build_speech_data(data_dir, work / "shards", vocoders=vocoders, seed=recipe.seed,
                       families=train_families(recipe.extra_families),
                       tts_per_engine=recipe.tts_per_engine,
                       copies_per_family=recipe.copies_per_family,
