@@ -23,7 +23,9 @@ and channel-copied windows (never on twins or extra families):
 * ``twins+prosody+extra``: both;
 * ``...+density``: the MLP fused with a real-speech Gaussian density of the phase (and prosody)
   statistics (``SpeechTrainConfig.density_weight`` 0.5, :class:`~doppelab.detect.speech_model.
-  FusedSpeech`); ``twins+prosody+extra+density`` is the current recipe.
+  FusedSpeech`); ``twins+prosody+extra+density`` is the recipe of the fourth model;
+* the same variant on a work dir that also has the ``istft`` vocoder's shards (the current
+  recipe: ``--as twins+prosody+extra+density+istft``); istft is then a family to leave out too.
 
 Pseudo-fakes of fold k's speakers are never trained on in fold k. Reads the window features the
 recipe cached (``WORK/features-v3-*.npz``, ``WORK/prosody-*.npz``, made by
@@ -32,7 +34,7 @@ seconds are pessimistic.
 
 Usage: python bench/speech_select.py --work WORK [--data-dir ../shared/data] [--steps 1000]
        [--batch 64] [--variants magnitude,magnitude+phase+pseudo]
-       [--out bench/results/speech_select.json]
+       [--as NAME] [--out bench/results/speech_select.json]
 """
 
 from __future__ import annotations
@@ -124,29 +126,35 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000, help="MLP steps per model (default 1000)")
     ap.add_argument("--batch", type=int, default=64, help="MLP batch (default 64)")
     ap.add_argument("--variants", default=",".join(VARIANTS[:4]))
+    ap.add_argument("--as", dest="label", help="store a single twins... variant's result under "
+                    "this name (e.g. when WORK holds more families than before)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speech_select.json")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    x, y, fam_l, groups = features(args.work, "train")
-    fam = np.array(fam_l)
-    fold = speaker_folds(args.data_dir, groups)
-    cfg = SpeechTrainConfig(steps=args.steps, batch=args.batch)
-    res: dict[str, Any] = {"folds": 3, "steps": args.steps, "batch": args.batch,
-                           "windows": len(y), "variants": {}}
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    res: dict[str, Any] = {"folds": 3, "steps": args.steps, "batch": args.batch, "variants": {}}
+    if not all(n.startswith("twins") for n in names):  # the first recipes' features
+        x, y, fam_l, groups = features(args.work, "train")
+        fam = np.array(fam_l)
+        fold = speaker_folds(args.data_dir, groups)
+        cfg = SpeechTrainConfig(steps=args.steps, batch=args.batch)
+        res["windows"] = len(y)
     if args.out.exists():  # keep what earlier runs measured (their settings stay at the top)
         res = json.loads(args.out.read_text())
         res.setdefault("variants", {})
-    for name in args.variants.split(","):
-        if name not in VARIANTS:
-            raise SystemExit(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    for name in names:
         t0 = time.perf_counter()
         if name.startswith("twins"):
             r = run_recipe_variant(args, name)
-            res["variants"][name] = {**r, "steps": args.steps, "batch": args.batch,
-                                     "seconds": round(time.perf_counter() - t0, 1)}
-            print(name, json.dumps(res["variants"][name]), flush=True)
+            key = args.label if args.label and len(names) == 1 else name
+            res["variants"][key] = {**r, "steps": args.steps, "batch": args.batch,
+                                    "seconds": round(time.perf_counter() - t0, 1)}
+            print(key, json.dumps(res["variants"][key]), flush=True)
             continue
         keep = np.ones(len(y), bool) if "pseudo" in name else fam != PSEUDO_FAMILY
         cols = slice(None) if "phase" in name else slice(0, N_FEATURES)
