@@ -110,3 +110,58 @@ def test_check_file_turns_failures_into_rows() -> None:
     assert (row["status"], row["error"]) == ("error", "not an image or video: x")
     row = check_file(Failing(RuntimeError("boom")), "x")
     assert row["status"] == "error" and row["error"] == "internal error: RuntimeError: boom"
+
+
+def test_list_inputs_csv_duplicates_once_and_bad_encoding(tmp_path: Path) -> None:
+    """A path listed twice gave two rows in a .jsonl output; a CSV that is not UTF-8 ended the
+    run with a UnicodeDecodeError traceback (exit 1) instead of a bad-input error."""
+    from doppelab.core.errors import InputError
+
+    csv = tmp_path / "list.csv"
+    csv.write_text("path\na.jpg\nb.jpg\na.jpg\n" + str(tmp_path / "a.jpg") + "\n")
+    assert list_inputs(csv) == [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(b"path\ncaf\xe9.jpg\n")
+    with pytest.raises(InputError, match="not a UTF-8 CSV"):
+        list_inputs(latin)
+
+
+def test_sigterm_stops_a_run_like_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ray.init's SIGTERM handler exits with status 15: SIGTERM part-way now raises
+    KeyboardInterrupt (the CLI's "interrupted", exit 130); finished rows stay in the journal,
+    no final file is written, Ray is shut down and the previous handler comes back."""
+    import signal
+    import sys
+
+    from doppelab.scale import batch
+
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    shut: list[bool] = []
+
+    class FakeRay:
+        def shutdown(self) -> None:
+            shut.append(True)
+
+    def start(address: object, workers: int) -> FakeRay:
+        signal.signal(signal.SIGTERM, lambda s, f: sys.exit(s))  # what ray.init installs
+        return FakeRay()
+
+    def pool(ray: object, todo: list[str], workers: int, frames: int) -> object:
+        yield {"_ready": True}
+        yield {"path": todo[0], "status": "ok"}
+        os.kill(os.getpid(), signal.SIGTERM)
+        yield {"path": todo[1], "status": "ok"}
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(batch, "_start_ray", start)
+    monkeypatch.setattr(batch, "_run_pool", pool)
+    out = tmp_path / "r.parquet"
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            batch.run_batch(tmp_path, out)
+    finally:
+        after = signal.signal(signal.SIGTERM, before)
+    assert shut == [True] and not out.exists()
+    assert [r["path"] for r in done_rows(out)] == [str(tmp_path / "a.jpg")]
+    assert after is not batch._raise_interrupt

@@ -111,3 +111,30 @@ def test_dead_worker_process_fails_one_call_and_pool_recovers(tmp_path: Path) ->
     crashed, after = asyncio.run(go())
     assert crashed == {"error": "the worker processing this file crashed"}
     assert after == {"ok": True}
+
+
+def test_pool_workers_leave_ctrl_c_to_the_server(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group: workers ignore it (no KeyboardInterrupt
+    traceback on the server's stderr) and stop() ends them without waiting for their checks."""
+    import asyncio
+    import signal
+
+    from doppelab.service.runner import Dispatcher, RunnerConfig
+
+    async def go() -> tuple[object, list]:
+        disp = Dispatcher(Store(tmp_path), RunnerConfig(workers=1, pool="process"))
+        handler = await disp._call(signal.getsignal, signal.SIGINT)
+        procs = list(disp.executor._processes.values())  # type: ignore[attr-defined]
+        busy = asyncio.get_running_loop().run_in_executor(disp.executor, time.sleep, 60)
+        await asyncio.sleep(0.5)
+        t0 = time.monotonic()
+        await disp.stop()
+        for p in procs:
+            p.join(10)
+        assert time.monotonic() - t0 < 10
+        busy.cancel()
+        return handler, procs
+
+    handler, procs = asyncio.run(go())
+    assert handler == signal.SIG_IGN
+    assert procs and not any(p.is_alive() for p in procs)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doppelab.core.errors import DoppelabError, FileAccessError, UsageError
+from doppelab.core.errors import DoppelabError, FileAccessError, InputError, UsageError
 from doppelab.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from doppelab.core.storage import utf8_safe
 from doppelab.detect.loaded import cap_threads, loaned, warm
@@ -47,7 +49,13 @@ class BatchSummary:
 
 def list_inputs(source: Path) -> list[Path]:
     """Media files under a folder (recursive, by suffix) or listed in a CSV (``path`` column,
-    else the first; relative paths are relative to the CSV)."""
+    else the first; relative paths are relative to the CSV; duplicates once).
+
+    Raises:
+        FileAccessError: no such folder or file, or the CSV cannot be read.
+        InputError: the CSV is not UTF-8.
+        UsageError: neither a folder nor a ``.csv`` file.
+    """
     if source.is_dir():
         return sorted(p for p in source.rglob("*") if p.is_file()
                       and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith("."))
@@ -55,14 +63,21 @@ def list_inputs(source: Path) -> list[Path]:
         raise FileAccessError(f"no such folder or CSV file: {source}")
     if source.suffix.lower() != ".csv":
         raise UsageError(f"{source}: give a folder or a .csv list of paths")
-    with open(source, newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(source, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not a UTF-8 CSV file (byte {exc.start}: "
+                         f"{exc.reason})") from None
+    except (OSError, csv.Error) as exc:
+        raise FileAccessError(f"cannot read {source}: {exc}") from None
     if not rows:
         return []
     col = rows[0].index("path") if "path" in rows[0] else 0
     body = rows[1:] if "path" in rows[0] else rows
     paths = [Path(r[col].strip()) for r in body if len(r) > col and r[col].strip()]
-    return [p if p.is_absolute() else source.parent / p for p in paths]
+    # a path listed twice is checked once (one row per file in the results)
+    return list(dict.fromkeys(p if p.is_absolute() else source.parent / p for p in paths))
 
 
 def check_file(det: Any, path: str) -> dict[str, Any]:
@@ -126,6 +141,19 @@ def _start_ray(address: str | None, workers: int) -> Any:
     return ray
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _interrupt_on_sigterm() -> Any:
+    """Make SIGTERM stop the run like Ctrl-C (``KeyboardInterrupt``: finished rows kept, Ray
+    shut down, the CLI says "interrupted" and exits 130); ``ray.init`` installs a handler that
+    exits with status 15 instead. Returns the handler to restore (None off the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
 def _run_pool(ray: Any, todo: list[str], workers: int, frames: int) -> Iterator[dict[str, Any]]:
     from ray.util import ActorPool
 
@@ -157,6 +185,7 @@ def run_batch(source: Path, out: Path, *, workers: int = 2, address: str | None 
     if todo:
         ray = _start_ray(address, workers)
         ray_init = time.perf_counter() - t_start
+        previous = _interrupt_on_sigterm()
         journal = Journal(out)
         try:
             for row in _run_pool(ray, todo, min(workers, len(todo)), frames):
@@ -172,6 +201,8 @@ def run_batch(source: Path, out: Path, *, workers: int = 2, address: str | None 
         finally:
             journal.close()
             ray.shutdown()
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     seconds = time.perf_counter() - t0
     finalize(out, [done[p] for p in sorted(done)])
     return BatchSummary(output=str(out), total=len(files), skipped=len(files) - len(todo),

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -43,11 +44,22 @@ def _log_failure(fut: asyncio.Future[Any]) -> None:
         _log.error("warming a worker failed: %s", fut.exception())
 
 
+def init_worker() -> None:
+    """Pool initializer: one compute thread, and Ctrl-C left to the server.
+
+    A terminal's Ctrl-C reaches the whole process group; a worker that took it would die with a
+    ``KeyboardInterrupt`` traceback on the server's stderr. The server stops its workers itself
+    (:meth:`Dispatcher.stop`).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cap_threads()
+
+
 def make_executor(cfg: RunnerConfig) -> Executor:
     if cfg.pool == "thread":
         return ThreadPoolExecutor(cfg.workers, thread_name_prefix="doppelab-check")
     return ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=cap_threads)
+                               initializer=init_worker)
 
 
 class Dispatcher:
@@ -163,4 +175,9 @@ class Dispatcher:
             self.store.requeue(job_id)
         for task in list(self.active):
             task.cancel()
+        # running checks are requeued: end their processes now rather than wait for them
+        procs = list((getattr(self.executor, "_processes", None) or {}).values())
         self.executor.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
