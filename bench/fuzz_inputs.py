@@ -31,7 +31,6 @@ locale gives), which the non-UTF-8 file name needs to show its printing crash.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -39,14 +38,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_corpus import Case, make_corpus
-from fuzz_run import OUT, Run, Runner, classify
+from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
 REPORT_CASES = re.compile(r"^(valid_|trunc50_mp4fs|mdat_|empty\.|random\.mp4|one_frame|vfr|"
@@ -171,23 +169,6 @@ def _record(case: str, command: str, run: Run, cls: str) -> dict[str, Any]:
             "left_behind": run.left_behind, "timed_out": run.timed_out}
 
 
-def _table(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    counts: dict[str, Counter[str]] = {}
-    for r in records:
-        counts.setdefault(r["command"], Counter())[r["class"]] += 1
-    total: Counter[str] = Counter(r["class"] for r in records)
-    table = {cmd: dict(c) for cmd, c in sorted(counts.items())}
-    table["ALL"] = dict(total)
-    cols = [*CLASSES, "SKIPPED"]
-    print(f"\n{'command':22}" + "".join(f"{c:>8}" for c in cols))
-    for cmd, c in table.items():
-        print(f"{cmd:22}" + "".join(f"{c.get(k, 0):>8}" for k in cols))
-    bad = [r for r in records if r["class"] not in ("OK", "TYPED", "SKIPPED")]
-    for r in bad:
-        print(f"  {r['class']:6} {r['command']:20} {r['case']}: {r['stderr']}")
-    return table
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--phase", default="before", help="block of the JSON to (re)write")
@@ -204,19 +185,13 @@ def main() -> None:
     started = time.time()
     runner = Runner(args.mode, args.timeout, root)
     records = _campaign(runner, cases, files, root, re.compile(args.only) if args.only else None)
-    table = _table(records)
-    result = json.loads(args.out.read_text()) if args.out.exists() else {}
-    result[args.phase] = {
+    table = count_table(records, CLASSES, lambda r: r["stderr"])
+    save_phase(args.out, args.phase, {
         "mode": args.mode, "timeout_s": args.timeout, "seconds": round(time.time() - started, 1),
         "python": platform.python_version(), "machine": platform.machine(),
         "cases": len(cases), "import_noise": runner.import_noise, "counts": table,
         "runs": records,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8",
-                   errors="backslashreplace")
-    tmp.replace(args.out)
+    })
     print(f"\n{len(records)} runs in {time.time() - started:.0f} s -> {args.out}")
     if args.work is None:
         shutil.rmtree(root, ignore_errors=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -20,8 +21,11 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fuzz_corpus import Case
 
@@ -237,3 +241,34 @@ class Runner:
                 (exc.stderr or b"").decode(errors="replace"), True
         return (done.returncode, done.stdout.decode(errors="replace"),
                 done.stderr.decode(errors="replace"), False)
+
+
+def count_table(records: list[dict[str, Any]], classes: tuple[str, ...],
+                detail: Callable[[dict[str, Any]], str]) -> dict[str, dict[str, int]]:
+    """Outcome counts per command and in all (``ALL``), printed as a table, then every outcome
+    that is not OK, TYPED or SKIPPED with ``detail(record)``."""
+    counts: dict[str, Counter[str]] = {}
+    for r in records:
+        counts.setdefault(r["command"], Counter())[r["class"]] += 1
+    table = {cmd: dict(c) for cmd, c in sorted(counts.items())}
+    table["ALL"] = dict(Counter(r["class"] for r in records))
+    cols = [*classes, "SKIPPED"]
+    print(f"\n{'command':22}" + "".join(f"{c:>8}" for c in cols))
+    for cmd, c in table.items():
+        print(f"{cmd:22}" + "".join(f"{c.get(k, 0):>8}" for k in cols))
+    for r in records:
+        if r["class"] not in ("OK", "TYPED", "SKIPPED"):
+            print(f"  {r['class']:6} {r['command']:20} {r['case']}: {detail(r)}")
+    return table
+
+
+def save_phase(out: Path, phase: str, entry: dict[str, Any]) -> None:
+    """Write ``entry`` as block ``phase`` of the JSON results file ``out`` (other blocks kept;
+    written to a temporary file, then renamed)."""
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result[phase] = entry
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8",
+                   errors="backslashreplace")
+    tmp.replace(out)

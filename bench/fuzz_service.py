@@ -28,40 +28,23 @@ src`` unpacked elsewhere, given as ``--src``); ``after`` the fixed code.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_corpus import make_corpus
+from fuzz_run import count_table, save_phase
 from fuzz_service_batch import phase_batch
 from fuzz_service_http import phase_serve
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "REJECT", "WRONG")
-
-
-def _table(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    counts: dict[str, Counter[str]] = {}
-    for r in records:
-        counts.setdefault(r["command"], Counter())[r["class"]] += 1
-    table = {cmd: dict(c) for cmd, c in sorted(counts.items())}
-    table["ALL"] = dict(Counter(r["class"] for r in records))
-    cols = [*CLASSES, "SKIPPED"]
-    print(f"\n{'command':22}" + "".join(f"{c:>8}" for c in cols))
-    for cmd, c in table.items():
-        print(f"{cmd:22}" + "".join(f"{c.get(k, 0):>8}" for k in cols))
-    for r in records:
-        if r["class"] not in ("OK", "TYPED", "SKIPPED"):
-            print(f"  {r['class']:6} {r['command']:20} {r['case']}: {r.get('detail', '')[:200]}")
-    return table
 
 
 def main() -> None:
@@ -92,15 +75,10 @@ def main() -> None:
     if "batch" not in args.skip:
         recs, extra["batch"] = phase_batch(cases, root / "cases", root / "batch")
         records += recs
-    table = _table(records)
-    result = json.loads(args.out.read_text()) if args.out.exists() else {}
-    result[args.phase] = {"seconds": round(time.time() - started, 1), "cases": len(cases),
-                          "counts": table, "facts": extra, "runs": records}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8",
-                   errors="backslashreplace")
-    tmp.replace(args.out)
+    table = count_table(records, CLASSES, lambda r: r.get("detail", "")[:200])
+    save_phase(args.out, args.phase, {"seconds": round(time.time() - started, 1),
+                                      "cases": len(cases), "counts": table, "facts": extra,
+                                      "runs": records})
     print(f"\n{len(records)} outcomes in {time.time() - started:.0f} s -> {args.out}")
     if args.work is None:
         shutil.rmtree(root, ignore_errors=True)
