@@ -242,17 +242,17 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
     torch.set_num_threads(1)
     work.mkdir(parents=True, exist_ok=True)
     vocoders = {fam: work / name for fam, (name, _) in NEURAL_FAMILIES.items()}
-    for fam, (name, cfg) in NEURAL_FAMILIES.items():
-        done = (work / name).with_suffix(".done")
-        if done.exists():
-            continue
+    untrained = [fam for fam in NEURAL_FAMILIES if not vocoders[fam].with_suffix(".done").exists()]
+    if untrained:
         from doppelab.audio import load_audio
         from doppelab.detect.speech_data import real_items
 
         waves = [load_audio(i.path).samples for i in real_items(data_dir, "train")]
-        steps = train_vocoder(waves, vocoders[fam], minutes=recipe.vocoder_minutes, cfg=cfg)
-        atomic_write_text(done, f"{steps}\n")
-        log({"stage": "vocoder", "family": fam, "steps": steps})
+        for fam in untrained:
+            steps = train_vocoder(waves, vocoders[fam], minutes=recipe.vocoder_minutes,
+                                  cfg=NEURAL_FAMILIES[fam][1])
+            atomic_write_text(vocoders[fam].with_suffix(".done"), f"{steps}\n")
+            log({"stage": "vocoder", "family": fam, "steps": steps})
     build_speech_data(data_dir, work / "shards", vocoders=vocoders, seed=recipe.seed,
                       families=train_families(recipe.extra_families),
                       tts_per_engine=recipe.tts_per_engine,
