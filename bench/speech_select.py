@@ -137,6 +137,8 @@ def main() -> None:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+    if args.label and (len(names) != 1 or not names[0].startswith("twins")):
+        raise SystemExit("--as names the result of a single twins... variant")
     res: dict[str, Any] = {"folds": 3, "steps": args.steps, "batch": args.batch, "variants": {}}
     if not all(n.startswith("twins") for n in names):  # the first recipes' features
         x, y, fam_l, groups = features(args.work, "train")
@@ -151,7 +153,7 @@ def main() -> None:
         t0 = time.perf_counter()
         if name.startswith("twins"):
             r = run_recipe_variant(args, name)
-            key = args.label if args.label and len(names) == 1 else name
+            key = args.label or name
             res["variants"][key] = {**r, "steps": args.steps, "batch": args.batch,
                                     "seconds": round(time.perf_counter() - t0, 1)}
             print(key, json.dumps(res["variants"][key]), flush=True)
