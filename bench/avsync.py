@@ -7,17 +7,18 @@ so the video stream and its face track stay bit-identical):
 * ``shifted``: its audio moved by ``+-2..10`` video frames (positive = audio later);
 * ``swapped``: its video with the audio of every other dev clip (dubbed audio).
 
-Reported for the shipped network (``net``) and the training-free cross-correlation (``xcorr``):
-offset error against the known shift (assuming the published clips are in sync) and against the
-clip's own in-sync estimate (``relative``), the fraction within one frame, per-window offset
-accuracy, AUC of ``probability_fake`` for in-sync vs shifted and in-sync vs swapped, at clip
-level and on independent ``SEGMENT_S`` segments of each clip (more samples; each segment is
-analysed alone), and the speed of :func:`analyse_av_sync` end to end (decode, face mesh, audio,
-network) in times real time.
+Reported for the shipped sync analysis (``net``: the network's lag curve combined with the
+audio-to-mouth ridge model's, or the network alone with ``--no-lipreg``) and the training-free
+cross-correlation (``xcorr``): offset error against the known shift (assuming the published
+clips are in sync) and against the clip's own in-sync estimate (``relative``), the fraction
+within one frame, per-window offset accuracy, AUC of ``probability_fake`` for in-sync vs shifted
+and in-sync vs swapped, at clip level and on independent ``SEGMENT_S`` segments of each clip
+(more samples; each segment is analysed alone), and the speed of :func:`analyse_av_sync` end to
+end (decode, face mesh, audio, network) in times real time.
 
 Usage: python bench/avsync.py [--data-dir ../shared/data] [--split dev]
        [--cache ~/.cache/doppelab/avsync] [--out bench/results/avsync.json]
-       [--weights W.npz] [--limit N]
+       [--weights W.npz] [--lipreg L.npz | --no-lipreg] [--limit N]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from doppelab.core.storage import atomic_write_text
 from doppelab.detect.avsync import AVSyncResult, analyse_av_sync, analyse_streams
 from doppelab.detect.avsync.dataset import Clip, cached_face_track, default_cache, list_clips
 from doppelab.detect.avsync.features import audio_segments
+from doppelab.detect.avsync.lipreg import LIPREG_WEIGHTS
 from doppelab.detect.avsync.net import WEIGHTS
 from doppelab.detect.avsync.retime import retime_audio, swap_audio
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio
@@ -58,11 +60,12 @@ def segments(track: FaceTrack) -> list[FaceTrack]:
     return out
 
 
-def score(track: FaceTrack, audio: AudioTrack, weights: Path) -> dict[str, Any]:
-    """Clip-level and segment-level numbers of one (track, audio) pair."""
+def score(track: FaceTrack, audio: AudioTrack, models: dict[str, Any]) -> dict[str, Any]:
+    """Clip-level and segment-level numbers of one (track, audio) pair; ``models``: the
+    ``weights`` and ``lipreg`` arguments of :func:`analyse_streams`."""
     speech = audio_segments(audio)  # the VAD once; every segment shares the same audio
-    res = analyse_streams(track, audio, weights=weights, segments=speech)
-    segs = [analyse_streams(s, audio, weights=weights, segments=speech) for s in segments(track)]
+    res = analyse_streams(track, audio, segments=speech, **models)
+    segs = [analyse_streams(s, audio, segments=speech, **models) for s in segments(track)]
     return {"clip": _row(res), "segments": [_row(r) for r in segs if r.status == "ok"]}
 
 
@@ -74,14 +77,14 @@ def _row(r: AVSyncResult) -> dict[str, Any]:
 
 
 def run_clip(
-    clip: Clip, others: list[Clip], cache: Path, work: Path, weights: Path
+    clip: Clip, others: list[Clip], cache: Path, work: Path, models: dict[str, Any]
 ) -> dict[str, Any]:
     """In-sync, shifted and swapped results of one clip (``{"name", "skipped"}`` when it has
     no speech)."""
     track = cached_face_track(clip.path, cache)
     audio = read_audio(clip.path)
     assert audio is not None
-    base = score(track, audio, weights)
+    base = score(track, audio, models)
     if base["clip"]["status"] != "ok":
         return {"name": clip.name, "skipped": base["clip"]["status"]}
     out: dict[str, Any] = {"name": clip.name, "fps": track.fps, "in_sync": base, "shifted": {},
@@ -91,12 +94,12 @@ def run_clip(
         retime_audio(clip.path, tmp, k / track.fps)
         moved = read_audio(tmp)
         assert moved is not None
-        out["shifted"][k] = score(track, moved, weights)
+        out["shifted"][k] = score(track, moved, models)
     for other in others:
         swap_audio(clip.path, other.path, tmp)
         dubbed = read_audio(tmp)
         assert dubbed is not None
-        out["swapped"][other.name] = score(track, dubbed, weights)
+        out["swapped"][other.name] = score(track, dubbed, models)
     return out
 
 
@@ -158,12 +161,12 @@ def aucs(clips: list[dict[str, Any]], level: str, key: str = "p_fake") -> dict[s
     return out
 
 
-def speed(clips: list[Clip], weights: Path) -> dict[str, Any]:
+def speed(clips: list[Clip], models: dict[str, Any]) -> dict[str, Any]:
     """End-to-end :func:`analyse_av_sync` time per clip (model already loaded)."""
     per = []
     for clip in clips:
         t0 = time.perf_counter()
-        res = analyse_av_sync(clip.path, weights=weights)
+        res = analyse_av_sync(clip.path, **models)
         dt = time.perf_counter() - t0
         frames = res.face_frames or 1
         per.append({"name": clip.name, "seconds": dt, "frames_per_s": frames / dt,
@@ -181,16 +184,20 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=default_cache())
     ap.add_argument("--out", type=Path, default=Path("bench/results/avsync.json"))
     ap.add_argument("--weights", type=Path, default=None, help="default: the shipped network")
+    ap.add_argument("--lipreg", type=Path, default=LIPREG_WEIGHTS,
+                    help="audio-to-mouth model combined with the network (default: shipped)")
+    ap.add_argument("--no-lipreg", action="store_true", help="the network alone")
     ap.add_argument("--limit", type=int, default=None, help="first N clips only (a quick look)")
     args = ap.parse_args()
     weights = args.weights or WEIGHTS
+    models = {"weights": weights, "lipreg": None if args.no_lipreg else args.lipreg}
     clips = list_clips(args.data_dir, args.split)[: args.limit]
     done: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as work:
         for clip in clips:
             t0 = time.perf_counter()
             others = [c for c in clips if c.name != clip.name]
-            done.append(run_clip(clip, others, args.cache, Path(work), weights))
+            done.append(run_clip(clip, others, args.cache, Path(work), models))
             print(f"{clip.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     good = [c for c in done if "skipped" not in c]
     good_names = {g["name"] for g in good}
@@ -205,8 +212,8 @@ def main() -> None:
         "detection_clip": aucs(good, "clip"), "detection_segments": aucs(good, "segment"),
         "detection_clip_abs_offset": aucs(good, "clip", "abs_offset"),
         "detection_segments_abs_offset": aucs(good, "segment", "abs_offset"),
-        "speed": speed([c for c in clips if c.name in good_names], weights),
-        "weights": str(weights),
+        "speed": speed([c for c in clips if c.name in good_names], models),
+        "weights": str(weights), "lipreg": str(models["lipreg"]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "note": "2 shared CPU cores under load from other jobs: speed is pessimistic"},
         "raw": good,

@@ -382,3 +382,21 @@ def test_fit_stops_early_and_reports() -> None:
     model = fit(items, SyncNetConfig(lip_norm="rms"), Recipe(steps=40, batch=2, stop_at=3),
                 save_every=2, on_save=lambda step, m: seen.append(step))
     assert seen == [2, 3] and not model.training
+
+
+def test_short_signals_keep_their_length() -> None:
+    """Clips shorter than a filter window (a 1 s video is 25 frames, the lag window 31) used to
+    crash: ``np.convolve(mode="same")`` returns the window's length then."""
+    from doppelab.detect.avsync.features import anchor_frames
+
+    assert xcorr.highpass(np.arange(5.0), 25).shape == (5,)
+    np.testing.assert_allclose(signals.centred_sum(np.ones(4), 7), [4.0, 4.0, 4.0, 4.0])
+    np.testing.assert_allclose(signals.centred_sum(np.arange(6.0), 3),
+                               np.convolve(np.arange(6.0), np.ones(3), mode="same"))
+    feats = clip_features(synthetic_track(np.full(20, 5.0)),
+                          AudioTrack(samples=bursts(1.5), start_s=0.0))
+    feats = replace(feats, speech=np.ones(20, bool))
+    assert anchor_frames(feats, 15).shape == (20,)
+    res = analyse_streams(synthetic_track(np.full(20, 5.0)),
+                          AudioTrack(samples=bursts(1.5), start_s=0.0))
+    assert res.status in ("ok", "no_speech")

@@ -14,7 +14,12 @@ then, over sliding windows (``WINDOW_S`` long, every ``HOP_S``) and over the who
   curve at lag 0) and ``probability_fake`` (:func:`fake_probability`): the Platt logistic of a
   lag-curve score (:mod:`doppelab.detect.avsync.decide`) stored in the weights' metadata, fitted
   on cross-validation rows of held-out train clips; weights without one use the fixed logistic
-  of the offset in seconds (:func:`out_of_sync_probability`). A calibration fitted on the
+  of the offset in seconds (:func:`out_of_sync_probability`);
+* the shipped audio-to-mouth ridge model (:mod:`doppelab.detect.avsync.lipreg`): its
+  correlation curve over the same lags is standardised and averaged with the network's, and
+  the offset, confidence, windows and ``probability_fake`` (with the model's own decision fit)
+  come from that combined curve (``method="syncnet+lipreg"``). Chosen by cross-validation on
+  held-out train clips (bench/results/avsync_cv.json, ``lipreg``). A calibration fitted on the
   training clips themselves was tried and dropped: the network has nearly memorised those
   people, and it gave real unseen clips 0.91-0.99.
 
@@ -45,6 +50,7 @@ from doppelab.detect.avsync.features import (
     speech_frames,
     voiced_frames,
 )
+from doppelab.detect.avsync.lipreg import LIPREG_WEIGHTS, LipReg, combine
 from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_members
 from doppelab.detect.avsync.signals import speech_energy
 from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio, read_face_track
@@ -73,6 +79,12 @@ def _model(path: Path) -> tuple[tuple[SyncNet, ...], dict[str, Any]]:
     """The network(s) at ``path`` and their metadata, loaded once per process."""
     members, meta = load_members(path)
     return tuple(members), meta
+
+
+@functools.lru_cache(maxsize=2)
+def _lipreg(path: Path) -> LipReg:
+    """The audio-to-mouth model at ``path``, loaded once per process."""
+    return LipReg.load(path)
 
 
 def _empty(status: str, reason: str, **kw: Any) -> AVSyncResult:
@@ -147,10 +159,17 @@ def pooled_curve(
     raise UsageError(f"unknown pooling {pooling!r} (mean, confidence, speech)")
 
 
-def _net_curve(
-    logits: F64, rows: npt.NDArray[np.bool_], speech: npt.NDArray[np.bool_]
-) -> F64 | None:
-    return pooled_curve(logits, rows, POOLING, speech)
+def _clip_curve(
+    logits: F64, rows: npt.NDArray[np.bool_], feats: ClipFeatures, lipreg: LipReg | None
+) -> tuple[F64 | None, bool]:
+    """``(curve, combined)``: the network's pooled curve over ``rows`` (None when too few
+    frames), combined with the audio-to-mouth model's curve (:func:`lipreg.combine`) when there
+    is a model and its curve has enough frames (``combined`` True); else the network's alone."""
+    curve = pooled_curve(logits, rows, POOLING, feats.speech)
+    if curve is None or lipreg is None:
+        return curve, False
+    linear = lipreg.curve(feats, rows, MAX_LAG)
+    return (curve, False) if linear is None else (combine([curve, linear]), True)
 
 
 def out_of_sync_probability(offset_frames: float, fps: float) -> float:
@@ -184,18 +203,22 @@ def fake_probability(
 
 def sync_from_features(
     feats: ClipFeatures, model: SyncNet | Sequence[SyncNet],
-    decision: dict[str, Any] | None = None,
+    decision: dict[str, Any] | None = None, lipreg: LipReg | None = None,
 ) -> AVSyncResult:
     """The ``ok`` result of a clip with a face and speech (all analysis after decoding);
-    ``model``: one network or an ensemble; ``decision``: see :func:`fake_probability`."""
+    ``model``: one network or an ensemble; ``decision``: see :func:`fake_probability`;
+    ``lipreg``: the audio-to-mouth model whose curve is combined with the network's (its own
+    decision fit then replaces ``decision``; a clip too short for its curve keeps the
+    network's alone, ``method="syncnet"``)."""
     fps = feats.fps
     face = np.isfinite(feats.lips).all(axis=1)
     usable = anchor_frames(feats, MAX_LAG)
     v, a = xcorr.prepare(feats.mouth, feats.energy, fps)
     x_off, x_conf = xcorr.peak(xcorr.lag_curve(v, a, MAX_LAG))
     logits = lag_logits(model, feats, MAX_LAG)
-    curve = _net_curve(logits, usable, feats.speech)
-    if curve is None:
+    net = pooled_curve(logits, usable, POOLING, feats.speech)
+    curve, combined = _clip_curve(logits, usable, feats, lipreg)
+    if curve is None or net is None:
         return _empty("no_speech", "too few frames with both a face and speech", fps=fps,
                       face_frames=int(face.sum()), xcorr_offset_frames=x_off,
                       xcorr_confidence=x_conf)
@@ -204,21 +227,23 @@ def sync_from_features(
     for lo, hi in xcorr.window_spans(len(feats.times), fps, WINDOW_S, HOP_S):
         rows = np.zeros(len(usable), bool)
         rows[lo:hi] = usable[lo:hi]
-        wc = _net_curve(logits, rows, feats.speech)
+        wc, _ = _clip_curve(logits, rows, feats, lipreg)
         if wc is not None:
             w_off, w_conf = curve_peak(wc)
             windows.append(SyncWindow(start_s=float(feats.times[lo]),
                                       end_s=float(feats.times[hi - 1] + 1.0 / fps),
                                       offset_frames=w_off, confidence=w_conf))
-    lag0 = float(curve[MAX_LAG])
+    if combined and lipreg is not None:
+        decision = lipreg.decision
     p_fake, score = fake_probability(curve, offset, fps, decision)
     return AVSyncResult(
         status="ok", offset_frames=offset, confidence=conf,
         probability_fake=p_fake, decision_score=score,
-        windows=tuple(windows), reason=None, method="syncnet", fps=fps,
+        windows=tuple(windows), reason=None,
+        method="syncnet+lipreg" if combined else "syncnet", fps=fps,
         face_frames=int(face.sum()), speech_seconds=float(feats.speech.sum() / fps),
         xcorr_offset_frames=x_off, xcorr_confidence=x_conf,
-        in_sync_probability=float(1.0 / (1.0 + np.exp(-lag0))),
+        in_sync_probability=float(1.0 / (1.0 + np.exp(-float(net[MAX_LAG])))),
     )
 
 
@@ -228,19 +253,23 @@ def analyse_streams(
     *,
     weights: Path = WEIGHTS,
     segments: Sequence[Segment] | None = None,
+    lipreg: Path | None = LIPREG_WEIGHTS,
 ) -> AVSyncResult:
     """Sync analysis of an already decoded face track and audio track (``segments``: the
-    audio's speech segments when already found, see :func:`features.voiced_frames`)."""
+    audio's speech segments when already found, see :func:`features.voiced_frames`;
+    ``lipreg``: the audio-to-mouth model's weights, None for the network alone)."""
     if int(track.found.sum()) < MIN_FACE_FRAMES:
         return _empty("no_face", f"no face followed in {MIN_FACE_FRAMES} frames or more",
                       fps=track.fps, face_frames=int(track.found.sum()))
     feats = clip_features(track, audio, segments)
     members, meta = _model(weights)
-    return sync_from_features(feats, members, meta.get("decision"))
+    return sync_from_features(feats, members, meta.get("decision"),
+                              _lipreg(lipreg) if lipreg is not None else None)
 
 
 def analyse_av_sync(
-    path: Path, *, max_seconds: float | None = None, weights: Path | None = None
+    path: Path, *, max_seconds: float | None = None, weights: Path | None = None,
+    lipreg: Path | None = LIPREG_WEIGHTS,
 ) -> AVSyncResult:
     """Audio-visual sync of the main face in the video at ``path`` (first ``max_seconds``).
 
@@ -266,4 +295,5 @@ def analyse_av_sync(
         return _empty("no_speech", f"no speech found in the audio ({speech:.1f} s)",
                       fps=info.fps, speech_seconds=speech)
     track = read_face_track(path, max_seconds=max_seconds)
-    return analyse_streams(track, audio, weights=weights or WEIGHTS, segments=segments)
+    return analyse_streams(track, audio, weights=weights or WEIGHTS, segments=segments,
+                           lipreg=lipreg)

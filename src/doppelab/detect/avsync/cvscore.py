@@ -10,8 +10,14 @@ to the clip's own in-sync reading) and, for every decision score of
 swapped, and the balanced accuracy at probability 0.5 of a Platt logistic fitted on the other
 folds' rows (leave-one-fold-out: the threshold is never fitted on the rows it is judged on).
 
+With ``--lipreg-data DATA``, each curve is first combined (:func:`lipreg.combine`) with the curve
+of the audio-to-mouth ridge model (:mod:`doppelab.detect.avsync.lipreg`) fitted, per fold, on
+the clips of the other folds: the same held-out clips and conditions, so the combination is
+judged exactly like the network alone.
+
 Run: ``python -m doppelab.detect.avsync.cvscore s0.json s1.json s2.json --out ens.json
-[--step 200] [--pooling mean|confidence|speech] [--singles]``
+[--step 200] [--pooling mean|confidence|speech] [--singles] [--lipreg-data ../shared/data
+[--cache DIR]]``
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ import numpy.typing as npt
 
 from doppelab.core.errors import UsageError
 from doppelab.core.storage import atomic_write_text
-from doppelab.detect.avsync.analyse import curve_peak
-from doppelab.detect.avsync.cv import offset_cases
+from doppelab.detect.avsync.analyse import MAX_LAG, curve_peak
+from doppelab.detect.avsync.cv import conditions, load_heldout, offset_cases
+from doppelab.detect.avsync.dataset import default_cache
 from doppelab.detect.avsync.decide import SCORES, curve_scores, fit_platt, platt_probability
+from doppelab.detect.avsync.features import anchor_frames, clip_features
+from doppelab.detect.avsync.lipreg import combine, fit_lipreg
 from doppelab.detect.metrics import auc_real_vs_fake
 
 F64 = npt.NDArray[np.float64]
@@ -117,14 +126,49 @@ def platt_on_all(feats: dict[Key, dict[str, float]], score: str) -> tuple[float,
     return fit_platt([x for x, _ in rows], [y for _, y in rows])
 
 
-def evaluate(paths: Sequence[Path], step: int, pooling: str = "mean") -> dict[str, Any]:
+def with_lipreg(curves: dict[Key, F64], data: Path, cache: Path) -> dict[Key, F64]:
+    """``curves`` each combined with the ridge model's curve of the same held-out clip and
+    condition, the model fitted on the other folds' clips (in sync, as published); a condition
+    whose ridge curve has too few frames is dropped.
+
+    Raises:
+        UsageError: a clip of the rows is not among the train clips with audio in ``data``.
+    """
+    clips = {c.name: c for c in load_heldout(data, cache)}
+    folds: dict[int, set[str]] = {}
+    for fold, clip, _ in curves:
+        folds.setdefault(fold, set()).add(clip)
+    missing = {n for names in folds.values() for n in names} - set(clips)
+    if missing:
+        raise UsageError(f"clips of the CV rows not found in {data}: {sorted(missing)}")
+    out: dict[Key, F64] = {}
+    for fold, held in sorted(folds.items()):
+        train = [clips[n] for f, names in folds.items() if f != fold for n in sorted(names)]
+        model = fit_lipreg([clip_features(c.track, c.audio, c.segments) for c in train], MAX_LAG)
+        for name in sorted(held):
+            others = [clips[n] for n in sorted(held) if n != name]
+            for cond, feats in conditions(clips[name], others).items():
+                key = (fold, name, cond)
+                linear = model.curve(feats, anchor_frames(feats, MAX_LAG), MAX_LAG)
+                if key in curves and linear is not None:
+                    out[key] = combine([curves[key], linear])
+    return out
+
+
+def evaluate(
+    paths: Sequence[Path], step: int, pooling: str = "mean",
+    lipreg: tuple[Path, Path] | None = None,
+) -> dict[str, Any]:
     """Offset accuracy, score table and Platt fits of the ensemble of the runs at ``paths``
-    (each mean curve's peak and decision scores computed once)."""
+    (each mean curve's peak and decision scores computed once); ``lipreg``: ``(data, cache)``
+    to combine every curve with the ridge model's first (:func:`with_lipreg`)."""
     curves = load_curves(paths, step, pooling)
+    if lipreg is not None:
+        curves = with_lipreg(curves, *lipreg)
     peaks = {k: curve_peak(c)[0] for k, c in curves.items()}
     feats = {k: curve_scores(c, peaks[k]) for k, c in curves.items()}
     return {"runs": [str(p) for p in paths], "step": step, "members": len(paths),
-            "pooling": pooling,
+            "pooling": pooling, "lipreg": lipreg is not None, "conditions": len(curves),
             "offset": offset_accuracy(peaks), "scores": score_table(feats),
             "platt_all_rows": {s: platt_on_all(feats, s) for s in SCORES}}
 
@@ -137,8 +181,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--step", type=int, default=200)
     ap.add_argument("--pooling", default="mean", choices=("mean", "confidence", "speech"))
     ap.add_argument("--singles", action="store_true", help="also evaluate each run alone")
+    ap.add_argument("--lipreg-data", type=Path, default=None,
+                    help="combine with the audio-to-mouth model fitted per fold on this data")
+    ap.add_argument("--cache", type=Path, default=default_cache(), help="face-track cache")
     args = ap.parse_args(argv)
-    result = {"ensemble": evaluate(args.runs, args.step, args.pooling)}
+    lipreg = None if args.lipreg_data is None else (args.lipreg_data, args.cache)
+    result = {"ensemble": evaluate(args.runs, args.step, args.pooling, lipreg)}
     if args.singles:
         result["singles"] = {str(p): evaluate([p], args.step, args.pooling) for p in args.runs}
     atomic_write_text(args.out, json.dumps(result, indent=1))

@@ -109,8 +109,7 @@ def anchor_frames(feats: ClipFeatures, max_lag: int) -> B:
     inside it.
     """
     face = np.isfinite(feats.lips).all(axis=1)
-    kernel = np.ones(2 * max_lag + 1)
-    near = np.convolve(feats.speech.astype(np.float64), kernel, mode="same") > 0
+    near = S.centred_sum(feats.speech, 2 * max_lag + 1) > 0
     return np.asarray(face & near)
 
 

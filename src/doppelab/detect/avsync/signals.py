@@ -32,6 +32,14 @@ MEL_RATE = SAMPLE_RATE // HOP  # 100 feature frames a second
 LIP_POINTS = tuple(dict.fromkeys(LIPS_OUTER + LIPS_INNER))
 
 
+def centred_sum(x: npt.ArrayLike, width: int) -> F64:
+    """Sum of ``x`` over a centred window of ``width`` (odd) samples, same length as ``x`` even
+    when ``x`` is shorter than the window (``np.convolve(mode="same")`` is not)."""
+    a = np.asarray(x, np.float64)
+    full = np.convolve(a, np.ones(width), mode="full")
+    return np.asarray(full[(width - 1) // 2 : (width - 1) // 2 + len(a)])
+
+
 def _pts(track: FaceTrack, ids: tuple[int, ...]) -> F64:
     return track.points[:, [KEPT_INDEX[i] for i in ids]].astype(np.float64)
 

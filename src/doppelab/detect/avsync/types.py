@@ -35,8 +35,9 @@ class AVSyncResult:
     ``status`` is ``"ok"`` when both a face and speech were found; otherwise the numbers are
     ``None`` and ``reason`` says why in one line. ``probability_fake`` is the probability that the
     mouth and the speech do not belong together (shifted, dubbed or lip-synced).
-    ``method`` names what produced ``offset_frames``/``confidence`` (``"syncnet"`` when the shipped
-    network ran, ``"xcorr"`` for the training-free mouth-opening / envelope correlation);
+    ``method`` names what produced ``offset_frames``/``confidence`` (``"syncnet+lipreg"``: the
+    shipped network's lag curve combined with the audio-to-mouth ridge model's; ``"syncnet"``:
+    the network alone; ``"xcorr"`` for the training-free mouth-opening / envelope correlation);
     ``xcorr_offset_frames`` and ``xcorr_confidence`` always carry the training-free estimate.
     ``in_sync_probability`` is the network's raw score at lag 0 (sigmoid of the mean logit): it
     is not calibrated and runs low on people the network never saw, even in sync, so verdicts

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doppelab.core.errors import UsageError
+from doppelab.detect.avsync.signals import centred_sum
 
 F64 = npt.NDArray[np.float64]
 MAX_LAG = 15
@@ -36,9 +37,8 @@ def highpass(x: F64, width: int) -> F64:
     width = max(1, int(width) | 1)
     ok = np.isfinite(x)
     filled = np.where(ok, x, 0.0)
-    kernel = np.ones(width)
-    total = np.convolve(filled, kernel, mode="same")
-    count = np.convolve(ok.astype(np.float64), kernel, mode="same")
+    total = centred_sum(filled, width)
+    count = centred_sum(ok, width)
     mean = total / np.maximum(count, 1.0)
     return np.where(ok, x - mean, np.nan)
 
