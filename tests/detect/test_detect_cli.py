@@ -178,3 +178,22 @@ def test_roc_png_without_both_classes(tmp_path: Path) -> None:
         roc_png([(Labelled(path=Path("a.png"), label=0, source="real"), res)],
                 tmp_path / "roc.png")
     assert (tmp_path / "roc.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("only", ["avsync", "speech", "temporal", "speech,avsync"])
+def test_detectors_without_a_face_detector(
+    only: str, astronaut_video: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A video with a face and only non-face detectors chosen used to crash (IndexError on the
+    empty fused face logits)."""
+    assert main(["detect", str(astronaut_video), "--detectors", only, "--json",
+                 "--frames", "8"]) == 0
+    res = json.loads(capsys.readouterr().out)["results"][0]
+    assert not any(f.get("probability") is not None for f in res["faces"])
+    if only == "temporal":
+        assert res["verdict"] in ("likely real", "likely fake", "inconclusive")
+        assert res["probability"] is not None and "temporal" in res["detectors"]
+    else:
+        assert res["verdict"] == "inconclusive" and res["probability"] is None
+    if "avsync" in only:  # a long video is not read to its end by default
+        assert res["av_sync"]["max_seconds"] == 120.0

@@ -55,7 +55,8 @@ def register(sub: Any) -> None:
                    help="a real recording of the claimed speaker: adds a speaker check "
                    "(match / no match with a distance; evidence, not proof)")
     p.add_argument("--max-audio-seconds", type=float, default=None, metavar="S",
-                   help="analyse at most the first S seconds of audio (default: all, streamed)")
+                   help="analyse at most the first S seconds of audio (default: all of it for the "
+                   "speech detector, streamed; the first 120 s for audio-visual sync)")
 
 
 def _config(args: argparse.Namespace) -> Any:

@@ -263,6 +263,9 @@ class Detect:
         if not usable:
             res.verdict, res.reason = "inconclusive", _no_face_reason(col.faces)
             return
+        if not any(m.level == "face" for m in self.models.values()):
+            self._without_face_detectors(col, res)
+            return
         outs = {n: m.forward(batch) for n, m in self.models.items() if m.level == "face"}
         fused = self.fusion.face_logits({n: o["logits"] for n, o in outs.items()})
         for j, i in enumerate(usable):
@@ -281,6 +284,18 @@ class Detect:
             res.detector_logits["temporal"] = float(temporal_logit)
         res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
         _keep_suspicious(res, col, usable, outs, self.config.top)
+
+    def _without_face_detectors(self, col: _Collected, res: MediaResult) -> None:
+        """Faces were found but no per-face detector was chosen (``--detectors`` of only
+        temporal, speech or avsync): the temporal detector alone, or no face verdict."""
+        temporal_logit = self._temporal(col, res)
+        if temporal_logit is None:
+            res.verdict, res.reason = "inconclusive", "no face detector chosen"
+            return
+        res.probability = float(self.fusion.probability(temporal_logit))
+        res.detectors["temporal"] = res.probability
+        res.detector_logits["temporal"] = float(temporal_logit)
+        res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
 
     @staticmethod
     def _timeline(res: MediaResult, faces: list[FaceResult]) -> None:

@@ -120,10 +120,12 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
     ``res.av_sync``: verdict, probability that mouth and speech do not belong together, offset
     in video frames (> 0: audio late) and the per-window timeline."""
     from doppelab.detect.avsync import analyse_av_sync
+    from doppelab.detect.avsync.analyse import DEFAULT_MAX_SECONDS
 
     t0 = time.perf_counter()
+    av_seconds = cfg.max_audio_seconds or DEFAULT_MAX_SECONDS
     try:
-        av = analyse_av_sync(Path(path), max_seconds=cfg.max_audio_seconds)
+        av = analyse_av_sync(Path(path), max_seconds=av_seconds)
     except _TRACK_ERRORS as exc:  # as for speech: evidence missing, not a failed file
         res.av_sync = {"status": "unreadable", "probability": None, "verdict": "inconclusive",
                        "reason": _unreadable(exc), "timeline": []}
@@ -131,7 +133,7 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
     ev: dict[str, Any] = {
         "status": av.status, "probability": av.probability_fake,
         "offset_frames": av.offset_frames, "confidence": av.confidence, "method": av.method,
-        "fps": av.fps, "in_sync_probability": av.in_sync_probability,
+        "fps": av.fps, "in_sync_probability": av.in_sync_probability, "max_seconds": av_seconds,
         "xcorr_offset_frames": av.xcorr_offset_frames,
         "timeline": [{"start": w.start_s, "end": w.end_s, "time": (w.start_s + w.end_s) / 2,
                       "offset_frames": w.offset_frames, "confidence": w.confidence}

@@ -62,6 +62,10 @@ WINDOW_S = 2.5
 HOP_S = 1.0
 MIN_FACE_FRAMES = 12
 MIN_SPEECH_S = 0.5
+# What `analyse_av_sync` reads of a video unless told otherwise: the face mesh runs on every
+# frame (about 65 frames a second here) and the audio features grow with the length, so a
+# two-hour file would take over half an hour and several GB; the first two minutes decide.
+DEFAULT_MAX_SECONDS = 120.0
 # Broadcast lip-sync tolerance (ITU-R BT.1359): audio 45 ms early / 125 ms late is where viewers
 # start to notice; 0.12 s either way is taken as the point where a clip is as likely out of
 # sync as not.
@@ -268,10 +272,11 @@ def analyse_streams(
 
 
 def analyse_av_sync(
-    path: Path, *, max_seconds: float | None = None, weights: Path | None = None,
+    path: Path, *, max_seconds: float | None = DEFAULT_MAX_SECONDS, weights: Path | None = None,
     lipreg: Path | None = LIPREG_WEIGHTS,
 ) -> AVSyncResult:
-    """Audio-visual sync of the main face in the video at ``path`` (first ``max_seconds``).
+    """Audio-visual sync of the main face in the video at ``path`` (its first ``max_seconds``;
+    None: all of it, which for a long video is slow and memory-hungry).
 
     Returns a result with ``status`` ``"no_audio"`` (no audio track, or a still image),
     ``"no_speech"`` (less than ``MIN_SPEECH_S`` of speech), ``"no_face"`` or ``"ok"``.
