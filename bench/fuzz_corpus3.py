@@ -218,6 +218,14 @@ def _avi_claim(dst: Path, side: int) -> Path:
     return dst
 
 
+def _real_8000(dst: Path) -> Path:
+    """Two real 8000x8000 MJPEG frames (the astronaut upscaled; 64 Mpx, under the limit)."""
+    big = np.asarray(Image.fromarray(astronaut(512)).resize((8000, 8000),
+                                                            Image.Resampling.NEAREST))
+    return write_clip(dst, [big, big], codec="mjpeg", pix_fmt="yuvj420p", fmt="avi", fps=5,
+                      audio=None)
+
+
 def _video_codecs(b: _Builder, frames: list[np.ndarray]) -> None:
     six = frames[:6]
     b.add("r3_vp9_opus.webm", "video",
@@ -264,6 +272,7 @@ def _video_damage(b: _Builder, files: dict[str, Path]) -> None:
     b.add("r3_fragmented_cut.mp4", "video", lambda d: _fragmented_cut(d), face=True)
     for side in (8000, 20000):
         b.add(f"r3_claim_{side}x{side}.avi", "video", lambda d, s=side: _avi_claim(d, s))
+    b.add("r3_real_8000x8000.avi", "video", lambda d: _real_8000(d), valid=True, face=True)
     b.add("r3_rotated_90.mp4", "video", lambda d: mp4_rotated(files["mp4"], d), valid=True,
           face=True)
 
