@@ -551,4 +551,7 @@ def make_corpus(root: Path) -> tuple[list[Case], dict[str, Path]]:
     _videos(b)
     _audios(b)
     _paths(b, files)
+    from fuzz_corpus3 import add_round3  # round 3 (its own module; it imports this one)
+
+    add_round3(b, files)
     return b.cases, files

@@ -26,6 +26,8 @@ The ``before`` block of the shipped JSON ran the code of commit 37517b9 (``git a
 src`` unpacked elsewhere and put first on ``PYTHONPATH``); ``after`` the fixed code. The
 ``*_strict_locale`` blocks ran with ``PYTHONIOENCODING=utf-8:strict`` (what a en_US.UTF-8
 locale gives), which the non-UTF-8 file name needs to show its printing crash.
+``round3_before``/``round3_after`` ran only the round-3 cases (``--only '^r3_'``, made by
+``bench/fuzz_corpus3.py``): before on the code of commit 527bd5a, after on the fixed code.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
 REPORT_CASES = re.compile(r"^(valid_|trunc50_mp4fs|mdat_|empty\.|random\.mp4|one_frame|vfr|"
-                          r"gray16|cmyk|surround|zero_frames\.|non_utf8|spaces_unicode)")
+                          r"gray16|cmyk|surround|zero_frames\.|non_utf8|spaces_unicode|"
+                          r"r3_(vp9|rotated|audio_late|32_ch|video_32ch|two_hours|pix_yuv420p10|"
+                          r"image\.avif|icon|heic))")
 
 
 def _commands(case: Case, out: Path, files: dict[str, Path]) -> dict[str, list[str]]:

@@ -156,3 +156,19 @@ def test_speech_found_and_stable_under_codecs() -> None:
     telephone = codec_roundtrip(clip.samples, RATE, "mulaw", codec_rate=8000)
     segs3 = speech_segments(clip.with_samples(telephone))
     assert abs(sum(s.duration for s in segs3) - sum(s.duration for s in segs)) < 0.5
+
+
+def test_32_channel_wav_downmix(tmp_path: Path) -> None:
+    """32 channels without a channel mask: FFmpeg's resampler cannot downmix the unordered
+    layout; the decoder averages the channels itself (fuzz round 3 found the crash)."""
+    from tests.core.test_media_channels import wav_32
+
+    clip = load_audio(wav_32(tmp_path / "32.wav", seconds=1.0), normalize=False)
+    assert clip.source is not None and clip.source.channels == 32
+    assert clip.samples.shape == (RATE,) and clip.sample_rate == RATE
+    # the mean of 0.01 * (k + 1) for k < 32 is 0.165: a 440 Hz tone at that amplitude
+    assert np.abs(clip.samples).max() == pytest.approx(0.165, abs=0.002)
+    spec = np.abs(np.fft.rfft(clip.samples))
+    assert abs(np.argmax(spec) - 440) <= 1
+    blocks = list(iter_audio_blocks(tmp_path / "32.wav", sample_rate=8000, block_seconds=0.25))
+    assert sum(len(b.samples) for b in blocks) == 8000  # through the resampler too

@@ -46,6 +46,7 @@ from doppelab.core.errors import (
     UsageError,
 )
 from doppelab.core.media import check_readable
+from doppelab.core.media_audio import is_unordered, mean_mono
 from doppelab.core.media_video import real_video_streams, stream_duration
 
 __all__ = [
@@ -212,6 +213,8 @@ class _Decoder:
         return out
 
     def _resample(self, frame: AudioFrame) -> list[SamplesF32]:
+        if is_unordered(frame.layout.name, frame.layout.nb_channels):
+            frame = mean_mono(frame)  # FFmpeg has no downmix matrix for it (e.g. 32 channels)
         direct = self._direct(frame)
         if direct is not None:
             return [*self._flush(), direct]

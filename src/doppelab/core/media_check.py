@@ -33,7 +33,9 @@ DEFAULT_MAX_PIXELS = 8192 * 8192  # decompression-bomb guard
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 _SNIFF_BYTES = 512
-STILL_KINDS = frozenset({"jpeg", "png", "webp", "bmp"})  # sniff names decoded with Pillow
+# sniff names decoded with Pillow (an icon through Pillow is its largest image; FFmpeg would
+# decode the first one, often 16 or 32 px)
+STILL_KINDS = frozenset({"jpeg", "png", "webp", "bmp", "ico"})
 NOT_IMAGE = "unrecognised image"
 
 
@@ -97,6 +99,9 @@ def sniff(path: Path) -> str | None:
     for magic, name in signatures.items():
         if head.startswith(magic):
             return name
+    if head[:4] == b"\x00\x00\x01\x00" and len(head) >= 22 and head[4:6] != b"\x00\x00" \
+            and head[9] == 0:  # ICO: reserved 0, type 1, image count, first entry's reserved 0
+        return "ico"
     if len(head) > 188 and head[0] == 0x47 and head[188] == 0x47:
         return "mpegts"
     return None

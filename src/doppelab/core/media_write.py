@@ -30,6 +30,7 @@ from av.video.stream import VideoStream
 from PIL import Image
 
 from doppelab.core.errors import DoppelabError, OutputError, UsageError
+from doppelab.core.media_audio import is_unordered, mean_mono
 from doppelab.core.media_video import open_video
 from doppelab.core.storage import atomic_path
 from doppelab.core.types import ImageU8
@@ -107,7 +108,10 @@ def _add_audio_output(
     rate = 48_000 if target == "libopus" else source.codec_context.sample_rate
     stream = out.add_stream(target, rate=rate)
     assert isinstance(stream, AudioStream)
-    channels = min(source.codec_context.channels or 2, 2 if target == "libopus" else 8)
+    ctx = source.codec_context
+    channels = min(ctx.channels or 2, 2 if target == "libopus" else 8)
+    if is_unordered(ctx.layout.name, ctx.channels):  # e.g. 32 channels: re-encoded as mono
+        channels = 1
     stream.codec_context.layout = _LAYOUTS.get(channels, "stereo")
     return stream, False
 
@@ -190,6 +194,8 @@ class _AudioMux:
             _log.warning("undecodable audio packet in %s skipped (%s)", self.source.name, exc)
             return
         for frame in frames:
+            if is_unordered(frame.layout.name, frame.layout.nb_channels):
+                frame = mean_mono(frame)  # the encoder's resampler cannot downmix it
             if frame.pts is not None:
                 frame.pts -= self.offset
             self._mux(self.output.encode(frame))
