@@ -24,6 +24,29 @@ def _check_parent(path: Path) -> None:
     ensure_dir(path.parent if str(path.parent) else Path("."))
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the OS shows it (Linux ``/proc``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _settle_mode(tmp: Path, final: Path, base: int) -> None:
+    """Give ``tmp`` the permissions a plain ``open``/``mkdir`` would: those of the file it
+    replaces, else ``base`` less the umask (``mkstemp``/``mkdtemp`` make 0600/0700)."""
+    try:
+        mode = final.stat().st_mode & 0o7777
+    except OSError:
+        mode = base & ~_umask()
+    os.chmod(tmp, mode)
+
+
 def _describe(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "disk full"
@@ -51,6 +74,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _settle_mode(tmp, final, 0o666)
         os.replace(tmp, final)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -102,6 +126,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise OutputError(f"cannot write {final}: {_describe(exc)}") from exc
     try:
         yield tmp
+        _settle_mode(tmp, final, 0o777)
         if final.exists():
             old = final.with_name(f".{final.name}.old")
             shutil.rmtree(old, ignore_errors=True)
