@@ -110,3 +110,29 @@ def test_channel_copies_keep_shape_and_level() -> None:
                                rtol=1e-3)
     assert (np.abs(a - w).mean(axis=1) > 1e-3 * np.abs(w).mean(axis=1)).all()  # changed
     np.testing.assert_array_equal(a, channel_copies(w, np.random.default_rng(0)))  # seeded
+
+
+def test_room_reverberates_and_keeps_level() -> None:
+    from doppelab.detect.speech_data import room
+
+    click = np.zeros(16_000, np.float32)
+    click[1000] = 1.0
+    out = room(click, np.random.default_rng(3))
+    assert out.shape == click.shape and out.dtype == np.float32
+    assert np.sqrt((out ** 2).mean()) == pytest.approx(np.sqrt((click ** 2).mean()), rel=1e-3)
+    tail = np.abs(out[1000 + 1600:]).sum()  # energy more than 0.1 s after the click
+    assert tail > 0.01 * np.abs(out).sum()
+    np.testing.assert_array_equal(out, room(click, np.random.default_rng(3)))
+
+
+def test_channel_copies_with_rooms() -> None:
+    from doppelab.detect.speech_data import channel_copies
+
+    w = _windows(8)
+    plain = channel_copies(w, np.random.default_rng(0))
+    rooms = channel_copies(w, np.random.default_rng(0), rooms=True)
+    assert rooms.shape == w.shape and np.isfinite(rooms).all()
+    assert not np.array_equal(plain, rooms)
+    np.testing.assert_array_equal(rooms, channel_copies(w, np.random.default_rng(0), rooms=True))
+    np.testing.assert_allclose(np.sqrt((rooms ** 2).mean(axis=1)),
+                               np.sqrt((w ** 2).mean(axis=1)), rtol=1e-3)

@@ -34,7 +34,7 @@ from doppelab.core.storage import atomic_write_npz
 
 __all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
            "build_shard", "channel_copies", "load_shards", "lowpass_copies", "real_items",
-           "real_units", "shards_tag", "speech_signal", "speech_windows", "window_count"]
+           "real_units", "room", "shards_tag", "speech_signal", "speech_windows", "window_count"]
 
 _log = logging.getLogger(__name__)
 WINDOW_SECONDS = 2.0
@@ -185,9 +185,29 @@ def lowpass_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator,
     return out
 
 
-def _channel(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
+def room(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """``x`` through a random synthetic room, RMS kept: a direct path, 3-6 early reflections
+    (2-25 ms, gains 0.1-0.6 of either sign) and an exponentially decaying noise tail of
+    reverberation time U(0.15, 0.9) s whose energy lies U(-3, 15) dB below the direct path's."""
+    rt60 = rng.uniform(0.15, 0.9)
+    drr = rng.uniform(-3.0, 15.0)
+    t = np.arange(1, int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+    tail = rng.normal(size=len(t)) * np.exp(-6.9 * t / rt60)
+    tail *= np.sqrt(10 ** (-drr / 10) / np.sum(tail ** 2))
+    h = np.concatenate([[1.0], tail])
+    for _ in range(rng.integers(3, 7)):
+        delay = int(rng.uniform(0.002, 0.025) * SAMPLE_RATE)
+        h[delay] += rng.uniform(0.1, 0.6) * rng.choice([-1, 1])
+    y = np.convolve(x, h)[: len(x)]
+    return (y * np.sqrt(np.mean(x ** 2) / (np.mean(y ** 2) + 1e-12))).astype(np.float32)
+
+
+def _channel(x: npt.NDArray[np.float32], rng: np.random.Generator, rooms: bool = False
+             ) -> npt.NDArray[np.float32]:
     from scipy.signal import firwin2, lfilter
 
+    if rooms and rng.random() < 0.5:  # half the copies recorded in a room first
+        x = room(x, rng)
     gains = 10 ** (rng.uniform(-6.0, 6.0, 9) / 20)
     y = lfilter(firwin2(65, np.linspace(0.0, 1.0, 9), gains), [1.0], x)
     if rng.random() < 0.5:  # mild memoryless non-linearity (a cheap microphone or amplifier)
@@ -205,15 +225,16 @@ def _channel(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArra
     return (y * np.sqrt(np.mean(x ** 2) / (np.mean(y ** 2) + 1e-12))).astype(np.float32)
 
 
-def channel_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator
-                   ) -> npt.NDArray[np.float32]:
-    """Each window through a random channel (RawBoost-like, for both classes): a 65-tap FIR
-    equaliser with gains of -6..+6 dB at 9 frequencies, half the time a mild polynomial
-    non-linearity, 30% of the time 8-bit mu-law quantisation, then coloured noise at 15-40 dB
-    SNR; RMS kept. Noise and channel then carry no label. Shape: (N, L) -> (N, L)."""
+def channel_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator,
+                   rooms: bool = False) -> npt.NDArray[np.float32]:
+    """Each window through a random channel (RawBoost-like, for both classes): with ``rooms``,
+    half of them first through a synthetic room (:func:`room`); then a 65-tap FIR equaliser
+    with gains of -6..+6 dB at 9 frequencies, half the time a mild polynomial non-linearity,
+    30% of the time 8-bit mu-law quantisation, then coloured noise at 15-40 dB SNR; RMS kept.
+    Noise, room and channel then carry no label. Shape: (N, L) -> (N, L)."""
     out = np.empty_like(windows)
     for i, w in enumerate(windows):
-        out[i] = _channel(w, rng)
+        out[i] = _channel(w, rng, rooms)
     return out
 
 

@@ -95,17 +95,19 @@ class SpeechRecipe:
     # of speech_extra: trained on, left out with the family they are a variant of, never measured
     extra_families: tuple[str, ...] = ("glottal", "worldflat", "glwide", "sinusoidal")
     prosody: bool = True  # pitch / micro-prosody statistics (speech_prosody) as extra columns
+    rooms: bool = False  # half the channel copies through a synthetic room (speech_data.room)
 
 
 PSEUDO_FAMILY = "phasejitter"
 
 
-def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = ()
+def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = (), rooms: bool = False
                    ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Train windows, each also as a random low-pass copy (bandwidth nuisance), plus (``pseudo``)
     a :func:`~doppelab.detect.speech_fakes.phase_jitter` copy of every real window, labelled
     fake, family :data:`PSEUDO_FAMILY`; then every one of those also through a random channel
-    (:func:`~doppelab.detect.speech_data.channel_copies`, both classes)."""
+    (:func:`~doppelab.detect.speech_data.channel_copies`, both classes; ``rooms``: half of
+    those first through a synthetic room)."""
     from doppelab.detect.speech_fakes import phase_jitter
 
     windows, y, fam, group = load_shards(work / "shards", "train", train_families(extra))
@@ -119,16 +121,18 @@ def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = ()
         y = np.concatenate([y, np.ones(len(real), np.int64)])
         fam = fam + [PSEUDO_FAMILY] * len(real)
         group = group + [group[i] for i in real]
-    windows = np.concatenate([windows, channel_copies(windows, np.random.default_rng(2))])
+    windows = np.concatenate([windows, channel_copies(windows, np.random.default_rng(2), rooms)])
     return windows, np.concatenate([y, y]), fam + fam, group + group
 
 
 def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...] = (),
-             prosody: bool = False) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
+             prosody: bool = False, rooms: bool = False
+             ) -> tuple[F32, npt.NDArray[np.int64], list[str], list[str]]:
     """Window features of every window of ``split``; train windows as :func:`_train_windows`
     makes them (with the ``extra`` families' shards). With ``prosody`` the pitch and
     micro-prosody statistics (:mod:`doppelab.detect.speech_prosody`) follow as the last
-    columns. Cached as ``features-<version>[-nopseudo][-<extra>...]-s<tag>-<split>.npz`` and
+    columns. ``rooms``: see :func:`_train_windows`. Cached as
+    ``features-<version>[-nopseudo][-<extra>...][-rooms]-s<tag>-<split>.npz`` and
     ``prosody-<version>[...]-<split>.npz`` (each made once, from one pass over the windows;
     ``tag`` names the set of shards present, so a new family makes new caches)."""
     from doppelab.detect.speech_cache import cached_features
@@ -136,12 +140,12 @@ def features(work: Path, split: str, pseudo: bool = True, extra: tuple[str, ...]
 
     suffix = "" if pseudo or split != "train" else "-nopseudo"
     if split == "train":
-        suffix += cache_suffix(extra)
+        suffix += cache_suffix(extra) + ("-rooms" if rooms else "")
     suffix += shards_tag(work / "shards", split, train_families(extra))
 
     def make() -> tuple[F32, dict[str, npt.NDArray]]:
         if split == "train":
-            windows, y, fam, group = _train_windows(work, pseudo, extra)
+            windows, y, fam, group = _train_windows(work, pseudo, extra, rooms)
         else:
             windows, y, fam, group = load_shards(work / "shards", split)
         return windows, {"y": y, "family": np.array(fam), "group": np.array(group)}
@@ -258,7 +262,8 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                       tts_per_engine=recipe.tts_per_engine,
                       copies_per_family=recipe.copies_per_family,
                       progress=lambda name, n: _every(log, name, n))
-    tr = features(work, "train", recipe.pseudo_fakes, recipe.extra_families, recipe.prosody)
+    tr = features(work, "train", recipe.pseudo_fakes, recipe.extra_families, recipe.prosody,
+                  recipe.rooms)
     dv = features(work, "dev", prosody=recipe.prosody)
     metrics: dict[str, Any] = {"train_windows": len(tr[1]), "dev_windows": len(dv[1])}
     pairs = None
@@ -281,7 +286,7 @@ def run_speech_recipe(data_dir: Path, work: Path, recipe: SpeechRecipe, log: Log
                        "features": f"spectral_stats{N_FEATURES}+phase_stats{N_PHASE}"
                        + (f"+prosody_stats{N_PROSODY}" if recipe.prosody else ""),
                        "pseudo_fakes": [PSEUDO_FAMILY] if recipe.pseudo_fakes else [],
-                       "codec_pairs": recipe.codec_pairs,
+                       "codec_pairs": recipe.codec_pairs, "rooms": recipe.rooms,
                        "extra_families": list(recipe.extra_families)}}
     atomic_write_text(out / "speech.json", json.dumps(card, indent=2) + "\n")
     return card
