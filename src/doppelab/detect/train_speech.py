@@ -95,7 +95,7 @@ class SpeechRecipe:
     # of speech_extra: trained on, left out with the family they are a variant of, never measured
     extra_families: tuple[str, ...] = ("glottal", "worldflat", "glwide", "sinusoidal")
     prosody: bool = True  # pitch / micro-prosody statistics (speech_prosody) as extra columns
-    rooms: bool = False  # half the channel copies through a synthetic room (speech_data.room)
+    rooms: bool = True  # a quarter of the channel copies through a room (speech_data.room)
 
 
 PSEUDO_FAMILY = "phasejitter"
@@ -106,8 +106,8 @@ def _train_windows(work: Path, pseudo: bool, extra: tuple[str, ...] = (), rooms:
     """Train windows, each also as a random low-pass copy (bandwidth nuisance), plus (``pseudo``)
     a :func:`~doppelab.detect.speech_fakes.phase_jitter` copy of every real window, labelled
     fake, family :data:`PSEUDO_FAMILY`; then every one of those also through a random channel
-    (:func:`~doppelab.detect.speech_data.channel_copies`, both classes; ``rooms``: half of
-    those first through a synthetic room)."""
+    (:func:`~doppelab.detect.speech_data.channel_copies`, both classes; ``rooms``: a quarter
+    of those first through a synthetic room)."""
     from doppelab.detect.speech_fakes import phase_jitter
 
     windows, y, fam, group = load_shards(work / "shards", "train", train_families(extra))
