@@ -66,7 +66,7 @@ CANDIDATES = ("previous", "wd1e-2", "twins", "twins+gap0.5", "twins+gap1", "twin
 def _recipe(name: str) -> SpeechRecipe:
     # the recipe as it was before the twins (no prosody, no extra generators, no density)
     base = replace(SpeechRecipe(), codec_pairs=False, prosody=False, extra_families=(),
-                   train=SpeechTrainConfig())
+                   train=SpeechTrainConfig(), rooms=False)
     if name == "previous":
         return base
     if name == "wd1e-2":
@@ -95,7 +95,7 @@ def _held_speakers(data: Path) -> set[str]:
 def _candidate(name: str, work: Path, data: Path, speakers: set[str], files: int
                ) -> dict[str, Any]:
     recipe = _recipe(name)
-    tr = features(work, "train", True, recipe.extra_families, recipe.prosody)
+    tr = features(work, "train", True, recipe.extra_families, recipe.prosody, recipe.rooms)
     dv = features(work, "dev", prosody=recipe.prosody)
     held = speaker_folds(data, tr[3], n=4) == 0
     pairs = None
