@@ -163,17 +163,19 @@ def pooled_curve(
     raise UsageError(f"unknown pooling {pooling!r} (mean, confidence, speech)")
 
 
-def _clip_curve(
-    logits: F64, rows: npt.NDArray[np.bool_], feats: ClipFeatures, lipreg: LipReg | None
-) -> tuple[F64 | None, bool]:
-    """``(curve, combined)``: the network's pooled curve over ``rows`` (None when too few
-    frames), combined with the audio-to-mouth model's curve (:func:`lipreg.combine`) when there
-    is a model and its curve has enough frames (``combined`` True); else the network's alone."""
-    curve = pooled_curve(logits, rows, POOLING, feats.speech)
-    if curve is None or lipreg is None:
-        return curve, False
-    linear = lipreg.curve(feats, rows, MAX_LAG)
-    return (curve, False) if linear is None else (combine([curve, linear]), True)
+def _with_lipreg(
+    net: F64, rows: npt.NDArray[np.bool_], feats: ClipFeatures,
+    lipreg: tuple[LipReg, F64] | None,
+) -> tuple[F64, bool]:
+    """``(curve, combined)``: the network's pooled curve ``net`` over ``rows`` combined with the
+    audio-to-mouth model's curve (:func:`lipreg.combine`; ``lipreg``: the model and its
+    :meth:`~LipReg.predictions` of the clip) when there is a model and its curve has enough
+    frames (``combined`` True); else ``net`` itself."""
+    if lipreg is None:
+        return net, False
+    model, predictions = lipreg
+    linear = model.curve(feats, rows, MAX_LAG, predictions)
+    return (net, False) if linear is None else (combine([net, linear]), True)
 
 
 def out_of_sync_probability(offset_frames: float, fps: float) -> float:
@@ -221,19 +223,20 @@ def sync_from_features(
     x_off, x_conf = xcorr.peak(xcorr.lag_curve(v, a, MAX_LAG))
     logits = lag_logits(model, feats, MAX_LAG)
     net = pooled_curve(logits, usable, POOLING, feats.speech)
-    curve, combined = _clip_curve(logits, usable, feats, lipreg)
-    if curve is None or net is None:
+    if net is None:
         return _empty("no_speech", "too few frames with both a face and speech", fps=fps,
                       face_frames=int(face.sum()), xcorr_offset_frames=x_off,
                       xcorr_confidence=x_conf)
+    linear = None if lipreg is None else (lipreg, lipreg.predictions(feats, MAX_LAG))
+    curve, combined = _with_lipreg(net, usable, feats, linear)
     offset, conf = curve_peak(curve)
     windows = []
     for lo, hi in xcorr.window_spans(len(feats.times), fps, WINDOW_S, HOP_S):
         rows = np.zeros(len(usable), bool)
         rows[lo:hi] = usable[lo:hi]
-        wc, _ = _clip_curve(logits, rows, feats, lipreg)
-        if wc is not None:
-            w_off, w_conf = curve_peak(wc)
+        wn = pooled_curve(logits, rows, POOLING, feats.speech)
+        if wn is not None:
+            w_off, w_conf = curve_peak(_with_lipreg(wn, rows, feats, linear)[0])
             windows.append(SyncWindow(start_s=float(feats.times[lo]),
                                       end_s=float(feats.times[hi - 1] + 1.0 / fps),
                                       offset_frames=w_off, confidence=w_conf))

@@ -75,19 +75,32 @@ class LipReg:
     weights: F64
     decision: dict[str, Any] | None = None
 
-    def curve(self, feats: ClipFeatures, rows: B, max_lag: int) -> F64 | None:
-        """``(2 * max_lag + 1,)`` correlation of predicted and seen mouth opening at each lag over
-        ``rows``; None when a lag has fewer than ``MIN_ROWS`` usable frames or no variation."""
+    def predictions(self, feats: ClipFeatures, max_lag: int) -> F64:
+        """``(2 * max_lag + 1, T)``: the mouth opening predicted for every frame from the audio
+        taken ``lag`` frames later, one row per lag in ``[-max_lag, max_lag]``; NaN where the
+        context leaves the audio. Computed once per clip, whatever the rows later compared."""
         bands = _bands(feats.mel)
+        out = np.full((2 * max_lag + 1, len(feats.times)), np.nan)
+        for k, lag in enumerate(range(-max_lag, max_lag + 1)):
+            x = design(feats, lag, bands)
+            ok = np.isfinite(x).all(axis=1)
+            out[k, ok] = ((x[ok] - self.x_mean) / self.x_std) @ self.weights
+        return out
+
+    def curve(self, feats: ClipFeatures, rows: B, max_lag: int,
+              predictions: F64 | None = None) -> F64 | None:
+        """``(2 * max_lag + 1,)`` correlation of predicted and seen mouth opening at each lag over
+        ``rows``; None when a lag has fewer than ``MIN_ROWS`` usable frames or no variation.
+        ``predictions``: :meth:`predictions` of the clip when the caller already has them (a
+        clip's sliding windows share them)."""
+        pred_all = self.predictions(feats, max_lag) if predictions is None else predictions
         mouth = feats.mouth
         out = []
-        for lag in range(-max_lag, max_lag + 1):
-            x = design(feats, lag, bands)
-            ok = rows & np.isfinite(x).all(axis=1) & np.isfinite(mouth)
+        for pred_lag in pred_all:
+            ok = rows & np.isfinite(pred_lag) & np.isfinite(mouth)
             if ok.sum() < MIN_ROWS:
                 return None
-            pred = ((x[ok] - self.x_mean) / self.x_std) @ self.weights
-            seen = mouth[ok]
+            pred, seen = pred_lag[ok], mouth[ok]
             if pred.std() < 1e-9 or seen.std() < 1e-12:
                 return None
             out.append(float(np.corrcoef(pred, seen)[0, 1]))
