@@ -280,8 +280,7 @@ class Detect:
         res.detectors = {n: float(np.mean(o["probability"])) for n, o in outs.items()}
         res.detector_logits = {n: float(np.mean(o["logits"])) for n, o in outs.items()}
         if temporal_logit is not None:
-            res.detectors["temporal"] = float(self.fusion.probability(temporal_logit))
-            res.detector_logits["temporal"] = float(temporal_logit)
+            self._record_temporal(res, temporal_logit)
         res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
         _keep_suspicious(res, col, usable, outs, self.config.top)
 
@@ -292,10 +291,15 @@ class Detect:
         if temporal_logit is None:
             res.verdict, res.reason = "inconclusive", "no face detector chosen"
             return
-        res.probability = float(self.fusion.probability(temporal_logit))
-        res.detectors["temporal"] = res.probability
-        res.detector_logits["temporal"] = float(temporal_logit)
+        res.probability = self._record_temporal(res, temporal_logit)
         res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
+
+    def _record_temporal(self, res: MediaResult, logit: float) -> float:
+        """The temporal detector's probability and logit into ``res``; returns the probability."""
+        probability = float(self.fusion.probability(logit))
+        res.detectors["temporal"] = probability
+        res.detector_logits["temporal"] = float(logit)
+        return probability
 
     @staticmethod
     def _timeline(res: MediaResult, faces: list[FaceResult]) -> None:
