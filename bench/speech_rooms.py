@@ -33,6 +33,7 @@ from doppelab.audio import load_audio
 from doppelab.audio.encode import write_audio
 from doppelab.core.storage import atomic_write_text
 from doppelab.detect.speech import SpeechDetector, analyse_speech
+from doppelab.detect.speech_data import room_tail
 
 F32 = np.ndarray
 
@@ -54,10 +55,7 @@ def mix(x: F32, noise: F32, snr_db: float) -> F32:
 
 def reverb(x: F32, rate: int, rt60: float, drr_db: float, rng: np.random.Generator) -> F32:
     """``x`` through a synthetic room (see the module doc), peak level kept."""
-    t = np.arange(1, int(rt60 * rate)) / rate
-    tail = rng.normal(size=len(t)) * np.exp(-6.9 * t / rt60)
-    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail ** 2))
-    y = np.convolve(x, np.concatenate([[1.0], tail]))[: len(x)]
+    y = np.convolve(x, room_tail(rt60, drr_db, rng, rate))[: len(x)]
     return (y * np.abs(x).max() / (np.abs(y).max() + 1e-9)).astype(np.float32)
 
 

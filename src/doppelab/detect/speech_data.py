@@ -34,7 +34,8 @@ from doppelab.core.storage import atomic_write_npz
 
 __all__ = ["CONDITIONS", "FAMILIES", "WINDOW_SECONDS", "Condition", "RealItem", "apply_condition",
            "build_shard", "channel_copies", "load_shards", "lowpass_copies", "real_items",
-           "real_units", "room", "shards_tag", "speech_signal", "speech_windows", "window_count"]
+           "real_units", "room", "room_tail", "shards_tag", "speech_signal", "speech_windows",
+           "window_count"]
 
 _log = logging.getLogger(__name__)
 WINDOW_SECONDS = 2.0
@@ -185,6 +186,17 @@ def lowpass_copies(windows: npt.NDArray[np.float32], rng: np.random.Generator,
     return out
 
 
+def room_tail(rt60: float, drr_db: float, rng: np.random.Generator,
+              rate: int = SAMPLE_RATE) -> npt.NDArray[np.float64]:
+    """A room's impulse response without early reflections: the direct path (1.0) and then an
+    exponentially decaying noise tail of reverberation time ``rt60`` seconds whose energy lies
+    ``drr_db`` dB below the direct path's."""
+    t = np.arange(1, int(rt60 * rate)) / rate
+    tail = rng.normal(size=len(t)) * np.exp(-6.9 * t / rt60)
+    tail *= np.sqrt(10 ** (-drr_db / 10) / np.sum(tail ** 2))
+    return np.concatenate([[1.0], tail])
+
+
 def room(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np.float32]:
     """``x`` through a random synthetic room, RMS kept: a direct path, 3-6 early reflections
     (2-25 ms, gains 0.1-0.6 of either sign) and an exponentially decaying noise tail of
@@ -193,10 +205,7 @@ def room(x: npt.NDArray[np.float32], rng: np.random.Generator) -> npt.NDArray[np
     detection on held-out speakers)."""
     rt60 = rng.uniform(0.15, 0.5)
     drr = rng.uniform(3.0, 15.0)
-    t = np.arange(1, int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
-    tail = rng.normal(size=len(t)) * np.exp(-6.9 * t / rt60)
-    tail *= np.sqrt(10 ** (-drr / 10) / np.sum(tail ** 2))
-    h = np.concatenate([[1.0], tail])
+    h = room_tail(rt60, drr, rng)
     for _ in range(rng.integers(3, 7)):
         delay = int(rng.uniform(0.002, 0.025) * SAMPLE_RATE)
         h[delay] += rng.uniform(0.1, 0.6) * rng.choice([-1, 1])
