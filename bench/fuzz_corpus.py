@@ -554,4 +554,7 @@ def make_corpus(root: Path) -> tuple[list[Case], dict[str, Path]]:
     from fuzz_corpus3 import add_round3  # round 3 (its own module; it imports this one)
 
     add_round3(b, files)
+    from fuzz_corpus4 import add_round4  # round 4 (likewise)
+
+    add_round4(b, files)
     return b.cases, files

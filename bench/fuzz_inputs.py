@@ -46,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_corpus import Case, make_corpus
+from fuzz_corpus4 import round4_extra_cases
 from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
@@ -107,6 +108,7 @@ def _output_cases(root: Path, files: dict[str, Path]) -> list[tuple[str, list[st
         ("detect --json-out is a folder", ["detect", jpg, "--json-out", str(existing)]),
     ]
     out += _eval_cases(root)
+    out += round4_extra_cases(root, files)
     if os.geteuid() == 0:
         skipped = [("swap -o read-only folder", [], True)]
     else:
