@@ -36,3 +36,17 @@ def test_print_under_strict_utf8_locale(odd_image: Path) -> None:
                        capture_output=True, env=env, timeout=120, check=False)
     assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode(errors="replace")
     assert b"odd_\\udcff\\udcfe.png" in r.stdout
+
+
+@pytest.mark.parametrize("name", ["broken\nname.jpg", "broken\rname.jpg", "nel\x85name.jpg",
+                                  "sep\u2028name.jpg"])
+def test_error_stays_one_line_with_line_break_in_name(
+        tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.cli.main import main
+
+    bad = tmp_path / name
+    bad.write_bytes(b"not an image at all" * 20)
+    code = main(["verify", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert len(err.splitlines()) == 1 and err.startswith("doppelab verify: error: "), err

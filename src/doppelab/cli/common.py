@@ -58,7 +58,21 @@ def log_json(record: dict[str, Any]) -> None:
     print(json.dumps(record), file=sys.stderr, flush=True)
 
 
+# Characters that would break "one line": C0 controls but tab, DEL, C1 controls (NEL among
+# them) and the Unicode line and paragraph separators.
+_LINE_BREAKERS = {c: f"\\x{c:02x}" for c in (*range(0x09), *range(0x0B, 0x20), 0x7F)}
+_LINE_BREAKERS.update({c: f"\\u{c:04x}" for c in (*range(0x80, 0xA0), 0x2028, 0x2029)})
+_LINE_BREAKERS.update({0x0A: "\\n", 0x0D: "\\r"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that would start a new line on a terminal (a file name
+    holding a line break, a multi-line library message) written as an escape."""
+    return text.translate(_LINE_BREAKERS)
+
+
 def report_error(command: str, exc: DoppelabError) -> int:
-    """The one-line message of a typed error on stderr; returns its exit code."""
-    print(f"doppelab {command}: error: {exc}", file=sys.stderr)
+    """The one-line message of a typed error on stderr (line breaks in it, e.g. from a file
+    name, are escaped); returns its exit code."""
+    print(one_line(f"doppelab {command}: error: {exc}"), file=sys.stderr)
     return exc.exit_code
