@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from doppelab.cli.common import add_command, add_json, progress_bar
+from doppelab.core.errors import NothingFoundError
 
 EPILOG = """\
 examples:
@@ -35,13 +36,23 @@ def register(sub: Any) -> None:
     add_json(p, "print the metrics as JSON")
 
 
+_LEVELS = ("video", "frame", "speech", "speech_window")
+
+
 def _f(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
 def _text(m: dict[str, Any]) -> str:
     lines = [f"{m['scored']}/{m['files']} files scored"]
-    for level in ("video", "frame", "speech", "speech_window"):
+    if m["failed"]:
+        lines.append(f"{len(m['failed'])} failed (first: {m['failed'][0]['error']})")
+    one_class = [lv for lv in _LEVELS if lv in m and not (m[lv]["all"]["fake"]
+                                                           and m[lv]["all"]["real"])]
+    if one_class:
+        lines.append(f"only one class (real or fake) at level {', '.join(one_class)}: AUC, EER "
+                     "and AP need both and are n/a")
+    for level in _LEVELS:
         if level not in m:
             continue
         for name, s in [("all", m[level]["all"]), *m[level]["per_source"].items()]:
@@ -59,10 +70,16 @@ def run(args: argparse.Namespace) -> int:
     from doppelab.detect.report import clean_json, to_html
 
     rows = read_labels(args.labels)
-    out = ensure_dir(args.out)
     det = Detect(DetectConfig(frames=args.frames, threads=args.threads))
     with progress_bar(len(rows), unit="file", desc="eval") as bar:
         metrics, results = evaluate(rows, det, progress=bar.update)
+    if not any(level in metrics for level in _LEVELS):  # nothing to measure: no report
+        failed = metrics["failed"]
+        first = f" (first: {failed[0]['error']})" if failed else ""
+        raise NothingFoundError(
+            f"no file of {args.labels} could be scored: {len(failed)} failed{first}, "
+            f"{len(metrics['unscored'])} without a face or speech")
+    out = ensure_dir(args.out)
     metrics = clean_json(metrics)
     atomic_write_text(out / "eval.json", json.dumps(metrics, indent=2) + "\n")
     roc_png(results, out / "roc.png")

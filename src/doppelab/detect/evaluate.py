@@ -14,6 +14,7 @@ levels ``speech`` (one speech-detector probability per file with speech) and ``s
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,25 +36,62 @@ class Labelled:
     source: str
 
 
+def _decode_csv(raw: bytes) -> str:
+    """The text of a labels file: UTF-8 (a leading BOM dropped, as spreadsheets write it) or
+    UTF-16 with its BOM; bytes that are not UTF-8 (a path in Latin-1) are kept as surrogate
+    escapes, so such a path still names the file it names on disk."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    return raw.decode("utf-8-sig", errors="surrogateescape")
+
+
+def _dialect(text: str) -> str:
+    """The delimiter: a comma, else a semicolon or tab when the header holds one and no comma
+    (spreadsheets in many locales save CSV with semicolons)."""
+    header = text.split("\n", 1)[0]
+    if "," not in header:
+        for sep in (";", "\t"):
+            if sep in header:
+                return sep
+    return ","
+
+
 def read_labels(csv_path: str | Path) -> list[Labelled]:
-    """Rows of a LABELS.csv (see module doc); raises :class:`UsageError` on a bad file."""
+    """Rows of a LABELS.csv (see module doc); raises :class:`UsageError` on a bad file.
+
+    Tolerated: a UTF-8 BOM or UTF-16, CRLF line ends, semicolon or tab delimiters, header names
+    in any case with spaces around them, spaces around values.
+    """
     p = Path(csv_path)
     try:
-        with open(p, newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        raw = p.read_bytes()
     except OSError as exc:
-        raise UsageError(f"cannot read {p}: {exc.strerror}") from exc
+        raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
+    try:
+        text = _decode_csv(raw)
+        if "\x00" in text:
+            raise csv.Error("NUL bytes: a binary file")
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=_dialect(text))
+        table = [(reader.line_num, [cell.strip() for cell in row]) for row in reader]
     except (UnicodeDecodeError, csv.Error) as exc:  # a binary file, NUL bytes, a broken quote
         raise UsageError(f"{p} is not a readable CSV text file ({exc})") from None
-    if not rows or not {"path", "label"} <= set(rows[0]):
-        raise UsageError(f"{p} needs a header with 'path' and 'label' columns and some rows")
+    table = [(i, row) for i, row in table if any(row)]  # blank lines
+    header = [h.lower() for h in table[0][1]] if table else []
+    if len(table) < 2 or not {"path", "label"} <= set(header):
+        first = f" (first line: {','.join(table[0][1])[:80]!r})" if table else " (no lines)"
+        raise UsageError(f"{p} needs a header with 'path' and 'label' columns and some "
+                         f"rows{first}")
+    col = {name: header.index(name) for name in ("path", "label", "source") if name in header}
     out = []
-    for i, r in enumerate(rows, start=2):
-        lab = LABELS.get(str(r["label"]).strip().lower())
+    for i, r in table[1:]:
+        cells = {name: (r[k] if k < len(r) else "") for name, k in col.items()}
+        lab = LABELS.get(cells["label"].lower())
         if lab is None:
-            raise UsageError(f"{p} line {i}: label must be 0/1/real/fake, not {r['label']!r}")
-        path = Path(r["path"])
-        src = (r.get("source") or "").strip() or ("real" if lab == 0 else "fake")
+            raise UsageError(f"{p} line {i}: label must be 0/1/real/fake, not {cells['label']!r}")
+        if not cells["path"]:
+            raise UsageError(f"{p} line {i}: empty path")
+        path = Path(cells["path"])
+        src = cells.get("source") or ("real" if lab == 0 else "fake")
         out.append(
             Labelled(path=path if path.is_absolute() else p.parent / path, label=lab, source=src)
         )
