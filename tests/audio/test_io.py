@@ -172,3 +172,25 @@ def test_32_channel_wav_downmix(tmp_path: Path) -> None:
     assert abs(np.argmax(spec) - 440) <= 1
     blocks = list(iter_audio_blocks(tmp_path / "32.wav", sample_rate=8000, block_seconds=0.25))
     assert sum(len(b.samples) for b in blocks) == 8000  # through the resampler too
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f8"])
+def test_nan_and_inf_samples_read_as_silence(tmp_path: Path, dtype: str) -> None:
+    """A float WAV with NaN and infinite samples: finite audio, no numpy warning downstream
+    (a NaN used to make the whole loudness-normalised clip NaN)."""
+    import struct
+    import warnings
+
+    x = (0.3 * np.sin(np.arange(16_000) / 7)).astype(np.float64)
+    x[100::2000], x[200::2000], x[300::2000] = np.nan, np.inf, -np.inf
+    data = x.astype(dtype).tobytes()
+    width = np.dtype(dtype).itemsize
+    fmt = struct.pack("<HHIIHH", 3, 1, 16_000, 16_000 * width, width, 8 * width)
+    wav = tmp_path / "nan.wav"
+    wav.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
+                    + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clip = load_audio(wav)
+    assert np.isfinite(clip.samples).all() and len(clip.samples) == 16_000
+    assert np.isfinite(clip.gain_db)

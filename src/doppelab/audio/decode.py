@@ -11,7 +11,8 @@ Streaming and memory: :func:`iter_audio_blocks` decodes packet by packet and yie
 blocks, so a two-hour file is scored with a few blocks in memory; :func:`load_audio` collects
 blocks up to ``max_seconds`` (the rest is not decoded and ``AudioClip.truncated`` is set).
 
-Damage: a packet that fails to decode in the middle of a stream is skipped (one logged warning
+Damage: NaN and infinite samples (float WAVs) are read as 0 (one logged warning gives the
+count); a packet that fails to decode in the middle of a stream is skipped (one logged warning
 per decoding pass gives the count and the first error; ``AudioClip.skipped_packets`` counts
 them, the audio is joined across the gap); a stream where nothing decodes, or whose header
 claims a sample rate under ``MIN_SAMPLE_RATE``, raises
@@ -190,6 +191,7 @@ class _Decoder:
         self.resampler: AudioResampler | None = None
         self.in_format: tuple[str, str, int] | None = None
         self.skipped = 0
+        self.nonfinite = 0
         self.timestamps = timestamps
         self.origin = _video_origin(container) if timestamps else 0.0
         self.start: float | None = None
@@ -267,12 +269,24 @@ class _Decoder:
                     continue
                 for frame in frames:
                     if isinstance(frame, AudioFrame):
-                        yield from self._frame_chunks(frame)
-            yield from self._flush()
+                        yield from map(self._finite, self._frame_chunks(frame))
+            yield from map(self._finite, self._flush())
         finally:
             if first is not None:
                 _log.warning("%s: skipped %d undecodable audio packet(s) (first: %s)",
                              self.path, self.skipped, first)
+            if self.nonfinite:
+                _log.warning("%s: %d NaN or infinite audio sample(s) read as silence",
+                             self.path, self.nonfinite)
+
+    def _finite(self, chunk: SamplesF32) -> SamplesF32:
+        """``chunk`` with NaN and infinite samples (a float file's bad data, which the
+        resampler spreads to their neighbours) set to 0, counted in ``nonfinite``."""
+        bad = ~np.isfinite(chunk)
+        if bad.any():
+            self.nonfinite += int(bad.sum())
+            chunk = np.where(bad, np.float32(0), chunk)
+        return chunk
 
 
 def _video_origin(container: InputContainer) -> float:
