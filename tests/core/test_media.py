@@ -562,3 +562,24 @@ def test_real_clip() -> None:
     frames = list(iter_frames(path, every=5))
     assert frames[-1].ref.index >= int(row["frames"]) - 5
     assert all(f.image.shape == (info.height, info.width, 3) for f in frames)
+
+
+def test_two_video_streams_read_the_largest(tmp_path: Path) -> None:
+    """A small preview track first, the main picture second: the main one is read."""
+    path = tmp_path / "two.mkv"
+    with av.open(str(path), "w", format="matroska") as out:
+        small, big = out.add_stream("libx264", rate=10), out.add_stream("libx264", rate=10)
+        for st, (w, h) in ((small, (64, 48)), (big, (128, 96))):
+            st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for _ in range(3):
+            for st, value in ((small, 30), (big, 200)):
+                img = np.full((st.height, st.width, 3), value, np.uint8)
+                for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    out.mux(pkt)
+        for st in (small, big):
+            for pkt in st.encode():
+                out.mux(pkt)
+    info = probe(path)
+    assert (info.width, info.height) == (128, 96)
+    frames = list(iter_frames(path))
+    assert frames[0].image.shape == (96, 128, 3) and abs(int(frames[0].image.mean()) - 200) < 8

@@ -48,12 +48,21 @@ def real_video_streams(container: InputContainer) -> list[VideoStream]:
             if not s.disposition & av.stream.Disposition.attached_pic]
 
 
+def _pixel_count(stream: VideoStream) -> int:
+    try:
+        return int(stream.codec_context.width) * int(stream.codec_context.height)
+    except Exception:  # no decoder: ranked last
+        return -1
+
+
 def video_stream(container: InputContainer, path: Path, max_pixels: int) -> VideoStream:
-    """The first real video stream (cover-art pictures skipped), checked before decoding."""
+    """The real video stream with the most pixels (cover-art pictures skipped; the first of
+    equals), checked before decoding. A file with several angles or a small preview track
+    beside the main one is read from its main picture, as FFmpeg's own choice would be."""
     streams = real_video_streams(container)
     if not streams:
         raise NotMediaError(f"no video stream: {path}")
-    stream = streams[0]
+    stream = max(streams, key=_pixel_count)
     try:
         ctx = stream.codec_context
     except Exception:
