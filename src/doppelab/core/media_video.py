@@ -29,7 +29,10 @@ from doppelab.core.errors import (
 from doppelab.core.media_check import bad_data, check_pixels, check_readable, map_av_error, media_id
 from doppelab.core.types import AudioInfo, Frame, FrameRef, ImageU8, MediaInfo
 
-__all__ = ["iter_video", "open_frames", "open_video", "probe_video", "video_stream"]
+__all__ = [
+    "MAX_FPS", "MIN_FPS", "iter_video", "open_frames", "open_video", "plausible_fps", "probe_video",
+    "video_stream",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -149,6 +152,20 @@ def _audio_info(container: InputContainer) -> AudioInfo | None:
     return AudioInfo(codec=codec, sample_rate=rate, channels=channels)
 
 
+MIN_FPS, MAX_FPS = 0.01, 1000.0  # a frame every 100 s (slide shows) .. high-speed cameras
+
+
+def plausible_fps(rate: Fraction | None) -> float | None:
+    """``rate`` as a float, or None (unknown) when it is missing or outside ``MIN_FPS`` ..
+    ``MAX_FPS``: a broken time scale or sample duration (an MP4 whose ``mdhd`` time scale is
+    1, or whose ``stts`` deltas are 2^31) claims 5e-6 or 8e6 frames a second, which no encoder
+    takes; readers of :class:`MediaInfo` fall back to their default rate (25) on None."""
+    if not rate:
+        return None
+    fps = float(rate)
+    return fps if MIN_FPS <= fps <= MAX_FPS else None
+
+
 def probe_video(path: Path, max_pixels: int) -> MediaInfo:
     with open_video(path) as container:
         stream = video_stream(container, path, max_pixels)
@@ -157,9 +174,9 @@ def probe_video(path: Path, max_pixels: int) -> MediaInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if turns % 2:
             width, height = height, width
-        rate = stream.average_rate or stream.guessed_rate
         return MediaInfo(
-            path=path, kind="video", width=width, height=height, fps=float(rate) if rate else None,
+            path=path, kind="video", width=width, height=height,
+            fps=plausible_fps(stream.average_rate or stream.guessed_rate),
             frames=stream.frames or None, duration=stream_duration(container, stream),
             video_codec=stream.codec_context.name, container=container.format.name,
             rotation=(360 - 90 * turns) % 360, audio=_audio_info(container),

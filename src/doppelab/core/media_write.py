@@ -238,8 +238,9 @@ class VideoWriter:
         audio_from: str | Path | None = None,
         preset: str = "veryfast",
     ) -> None:
-        if not fps > 0 or width <= 0 or height <= 0:
-            raise UsageError(f"need fps > 0 and a positive size, got {fps} fps {width}x{height}")
+        if not 0.01 <= fps <= 1000 or width <= 0 or height <= 0:  # fps: see media.plausible_fps
+            raise UsageError(f"need 0.01 <= fps <= 1000 and a positive size, got {fps} fps "
+                             f"{width}x{height}")
         if pix_fmt in ("yuv420p", "nv12", "yuvj420p") and (width % 2 or height % 2):
             raise UsageError(f"{pix_fmt} needs an even width and height, got {width}x{height}")
         self.path = Path(path)
