@@ -36,6 +36,7 @@ from doppelab.core.media import (
     read_image,
     write_image,
 )
+from doppelab.core.media_video import plausible_fps
 
 W, H, N, FPS = 64, 48, 10, 25
 REPO = Path(__file__).resolve().parents[2]
@@ -583,3 +584,26 @@ def test_two_video_streams_read_the_largest(tmp_path: Path) -> None:
     assert (info.width, info.height) == (128, 96)
     frames = list(iter_frames(path))
     assert frames[0].image.shape == (96, 128, 3) and abs(int(frames[0].image.mean()) - 200) < 8
+
+
+@pytest.mark.parametrize("name", ["i" * 300 + ".jpg", "d" * 256 + "/x.jpg"])
+def test_exception_input_name_too_long(tmp_path: Path, name: str) -> None:
+    with pytest.raises(FileAccessError, match="too long"):
+        probe(tmp_path / name)
+    with pytest.raises(FileAccessError, match="too long"):
+        iter_frames(tmp_path / name)
+
+
+def test_implausible_frame_rate_is_unknown(tmp_path: Path, clip: Path) -> None:
+    """``stts`` deltas of 2^31 claim 5e-6 frames a second: fps is unknown (None), and the
+    video writer refuses such a rate with a typed error (it used to divide by zero)."""
+    data = bytearray(clip.read_bytes())
+    pos = data.index(b"stts") - 4
+    for k in range(struct.unpack(">I", data[pos + 12:pos + 16])[0]):
+        data[pos + 20 + 8 * k:pos + 24 + 8 * k] = struct.pack(">I", 1 << 31)
+    broken = tmp_path / "broken_timing.mp4"
+    broken.write_bytes(bytes(data))
+    assert probe(broken).fps is None
+    assert plausible_fps(Fraction(5, 1048576)) is None and plausible_fps(Fraction(30000, 1001))
+    with pytest.raises(UsageError):
+        VideoWriter(tmp_path / "o.mp4", fps=5 / 1048576, width=16, height=16)

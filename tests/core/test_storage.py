@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from doppelab.core.errors import OutputError
-from doppelab.core.storage import atomic_dir, atomic_write_text
+from doppelab.core.storage import atomic_dir, atomic_write_text, ensure_dir, same_file
 
 PROC = Path("/proc")
 
@@ -44,3 +44,33 @@ def test_outputs_follow_the_umask_and_keep_an_existing_mode(tmp_path: Path) -> N
         assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def test_output_name_near_the_limit_is_written(tmp_path: Path) -> None:
+    """A 250-byte name is legal; its temporary sibling (".NAME.xxxxxxxx.txt") used not to be."""
+    final = tmp_path / ("n" * 246 + ".txt")
+    atomic_write_text(final, "ok")
+    assert final.read_text() == "ok" and [p.name for p in tmp_path.iterdir()] == [final.name]
+    folder = tmp_path / ("d" * 250)
+    with atomic_dir(folder) as tmp:
+        (tmp / "x").write_text("1")
+    assert (folder / "x").read_text() == "1"
+
+
+@pytest.mark.parametrize("name", ["f" * 300 + ".txt", "/".join(["d" * 200] * 25)])
+def test_exception_name_the_os_cannot_hold(tmp_path: Path, name: str) -> None:
+    """ENAMETOOLONG is a typed output error, not an OSError from Path.is_dir()."""
+    with pytest.raises(OutputError, match="too long"):
+        atomic_write_text(tmp_path / name, "x")
+    with pytest.raises(OutputError, match="too long"):
+        ensure_dir(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_same_file(tmp_path: Path) -> None:
+    a = tmp_path / "a.jpg"
+    a.write_bytes(b"x")
+    (tmp_path / "link.jpg").symlink_to(a)
+    assert same_file(a, tmp_path / "link.jpg") and same_file(a, tmp_path / "." / "a.jpg")
+    assert same_file(tmp_path / "new.html", tmp_path / "sub" / ".." / "new.html")
+    assert not same_file(a, tmp_path / "b.jpg")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from doppelab.cli.common import add_command, add_json, report_error
-from doppelab.core.errors import DoppelabError, UsageError
+from doppelab.core.errors import DoppelabError, OutputError, UsageError
 
 EPILOG = """\
 examples:
@@ -70,6 +70,7 @@ def _config(args: argparse.Namespace) -> Any:
         raise UsageError("--frames and --threads must be >= 1")
     if args.max_audio_seconds is not None and args.max_audio_seconds <= 0:
         raise UsageError("--max-audio-seconds must be > 0")
+    _check_outputs(args)
     reference = None
     if args.reference is not None:
         from doppelab.core.media import check_readable
@@ -81,6 +82,24 @@ def _config(args: argparse.Namespace) -> Any:
         reference = str(args.reference)
     return DetectConfig(frames=args.frames, detectors=names, threads=args.threads,
                         max_audio_seconds=args.max_audio_seconds, speaker_reference=reference)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Report paths that cannot work are refused before any detection runs: a name the OS
+    cannot hold, a folder, the same file twice, or one of the inputs (it would be replaced)."""
+    from doppelab.core.storage import check_output_name, same_file
+
+    outs = [(flag, p) for flag, p in (("--report", args.report), ("--json-out", args.json_out))
+            if p is not None]
+    for flag, p in outs:
+        check_output_name(p)
+        if p.is_dir():
+            raise OutputError(f"{flag} is a directory: {p}")
+        for other in [*args.files, *([args.reference] if args.reference else [])]:
+            if same_file(p, other):
+                raise UsageError(f"{flag} would overwrite the input {other}")
+    if len(outs) == 2 and same_file(outs[0][1], outs[1][1]):
+        raise UsageError(f"--report and --json-out name the same file: {args.report}")
 
 
 def _line(res: Any) -> str:

@@ -9,6 +9,7 @@ the documented exit codes.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import os
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from doppelab.cli.common import report_error
-from doppelab.core.errors import DoppelabError
+from doppelab.core.errors import DoppelabError, FileAccessError
 from doppelab.core.version import __version__
 
 SUBCOMMANDS = (
@@ -69,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except DoppelabError as exc:
         return report_error(args.command, exc)
+    except OSError as exc:  # a name the OS cannot hold, met where no check caught it first
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return report_error(args.command, FileAccessError(
+            f"file name too long: {os.fsdecode(exc.filename or '')}"))
     except KeyboardInterrupt:
         print(f"doppelab {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -104,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
         target_face=args.face,
     )
     method, target, sources = _method(args)
+    from doppelab.core.storage import same_file
+
+    for given in [*args.inputs, *([args.source] if args.source is not None else [])]:
+        if same_file(args.output, given):
+            raise UsageError(f"-o would overwrite the input {given}: choose another output")
     total = probe(target).frames
     with progress_bar(total, unit="frame", desc="swap") as bar:
         res = swap_file(

@@ -43,6 +43,7 @@ from doppelab.core.media_check import (
     IMAGE_SUFFIXES,
     STILL_KINDS,
     VIDEO_SUFFIXES,
+    check_name,
     check_readable,
     media_id,
     sniff,
@@ -59,7 +60,8 @@ from doppelab.core.media_write import VideoWriter, write_image
 from doppelab.core.types import Frame, FrameRef, MediaInfo
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "VideoWriter", "check_readable",
+    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "VideoWriter", "check_name",
+    "check_readable",
     "iter_frames", "media_id", "probe", "read_image", "write_image",
 ]
 
@@ -84,6 +86,7 @@ def probe(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInf
         UnsupportedCodecError, DimensionsTooLargeError: see the module docstring.
     """
     p = Path(path)
+    check_name(p)
     if p.is_dir():
         return probe_folder(p, max_pixels)
     if _is_image_path(p):
@@ -115,6 +118,7 @@ def iter_frames(
         raise UsageError(f"need every >= 1, start >= 0, threads >= 0 (got {every}, {start}, "
                          f"{threads})")
     p = Path(path)
+    check_name(p)
     if p.is_dir():
         return iter_folder(p, folder_images(p), every, start, max_pixels)
     if _is_image_path(p):

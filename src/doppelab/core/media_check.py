@@ -23,10 +23,11 @@ from doppelab.core.errors import (
     TruncatedMediaError,
     UnsupportedCodecError,
 )
+from doppelab.core.storage import name_problem
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "NOT_IMAGE", "STILL_KINDS", "VIDEO_SUFFIXES",
-    "bad_data", "check_pixels", "check_readable", "map_av_error", "media_id", "sniff",
+    "bad_data", "check_name", "check_pixels", "check_readable", "map_av_error", "media_id", "sniff",
 ]
 
 DEFAULT_MAX_PIXELS = 8192 * 8192  # decompression-bomb guard
@@ -37,6 +38,14 @@ _SNIFF_BYTES = 512
 # decode the first one, often 16 or 32 px)
 STILL_KINDS = frozenset({"jpeg", "png", "webp", "bmp", "ico"})
 NOT_IMAGE = "unrecognised image"
+
+
+def check_name(path: str | Path) -> None:
+    """Raise :class:`FileAccessError` when the OS cannot hold ``path`` at all (a name over 255
+    bytes): ``Path.is_dir()`` and friends raise ``OSError`` on it instead of answering."""
+    problem = name_problem(path)
+    if problem:
+        raise FileAccessError(f"cannot access {os.fsdecode(path)}: {problem}")
 
 
 def check_readable(path: str | Path) -> None:

@@ -17,11 +17,53 @@ from typing import Any
 
 from doppelab.core.errors import OutputError
 
+NAME_MAX = 255  # bytes in one path component (Linux file systems, macOS)
+PATH_MAX = 4095  # bytes in a whole path
+
+
+def name_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why the OS cannot hold ``path`` at all (a name over 255 bytes, a path over 4095), else
+    None. ``Path.exists()``/``is_dir()`` raise ``OSError`` (ENAMETOOLONG) on such a path
+    instead of answering, so the readers and writers check it first."""
+    raw = os.fsencode(path)
+    if len(raw) > PATH_MAX:
+        return f"path too long ({len(raw)} bytes, the limit is {PATH_MAX})"
+    longest = max((len(part) for part in raw.split(b"/")), default=0)
+    if longest > NAME_MAX:
+        return f"file name too long ({longest} bytes, the limit is {NAME_MAX})"
+    return None
+
+
+def check_output_name(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`OutputError` when the OS cannot hold ``path`` (see :func:`name_problem`)."""
+    problem = name_problem(path)
+    if problem:
+        raise OutputError(f"cannot write {os.fsdecode(path)}: {problem}")
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when ``a`` and ``b`` name one file: the same existing inode (hard and symbolic
+    links, ``./x`` and ``x``), or, for paths that do not exist yet, the same absolute path."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        try:
+            return Path(a).resolve() == Path(b).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return False
+
 
 def _check_parent(path: Path) -> None:
+    check_output_name(path)
     if path.is_dir():
         raise OutputError(f"output path is a directory: {path}")
     ensure_dir(path.parent if str(path.parent) else Path("."))
+
+
+def _temp_prefix(final: Path) -> str:
+    """The prefix of ``final``'s temporary sibling: its name cut to 64 characters, so a final
+    name near the 255-byte limit still has room for the temporary's prefix and suffix."""
+    return f".{final.name[:64]}."
 
 
 def _umask() -> int:
@@ -64,7 +106,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     _check_parent(final)
     try:
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{final.name}.",
+            prefix=_temp_prefix(final),
             suffix=(final.suffix if suffix is None else suffix),
             dir=final.parent if str(final.parent) else ".",
         )
@@ -121,14 +163,14 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     final = Path(path)
     _check_parent(final)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(final), dir=final.parent))
     except OSError as exc:
         raise OutputError(f"cannot write {final}: {_describe(exc)}") from exc
     try:
         yield tmp
         _settle_mode(tmp, final, 0o777)
         if final.exists():
-            old = final.with_name(f".{final.name}.old")
+            old = final.with_name(f"{_temp_prefix(final)}old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(final, old)
             os.replace(tmp, final)
@@ -146,6 +188,9 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
     """Create ``path`` (and parents) as a folder, or raise :class:`OutputError` saying why."""
     p = Path(path)
+    problem = name_problem(p)
+    if problem:
+        raise OutputError(f"cannot create folder {p}: {problem}")
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

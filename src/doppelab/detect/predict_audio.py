@@ -27,6 +27,7 @@ from doppelab.core.errors import (
     TruncatedMediaError,
     UnsupportedCodecError,
 )
+from doppelab.core.media import check_name
 from doppelab.detect.base import verdict
 from doppelab.detect.predict import DetectConfig, MediaResult
 from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
@@ -40,6 +41,7 @@ __all__ = ["attach_speech", "audio_result", "fuse_channels", "is_audio_file", "r
 def is_audio_file(path: str | Path) -> bool:
     """True for a file with audio and no video (see :func:`doppelab.audio.is_audio_only`)."""
     p = Path(path)
+    check_name(p)
     if p.is_dir():
         return False
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 from doppelab.core.errors import ManyFacesError, NoFaceError, UsageError
 from doppelab.core.media import DEFAULT_MAX_PIXELS, iter_frames, media_id, probe, read_image
-from doppelab.core.storage import ensure_dir
+from doppelab.core.storage import check_output_name, ensure_dir
 from doppelab.core.types import Embedding, Face, Frame, FrameRef, ImageU8, MediaInfo
 from doppelab.core.version import __version__
 from doppelab.extract.align import AlignConfig, align
@@ -360,6 +360,7 @@ def extract(
     infos = [probe(p, max_pixels=cfg.max_pixels) for p in paths]  # fail fast on bad input
     reference = embed_reference(cfg.identity, cfg.max_pixels) if cfg.identity else None
     root = Path(output)
+    check_output_name(root)
     created = not root.exists()
     meta_config = {
         "size": cfg.size,

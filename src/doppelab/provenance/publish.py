@@ -94,7 +94,7 @@ def _finish(job: _Job, unsigned: Path, final: Path, tmp: Path, *, kind: str, met
 
 
 def _unsigned_path(final: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{final.stem}.unsigned.", suffix=final.suffix,
+    fd, name = tempfile.mkstemp(prefix=f".{final.stem[:64]}.unsigned.", suffix=final.suffix,
                                 dir=final.parent if str(final.parent) else ".")
     os.close(fd)
     return Path(name)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from doppelab.core.errors import NoFaceError, UsageError
 from doppelab.core.geometry import transform_points
+from doppelab.core.media import check_name
 from doppelab.core.types import Embedding, ImageU8, Landmarks
 from doppelab.extract.align import AlignConfig, align
 from doppelab.extract.faceset import FaceSet
@@ -119,6 +120,7 @@ class MeshMethod:
             raise UsageError(f"shape transfer must be 0-1, got {self.shape}")
         cfg = AlignConfig(size=self.crop_size, coverage=self.coverage)
         src = Path(self.source)
+        check_name(src)
         load = source_from_faceset if src.is_dir() else source_from_image
         self._src = load(src, cfg)
 
