@@ -37,6 +37,7 @@ from doppelab.core.media import (
     write_image,
 )
 from doppelab.core.media_video import plausible_fps
+from doppelab.core.media_write import conform_frame
 
 W, H, N, FPS = 64, 48, 10, 25
 REPO = Path(__file__).resolve().parents[2]
@@ -607,3 +608,54 @@ def test_implausible_frame_rate_is_unknown(tmp_path: Path, clip: Path) -> None:
     assert plausible_fps(Fraction(5, 1048576)) is None and plausible_fps(Fraction(30000, 1001))
     with pytest.raises(UsageError):
         VideoWriter(tmp_path / "o.mp4", fps=5 / 1048576, width=16, height=16)
+
+
+def test_conform_frame_odd_and_changed_size() -> None:
+    odd = np.full((291, 513, 3), 90, np.uint8)
+    out = conform_frame(odd, (291, 513))
+    assert out.shape == (292, 514, 3) and (out == 90).all()  # padded by a copied edge
+    same = np.zeros((64, 64, 3), np.uint8)
+    assert conform_frame(same, (64, 64)) is same
+    wide = np.full((30, 120, 3), 200, np.uint8)  # a later frame of another size: fitted
+    fitted = conform_frame(wide, (64, 64))
+    assert fitted.shape == (64, 64, 3)
+    assert fitted[32, 32].tolist() == [200] * 3 and fitted[0, 32].tolist() == [0] * 3
+
+
+def _ts_with_audio(path: Path, seconds: float, size: int) -> bytes:
+    with av.open(str(path), "w", format="mpegts") as out:
+        vs = out.add_stream("libx264", rate=10)
+        vs.width = vs.height = size
+        vs.pix_fmt = "yuv420p"
+        aus = out.add_stream("aac", rate=16_000, layout="mono")
+        for _ in range(round(seconds * 10)):
+            img = np.full((size, size, 3), 128, np.uint8)
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        t = np.arange(round(seconds * 16_000)) / 16_000
+        sig = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        for s in range(0, sig.size, 1024):
+            frame = av.AudioFrame.from_ndarray(sig[None, s:s + 1024].copy(), format="fltp",
+                                               layout="mono")
+            frame.sample_rate, frame.pts = 16_000, s
+            for pkt in aus.encode(frame):
+                out.mux(pkt)
+        for pkt in aus.encode(None):
+            out.mux(pkt)
+    return path.read_bytes()
+
+
+def test_video_writer_audio_whose_time_goes_back(tmp_path: Path) -> None:
+    """Two MPEG-TS clips glued together: the audio's timestamps restart midway. Copying it
+    used to fail with "cannot encode frame" (EINVAL from the muxer)."""
+    glued = tmp_path / "glued.ts"
+    glued.write_bytes(_ts_with_audio(tmp_path / "a.ts", 1.0, 64)
+                      + _ts_with_audio(tmp_path / "b.ts", 1.0, 48))
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, fps=10, width=64, height=64, audio_from=glued) as writer:
+        for k in range(20):
+            writer.write(np.full((64, 64, 3), 100, np.uint8), k / 10)
+    with av.open(str(out)) as check:
+        assert check.streams.audio and check.streams.video[0].frames == 20

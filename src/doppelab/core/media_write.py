@@ -67,6 +67,32 @@ def _check_image(image: ImageU8, shape: tuple[int, int] | None = None) -> None:
                          f"got {image.shape[1]}x{image.shape[0]}")
 
 
+def conform_frame(image: ImageU8, size: tuple[int, int]) -> ImageU8:
+    """``image`` fitted to ``size`` (height, width) for a writer that takes one size of even
+    sides (H.264 4:2:0): a frame of another size (a stream that changes resolution midway) is
+    scaled to fit and centred on black, keeping its aspect ratio; an odd side is then padded by
+    one copied edge row or column (513x291 -> 514x292). A frame already fitting is returned
+    as it is.
+
+    Shape: ``(H, W, 3)`` uint8 RGB in, ``(size[0] + size[0] % 2, size[1] + size[1] % 2, 3)``
+    out.
+    """
+    h, w = size
+    if image.shape[:2] != (h, w):
+        scale = min(h / image.shape[0], w / image.shape[1])
+        nh = max(1, min(h, round(image.shape[0] * scale)))
+        nw = max(1, min(w, round(image.shape[1] * scale)))
+        fitted = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize(
+            (nw, nh), Image.Resampling.BILINEAR))
+        canvas = np.zeros((h, w, 3), np.uint8)
+        top, left = (h - nh) // 2, (w - nw) // 2
+        canvas[top:top + nh, left:left + nw] = fitted
+        image = canvas
+    if h % 2 or w % 2:
+        image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return image
+
+
 def write_image(path: str | Path, image: ImageU8, *, quality: int = 95) -> None:
     """Write an RGB image atomically; the suffix picks JPEG, PNG, WebP or BMP.
 
@@ -141,6 +167,8 @@ class _AudioMux:
         self.pending: _Packet | None = None
         self.preroll: _Packet | None = None
         self.done = False
+        self.last_pts: int | None = None  # of the last packet muxed (source ticks)
+        self.backwards = 0  # packets dropped because their time went back
 
     def _mux(self, packets: list[_Packet]) -> None:
         for packet in packets:
@@ -174,9 +202,15 @@ class _AudioMux:
             if start < 0:  # before the video start: keep only the last one, as decoder pre-roll
                 self.preroll = packet  # (e.g. AAC priming, which sits at a negative pts)
                 continue
+            if self.last_pts is not None and packet.pts <= self.last_pts:
+                # time went back (streams glued together, a broken muxer): a muxer refuses
+                # non-increasing timestamps, so the packet is dropped (counted, logged once)
+                self.backwards += 1
+                continue
             if self.preroll is not None:
                 self._emit(self.preroll)
                 self.preroll = None
+            self.last_pts = packet.pts
             self._emit(packet)
 
     def _emit(self, packet: _Packet) -> None:
@@ -206,6 +240,9 @@ class _AudioMux:
         if not self.copy:
             self._mux(self.output.encode(None))
         self.source.close()
+        if self.backwards:
+            _log.warning("%s: %d audio packet(s) whose time went back were dropped",
+                         self.source.name, self.backwards)
 
 
 class VideoWriter:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from doppelab.core.errors import UsageError
 from doppelab.core.media import VideoWriter, write_image
+from doppelab.core.media_write import conform_frame
 from doppelab.core.storage import atomic_path
 from doppelab.core.types import ImageU8
 from doppelab.provenance import watermark
@@ -138,7 +139,10 @@ def label_video(frames: Iterable[ImageU8], path: str | os.PathLike[str], *, fps:
     """Watermark every frame, encode them (H.264 MP4/MOV, audio copied from ``audio_from``),
     sign the file and record keyframe fingerprints (one per second, at most 300).
 
-    Shape: every frame is ``(H, W, 3)`` uint8 RGB of one even size.
+    Shape: every frame is ``(H, W, 3)`` uint8 RGB. The first frame sets the size; odd sides
+    are padded to even and later frames of another size are fitted to it
+    (:func:`~doppelab.core.media_write.conform_frame`), so a 513x291 video or one whose
+    resolution changes midway is written (514x292, and at its first size).
     """
     final = Path(path)
     _check_suffix(final, VIDEO_SUFFIXES)
@@ -152,8 +156,10 @@ def label_video(frames: Iterable[ImageU8], path: str | os.PathLike[str], *, fps:
         try:
             with contextlib.ExitStack() as stack:
                 writer: VideoWriter | None = None
+                size: tuple[int, int] | None = None
                 for image in frames:
-                    marked = watermark.embed(image, job.payload_id)
+                    size = size or (int(image.shape[0]), int(image.shape[1]))
+                    marked = watermark.embed(conform_frame(image, size), job.payload_id)
                     if writer is None:
                         h, w = marked.shape[:2]
                         writer = stack.enter_context(VideoWriter(
