@@ -138,10 +138,17 @@ def _progressive_cut(dst: Path, pil: Image.Image, share: float) -> Path:
     return _write(dst, data[: int(len(data) * share)])
 
 
+# EXIF orientation -> how to store an upright picture so that a reader that honours the tag
+# shows it upright (the inverse of the reader's transpose); out-of-range values store it as is.
+_STORE = {3: Image.Transpose.ROTATE_180, 5: Image.Transpose.TRANSPOSE,
+          8: Image.Transpose.ROTATE_270}
+
+
 def _exif(dst: Path, pil: Image.Image, value: int) -> Path:
     exif = Image.Exif()
     exif[0x0112] = value
-    pil.save(dst, "JPEG", exif=exif.tobytes())
+    stored = pil.transpose(_STORE[value]) if value in _STORE else pil
+    stored.save(dst, "JPEG", exif=exif.tobytes())
     return dst
 
 
@@ -192,7 +199,7 @@ def _ztxt_bomb(dst: Path, astro: np.ndarray) -> Path:
 
 
 def _gif_frames(dst: Path, n: int) -> Path:
-    base = _frames(12, (96, 96))
+    base = _frames(12, (192, 192))
     frames = [Image.fromarray(base[i % 12]).convert("P") for i in range(n)]
     frames[0].save(dst, save_all=True, append_images=frames[1:], duration=40, loop=0)
     return dst
