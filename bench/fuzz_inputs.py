@@ -28,6 +28,10 @@ src`` unpacked elsewhere and put first on ``PYTHONPATH``); ``after`` the fixed c
 locale gives), which the non-UTF-8 file name needs to show its printing crash.
 ``round3_before``/``round3_after`` ran only the round-3 cases (``--only '^r3_'``, made by
 ``bench/fuzz_corpus3.py``): before on the code of commit 527bd5a, after on the fixed code.
+``round4_before``/``round4_after`` ran the round-4 cases and output/eval runs (``--only '^r4_'``,
+``bench/fuzz_corpus4.py``): before on the code of commit 4f2c9c5 (the 4 cases whose making was
+corrected afterwards, EXIF orientations 3/5/8 and the 300-frame GIF, rerun on that code and
+merged in), after on the fixed code; ``round3_recheck_s18`` reran round 3 on that fixed code.
 """
 
 from __future__ import annotations
