@@ -28,6 +28,7 @@ from doppelab.core.errors import (
     UnsupportedCodecError,
 )
 from doppelab.core.media import check_name
+from doppelab.core.media_check import STILL_KINDS, sniff
 from doppelab.detect.base import verdict
 from doppelab.detect.predict import DetectConfig, MediaResult
 from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
@@ -39,10 +40,14 @@ __all__ = ["attach_speech", "audio_result", "fuse_channels", "is_audio_file", "r
 
 
 def is_audio_file(path: str | Path) -> bool:
-    """True for a file with audio and no video (see :func:`doppelab.audio.is_audio_only`)."""
+    """True for a file with audio and no video (see :func:`doppelab.audio.is_audio_only`).
+
+    A still image by its first bytes is not opened with FFmpeg at all: its image demuxer takes
+    everything after the picture as one packet (a JPEG followed by 1 GB of junk cost 2.2 GB of
+    memory just to learn that it holds no audio)."""
     p = Path(path)
     check_name(p)
-    if p.is_dir():
+    if p.is_dir() or sniff(p) in STILL_KINDS:
         return False
     try:
         return is_audio_only(p)
