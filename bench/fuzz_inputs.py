@@ -31,7 +31,9 @@ locale gives), which the non-UTF-8 file name needs to show its printing crash.
 ``round4_before``/``round4_after`` ran the round-4 cases and output/eval runs (``--only '^r4_'``,
 ``bench/fuzz_corpus4.py``): before on the code of commit 4f2c9c5 (the 4 cases whose making was
 corrected afterwards, EXIF orientations 3/5/8 and the 300-frame GIF, rerun on that code and
-merged in), after on the fixed code; ``round3_recheck_s18`` reran round 3 on that fixed code.
+merged in), after on the fixed code; ``rounds12_recheck_s18`` and ``round3_recheck_s18`` reran
+the earlier rounds on the fixed code, ``round4_after_images_recheck`` the round-4 image and
+path cases after the last fix (each written with ``--out`` to its own file, then merged).
 """
 
 from __future__ import annotations
