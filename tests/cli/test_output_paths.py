@@ -54,3 +54,18 @@ def test_exception_swap_output_is_an_input(tmp_path: Path, photo: Path,
                  "-o", str(tmp_path / "." / "source.jpg")]) == 2
     _one_error(capsys, "swap")
     assert photo.read_bytes() == before == source.read_bytes()
+
+
+def test_name_too_long_anywhere_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The net in ``main``: an ENAMETOOLONG no library check caught is still one line."""
+    import errno
+
+    from doppelab.cli import verify
+
+    def too_long(args: object) -> int:
+        raise OSError(errno.ENAMETOOLONG, "File name too long", "x" * 300)
+
+    monkeypatch.setattr(verify, "run", too_long)
+    assert main(["verify", "whatever.jpg"]) == 3
+    assert "file name too long" in _one_error(capsys, "verify")
