@@ -15,8 +15,11 @@ models loaded once; 32 frames; default detectors). A condition is a chain of ste
 ``orig`` is the files as they are (the reference: it must reproduce ``bench/detect.py``).
 E.g. ``crf40`` = re-encoded at CRF 40; ``s256_crf23`` = shorter side 256 px written at CRF 23;
 ``s256_crf23_up_crf23`` = that file enlarged to the original size and written at CRF 23 again.
-Every encoded prefix is cached under ``--work/<prefix>/`` (``s256_crf23`` is shared by the
-last two), so a rerun only detects.
+Every encoded prefix is cached under ``--work/<prefix>/`` (``s256_crf23`` is shared with
+``s256_crf23_up_crf23``), so a rerun only detects. The default runs all 12 conditions of
+``bench/results/detect_robust.json``; on 2 shared cores the bench set takes 3-5 minutes per
+condition, pair-1 2-6, pair-2 (6,810 frames) 5-10, so the committed file has pair-2 for
+``orig,crf23,crf40,s256_crf40`` only (``--sets pair-2 --conditions ...``).
 
 Reported per condition and set (``bench``; ``pair-1 (held out)``, ``pair-2 (trained on)``): video
 AUC, EER, AP, accuracy at P = 0.5, false alarms (reals with P >= 0.5) and misses (fakes with
@@ -28,7 +31,7 @@ Under ``mixed``: per condition, the video AUC of its reals against the original 
 the original reals against its fakes (what a set of mixed qualities would see).
 
 Usage: python bench/detect_robust.py --bench-dir WORK/bench [--swaps WORK/swaps]
-       [--work /tmp/robust] [--conditions orig,crf23,...] [--sets bench,pair-1,pair-2]
+       [--work /tmp/robust] [--conditions orig,crf40,s256_crf40,...] [--sets bench,pair-1,pair-2]
        [--out bench/results/detect_robust.json]
 
 An existing ``--out`` is updated: the conditions and sets of this run replace theirs, the rest
@@ -60,7 +63,8 @@ from doppelab.detect.metrics import auc_real_vs_fake
 from doppelab.detect.predict import Detect, DetectConfig, MediaResult
 from doppelab.detect.report import clean_json
 
-DEFAULT = "orig,crf23,crf28,crf35,crf40,s256_crf23,s256_crf23_up_crf23"
+DEFAULT = ("orig,crf23,crf28,crf35,crf40,s256_crf23,s256_crf28,s256_crf35,s256_crf40,"
+           "s256_crf23_up_crf23,s128_crf23,s128_crf23_up_crf23")
 STEP = re.compile(r"^(crf\d+|s\d+|up)$")
 PRESET = "medium"
 
