@@ -44,6 +44,8 @@ _log = logging.getLogger(__name__)
 # seconds through is cheaper than a seek back to a key frame and its decoding run-up.
 _SEEK_GAP_S = 5.0
 _ERRORS = (av.FFmpegError, OSError, ValueError)
+# How far before a span's start a seek that overshot is tried again (seconds; 0 = the start).
+_SEEK_BACK_S = (0.0, 5.0, 30.0, float("inf"))
 
 
 def _check_spans(spans: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -66,26 +68,39 @@ class _Reader:
         self.timestamp = -1.0  # of the last decoded frame
         self.decoded = 0
         self.can_seek = True
+        self.peeked: tuple[float, VideoFrame] | None = None  # decoded by seek, not yet read
 
     def seek(self, t: float) -> bool:
-        """Move to the key frame at or before ``t`` seconds when ``t`` lies far ahead; False
-        when it stays (near enough to decode through, or the stream cannot seek)."""
+        """Move to a key frame at or before ``t`` seconds when ``t`` lies far ahead; False
+        when it stays (near enough to decode through, or the stream cannot seek).
+
+        Some containers (MPEG-TS, by a search over timestamps) can land past the target; the
+        seek is then repeated from further back, down to the start of the stream."""
         if not self.can_seek or t - self.timestamp < _SEEK_GAP_S:
             return False
-        try:
-            self.container.seek(int(self.origin + t / self.time_base), stream=self.stream,
-                                backward=True)
-        except _ERRORS as exc:
-            _log.info("%s: cannot seek (%s); decoding through", self.path, exc)
-            self.can_seek = False
-            return False
-        self.frames = self.container.decode(self.stream)
-        self.timestamp = -1.0
+        for back in _SEEK_BACK_S:
+            target = max(0.0, t - back)
+            try:
+                self.container.seek(int(self.origin + target / self.time_base),
+                                    stream=self.stream, backward=True)
+            except _ERRORS as exc:
+                _log.info("%s: cannot seek (%s); decoding through", self.path, exc)
+                self.can_seek = False
+                return False
+            self.frames = self.container.decode(self.stream)
+            self.timestamp, self.peeked = -1.0, None
+            first = self.next()
+            self.peeked = first
+            if first is None or first[0] <= t or target == 0.0:
+                return True
         return True
 
     def next(self) -> tuple[float, VideoFrame] | None:
         """The next frame and its timestamp; None at the end (or, after frames were read, at an
         undecodable packet, which is logged)."""
+        if self.peeked is not None:
+            got, self.peeked = self.peeked, None
+            return got
         try:
             frame = next(self.frames)
         except StopIteration:
