@@ -54,7 +54,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from detect import per_detector, swap_sets
+from detect import file_rows, per_detector, swap_sets
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.media_write import VideoWriter
 from doppelab.core.storage import atomic_write_text
@@ -213,20 +213,8 @@ def mixed(files: dict[str, dict[str, list[dict[str, Any]]]], key: str) -> dict[s
 
 
 def _files(results: list[tuple[Labelled, MediaResult]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "path": x.path.name,
-            "label": x.label,
-            "source": x.source,
-            "probability": r.probability,
-            "verdict": r.verdict,
-            "reason": r.reason,
-            "detector_logits": r.detector_logits,
-            "usable_faces": sum(f.usable for f in r.faces),
-            "faces": len(r.faces),
-        }
-        for x, r in results
-    ]
+    return [{**row, "usable_faces": sum(f.usable for f in r.faces), "faces": len(r.faces)}
+            for row, (_, r) in zip(file_rows(results), results, strict=True)]
 
 
 def _args() -> argparse.Namespace:

@@ -32,8 +32,7 @@ from doppelab.core.media_video import (
     _ArrayPool,
     _decode_error,
     _quarter_turns,
-    open_video,
-    video_stream,
+    open_decoding,
 )
 from doppelab.core.types import Frame, FrameRef, ImageU8
 
@@ -136,14 +135,7 @@ def iter_span_frames(
     """
     checked = _check_spans(spans)
     p = Path(path)
-    container = open_video(p)
-    try:
-        stream = video_stream(container, p, max_pixels)
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = threads
-    except BaseException:
-        container.close()
-        raise
+    container, stream = open_decoding(p, max_pixels, threads)
     return _iterate(container, stream, p, checked)
 
 
