@@ -153,7 +153,8 @@ def _args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def _files(results: list[tuple[Labelled, Any]]) -> list[dict[str, Any]]:
+def file_rows(results: list[tuple[Labelled, Any]]) -> list[dict[str, Any]]:
+    """One JSON row per scored file (shared with bench/detect_robust.py)."""
     return [
         {
             "path": x.path.name,
@@ -192,7 +193,7 @@ def main() -> int:
         "dev_self_blend": metrics,
         "per_detector_video_auc": per_detector(results),
         "speed": speed(results),
-        "files": _files(results),
+        "files": file_rows(results),
     }
     extra = read_labels(args.labels) if args.labels else []
     if args.swap_mesh:
@@ -204,7 +205,7 @@ def main() -> int:
     if extra:
         report["extra"], res_extra = evaluate(extra, det)
         report["extra"]["per_detector_video_auc"] = per_detector(res_extra)
-        report["extra"]["files"] = _files(res_extra)
+        report["extra"]["files"] = file_rows(res_extra)
     if args.swaps:
         report["swaps"] = {}
         for key, rows_k in swap_sets(args.swaps).items():
@@ -212,7 +213,7 @@ def main() -> int:
             report["swaps"][key] = {
                 "video": m_k["video"],
                 "per_detector_video_auc": per_detector(res_k),
-                "files": _files(res_k),
+                "files": file_rows(res_k),
             }
     card = weights_dir() / "metrics.json"
     if card.exists():

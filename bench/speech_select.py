@@ -24,8 +24,14 @@ and channel-copied windows (never on twins or extra families):
 * ``...+density``: the MLP fused with a real-speech Gaussian density of the phase (and prosody)
   statistics (``SpeechTrainConfig.density_weight`` 0.5, :class:`~doppelab.detect.speech_model.
   FusedSpeech`); ``twins+prosody+extra+density`` is the recipe of the fourth model;
-* the same variant on a work dir that also has the ``istft`` vocoder's shards (the current
-  recipe: ``--as twins+prosody+extra+density+istft``); istft is then a family to leave out too.
+* the same variant on a work dir that also has the ``istft`` vocoder's shards (the fifth
+  recipe: ``--as twins+prosody+extra+density+istft``); istft is then a family to leave out too;
+* ``twins+prosody+extra+density+rooms``: the current recipe, a quarter of the channel copies
+  through a synthetic room (``SpeechRecipe.rooms``).
+
+``--clean-test`` measures on fold k's original and low-passed windows only (key suffix
+``@clean``): the channel copies differ between recipes with and without rooms, so only the
+clean rows compare them on the same windows.
 
 Pseudo-fakes of fold k's speakers are never trained on in fold k. Reads the window features the
 recipe cached (``WORK/features-v3-*.npz``, ``WORK/prosody-*.npz``, made by
@@ -61,7 +67,8 @@ from doppelab.detect.train_speech import PSEUDO_FAMILY, features, with_codec_pai
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("magnitude", "magnitude+phase", "magnitude+pseudo", "magnitude+phase+pseudo",
             "twins", "twins+prosody", "twins+extra", "twins+prosody+extra", "twins+density",
-            "twins+prosody+density", "twins+prosody+extra+density")
+            "twins+prosody+density", "twins+prosody+extra+density",
+            "twins+prosody+extra+density+rooms")
 
 
 def speaker_folds(data: Path, groups: list[str], n: int = 3) -> np.ndarray:
@@ -96,22 +103,26 @@ def inner_lofo(x: np.ndarray, y: np.ndarray, fam: np.ndarray, fold: np.ndarray,
     return out
 
 
-def recipe_rows(work: Path, extra: tuple[str, ...], prosody: bool
+def recipe_rows(work: Path, extra: tuple[str, ...], prosody: bool, rooms: bool = False,
+                clean: bool = False
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
     """The train rows of the current recipe: x, y, family, group and whether a row may be
-    measured (not a codec twin, not an extra family)."""
-    tr = features(work, "train", True, extra, prosody)
+    measured (not a codec twin, not an extra family; with ``clean`` not a channel copy either,
+    so recipes whose channel copies differ, such as ``rooms``, are measured on the same rows)."""
+    tr = features(work, "train", True, extra, prosody, rooms)
     twins = codec_pair_features(work, extra=extra, prosody=prosody)
     (x, y, fam, groups), _ = with_codec_pairs(tr, twins)
     n = len(tr[1])
-    testable = (np.arange(len(y)) < n) & ~np.isin(np.array(fam), list(EXTRA_FAMILIES))
+    last = n // 2 if clean else n  # the channel copies are the second half of the train rows
+    testable = (np.arange(len(y)) < last) & ~np.isin(np.array(fam), list(EXTRA_FAMILIES))
     return x, y, np.array(fam), groups, testable
 
 
 def run_recipe_variant(args: argparse.Namespace, name: str) -> dict[str, float]:
     """One ``twins...`` variant on train-speaker folds."""
     extra = tuple(EXTRA_FAMILIES) if "extra" in name else ()
-    x, y, fam, groups, testable = recipe_rows(args.work, extra, "prosody" in name)
+    x, y, fam, groups, testable = recipe_rows(args.work, extra, "prosody" in name,
+                                              "rooms" in name, args.clean_test)
     fold = speaker_folds(args.data_dir, groups)
     cfg = SpeechTrainConfig(steps=args.steps, batch=args.batch,
                             density_weight=0.5 if "density" in name else 0.0)
@@ -128,6 +139,9 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS[:4]))
     ap.add_argument("--as", dest="label", help="store a single twins... variant's result under "
                     "this name (e.g. when WORK holds more families than before)")
+    ap.add_argument("--clean-test", action="store_true",
+                    help="twins... variants: measure only original and low-passed windows, not "
+                    "their channel copies (key suffix @clean)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "speech_select.json")
     args = ap.parse_args()
     import torch
@@ -153,7 +167,7 @@ def main() -> None:
         t0 = time.perf_counter()
         if name.startswith("twins"):
             r = run_recipe_variant(args, name)
-            key = args.label or name
+            key = (args.label or name) + ("@clean" if args.clean_test else "")
             res["variants"][key] = {**r, "steps": args.steps, "batch": args.batch,
                                     "seconds": round(time.perf_counter() - t0, 1)}
             print(key, json.dumps(res["variants"][key]), flush=True)

@@ -55,8 +55,10 @@ def register(sub: Any) -> None:
                    help="a real recording of the claimed speaker: adds a speaker check "
                    "(match / no match with a distance; evidence, not proof)")
     p.add_argument("--max-audio-seconds", type=float, default=None, metavar="S",
-                   help="analyse at most the first S seconds of audio (default: all of it for the "
-                   "speech detector, streamed; the first 120 s for audio-visual sync)")
+                   help="analyse at most S seconds of audio (default: all of it for the speech "
+                   "detector, streamed, or its first S seconds; audio-visual sync checks a video "
+                   "of up to S seconds, default 120, whole, and a longer one in 4 excerpts of "
+                   "S/4 seconds spread from its start to its end)")
 
 
 def _config(args: argparse.Namespace) -> Any:

@@ -30,8 +30,8 @@ from doppelab.core.media_check import bad_data, check_pixels, check_readable, ma
 from doppelab.core.types import AudioInfo, Frame, FrameRef, ImageU8, MediaInfo
 
 __all__ = [
-    "MAX_FPS", "MIN_FPS", "iter_video", "open_frames", "open_video", "plausible_fps", "probe_video",
-    "video_stream",
+    "MAX_FPS", "MIN_FPS", "iter_video", "open_decoding", "open_frames", "open_video",
+    "plausible_fps", "probe_video", "video_stream",
 ]
 
 _log = logging.getLogger(__name__)
@@ -236,6 +236,15 @@ def open_frames(
     ``threads`` is the decoder thread count (0 = FFmpeg's choice); ``every`` and ``start`` as in
     :func:`doppelab.core.media.iter_frames`.
     """
+    container, stream = open_decoding(path, max_pixels, threads)
+    return iter_video(container, stream, path, every, start)
+
+
+def open_decoding(path: Path, max_pixels: int, threads: int
+                  ) -> tuple[InputContainer, VideoStream]:
+    """The opened container and its checked video stream, set up for threaded decoding
+    (``threads``: the decoder thread count, 0 = FFmpeg's choice); the container is closed
+    again when the stream is refused."""
     container = open_video(path)
     try:
         stream = video_stream(container, path, max_pixels)
@@ -244,4 +253,4 @@ def open_frames(
     except BaseException:
         container.close()
         raise
-    return iter_video(container, stream, path, every, start)
+    return container, stream

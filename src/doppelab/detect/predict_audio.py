@@ -146,6 +146,10 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
                       "offset_frames": w.offset_frames, "confidence": w.confidence}
                      for w in av.windows],
     }
+    if av.excerpts:  # a long video, sampled: what each excerpt found
+        ev["excerpts"] = [{"start": r.spans[0][0], "end": r.spans[0][1], "status": r.status,
+                           "probability": r.probability_fake, "offset_frames": r.offset_frames,
+                           "reason": r.reason} for r in av.excerpts]
     if av.status != "ok" or av.probability_fake is None:
         ev["verdict"], ev["reason"] = "inconclusive", av.reason or av.status.replace("_", " ")
     else:

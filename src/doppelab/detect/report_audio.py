@@ -89,7 +89,21 @@ def _av(ev: dict[str, Any]) -> str:
     img = f'<img src="{plot}">' if plot else ""
     shown = "n/a" if p is None else f"{p:.3f}"
     return (f"<h3>Audio-visual sync</h3><p><b>{e(str(ev.get('verdict')))}</b>{why} — "
-            f"P(out of sync) = {shown}{extra}</p>{img}")
+            f"P(out of sync) = {shown}{extra}</p>{img}{_excerpts(ev.get('excerpts') or [])}")
+
+
+def _excerpts(rows: list[dict[str, Any]]) -> str:
+    """The excerpts a long video was sampled in, one table row each ('' for none)."""
+    if not rows:
+        return ""
+    body = "".join(
+        f"<tr><td>{r['start']:.1f}-{r['end']:.1f} s</td><td>{html.escape(str(r['status']))}</td>"
+        f"<td>{'n/a' if r.get('probability') is None else format(r['probability'], '.3f')}</td>"
+        f"<td>{'' if r.get('offset_frames') is None else format(r['offset_frames'], '+.1f')}</td>"
+        "</tr>" for r in rows)
+    return ("<p>A long video: these excerpts, spread over it, were checked; the most suspicious "
+            "decides.</p><table><tr><th>excerpt</th><th>status</th><th>P(out of sync)</th>"
+            f"<th>offset (frames)</th></tr>{body}</table>")
 
 
 def audio_sections(speech: dict[str, Any] | None, av_sync: dict[str, Any] | None) -> str:

@@ -23,6 +23,10 @@ then, over sliding windows (``WINDOW_S`` long, every ``HOP_S``) and over the who
   training clips themselves was tried and dropped: the network has nearly memorised those
   people, and it gave real unseen clips 0.91-0.99.
 
+A video longer than ``max_seconds`` (default ``DEFAULT_MAX_SECONDS``) is sampled: ``EXCERPTS``
+excerpts spread evenly from its start to its end, each found by seeking and analysed as a clip of
+its own; the most suspicious one decides (:func:`combine_excerpts`).
+
 Sign convention: ``offset_frames > 0`` = audio late (see :mod:`doppelab.detect.avsync.types`).
 """
 
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +58,14 @@ from doppelab.detect.avsync.features import (
 from doppelab.detect.avsync.lipreg import LIPREG_WEIGHTS, LipReg, combine
 from doppelab.detect.avsync.net import WEIGHTS, SyncNet, load_members
 from doppelab.detect.avsync.signals import speech_energy
-from doppelab.detect.avsync.streams import AudioTrack, FaceTrack, read_audio, read_face_track
+from doppelab.detect.avsync.streams import (
+    AudioTrack,
+    FaceTrack,
+    read_audio,
+    read_audio_spans,
+    read_face_track,
+    read_face_tracks,
+)
 from doppelab.detect.avsync.types import AVSyncResult, SyncWindow
 
 F64 = npt.NDArray[np.float64]
@@ -66,6 +78,10 @@ MIN_SPEECH_S = 0.5
 # frame (about 65 frames a second here) and the audio features grow with the length, so a
 # two-hour file would take over half an hour and several GB; the first two minutes decide.
 DEFAULT_MAX_SECONDS = 120.0
+# A video longer than that is sampled instead: this many excerpts, evenly spread from its start
+# to its end, share the budget (a dubbed passage in the middle of a long interview is then
+# looked at; the most suspicious excerpt decides).
+EXCERPTS = 4
 # Broadcast lip-sync tolerance (ITU-R BT.1359): audio 45 ms early / 125 ms late is where viewers
 # start to notice; 0.12 s either way is taken as the point where a clip is as likely out of
 # sync as not.
@@ -278,8 +294,11 @@ def analyse_av_sync(
     path: Path, *, max_seconds: float | None = DEFAULT_MAX_SECONDS, weights: Path | None = None,
     lipreg: Path | None = LIPREG_WEIGHTS,
 ) -> AVSyncResult:
-    """Audio-visual sync of the main face in the video at ``path`` (its first ``max_seconds``;
-    None: all of it, which for a long video is slow and memory-hungry).
+    """Audio-visual sync of the main face in the video at ``path``: all of it up to
+    ``max_seconds`` long; a longer video is sampled in :data:`EXCERPTS` excerpts of
+    ``max_seconds / EXCERPTS`` seconds each, evenly spread over it (found by seeking), and the
+    most suspicious excerpt decides (``spans`` and ``excerpts`` of the result); None: all of
+    any video, which for a long one is slow and memory-hungry.
 
     Returns a result with ``status`` ``"no_audio"`` (no audio track, or a still image),
     ``"no_speech"`` (less than ``MIN_SPEECH_S`` of speech), ``"no_face"`` or ``"ok"``.
@@ -294,6 +313,9 @@ def analyse_av_sync(
     info = probe(path)
     if info.kind != "video":
         return _empty("no_audio", "a still image has no audio track")
+    if max_seconds is not None and info.duration and info.duration > max_seconds:
+        return _analyse_excerpts(path, excerpt_spans(info.duration, max_seconds),
+                                 float(info.fps or 25.0), weights or WEIGHTS, lipreg)
     audio = read_audio(path, max_seconds=max_seconds)
     if audio is None or audio.duration <= 0:
         return _empty("no_audio", "the video has no audio track", fps=info.fps)
@@ -305,3 +327,56 @@ def analyse_av_sync(
     track = read_face_track(path, max_seconds=max_seconds)
     return analyse_streams(track, audio, weights=weights or WEIGHTS, segments=segments,
                            lipreg=lipreg)
+
+
+def excerpt_spans(duration: float, budget: float, count: int = EXCERPTS
+                  ) -> list[tuple[float, float]]:
+    """``count`` spans of ``budget / count`` seconds, the first at 0, the last ending at
+    ``duration``, evenly spaced between (one span from 0 when ``duration <= budget``)."""
+    if duration <= budget or count < 2:
+        return [(0.0, min(duration, budget))]
+    length = budget / count
+    step = (duration - length) / (count - 1)
+    return [(k * step, k * step + length) for k in range(count)]
+
+
+def _analyse_excerpts(path: Path, spans: list[tuple[float, float]], fps: float, weights: Path,
+                      lipreg: Path | None) -> AVSyncResult:
+    """:func:`analyse_av_sync` of a long video, one excerpt per span (see there)."""
+    audios = read_audio_spans(path, spans)
+    if audios is None or not any(a.duration > 0 for a in audios):
+        return _empty("no_audio", "the video has no audio track", fps=fps, spans=tuple(spans))
+    results: list[AVSyncResult | None] = []
+    found: list[int] = []
+    segments = [audio_segments(a) if a.duration > 0 else [] for a in audios]
+    for k, audio in enumerate(audios):
+        speech = audio_speech_seconds(audio, fps, segments[k])
+        if speech < MIN_SPEECH_S:
+            results.append(_empty("no_speech", f"no speech found in the audio ({speech:.1f} s)",
+                                  fps=fps, speech_seconds=speech, spans=(spans[k],)))
+        else:
+            results.append(None)
+            found.append(k)
+    tracks = read_face_tracks(path, [spans[k] for k in found]) if found else []
+    for k, track in zip(found, tracks, strict=True):
+        results[k] = replace(analyse_streams(track, audios[k], weights=weights,
+                                             segments=segments[k], lipreg=lipreg),
+                             spans=(spans[k],))
+    return combine_excerpts([r for r in results if r is not None], spans)
+
+
+def combine_excerpts(results: Sequence[AVSyncResult], spans: Sequence[tuple[float, float]]
+                     ) -> AVSyncResult:
+    """One result for a video sampled in excerpts: the most suspicious ``ok`` excerpt's offset,
+    confidence and probability, every ``ok`` excerpt's windows, face frames and speech summed;
+    without an ``ok`` excerpt the first excerpt that found speech (else the first) explains
+    why. ``spans`` and ``excerpts`` carry all of them."""
+    ok = [r for r in results if r.status == "ok" and r.probability_fake is not None]
+    if not ok:
+        first = next((r for r in results if r.status != "no_speech"), results[0])
+        return replace(first, spans=tuple(spans), excerpts=tuple(results))
+    worst = max(ok, key=lambda r: float(r.probability_fake or 0.0))
+    return replace(worst, windows=tuple(w for r in ok for w in r.windows),
+                   face_frames=sum(r.face_frames for r in results),
+                   speech_seconds=sum(r.speech_seconds for r in results),
+                   spans=tuple(spans), excerpts=tuple(results))

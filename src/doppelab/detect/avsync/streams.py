@@ -11,14 +11,16 @@ its new timing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from doppelab.audio import SAMPLE_RATE, NoAudioError, load_audio
+from doppelab.audio import SAMPLE_RATE, NoAudioError, iter_audio_blocks, load_audio
 from doppelab.core.media import iter_frames, probe
+from doppelab.core.media_spans import iter_span_frames
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 
 F32 = npt.NDArray[np.float32]
@@ -92,6 +94,80 @@ def read_face_track(path: Path, *, max_seconds: float | None = None) -> FaceTrac
         for idx, pts in main.items():
             points[idx] = pts
     return FaceTrack(points=points, times=np.asarray(times, np.float64), fps=fps)
+
+
+def read_face_tracks(path: Path, spans: Sequence[tuple[float, float]]) -> list[FaceTrack]:
+    """The main face of each time span of the video at ``path`` (seconds from the video
+    stream's start, sorted, non-overlapping), found by seeking (:func:`~doppelab.core.
+    media_spans.iter_span_frames`); each span gets its own tracker, and its ``times`` stay on
+    the video's timeline (they start near the span's start, not at 0). A span past the end of
+    the video gives an empty track.
+
+    Raises:
+        InputError subclasses from :mod:`doppelab.core.media` for unreadable video.
+    """
+    fps = float(probe(path).fps or 25.0)
+    found: list[dict[int, dict[int, F32]]] = [{} for _ in spans]
+    times: list[list[float]] = [[] for _ in spans]
+    trackers: list[FaceTracker] = []  # the current span's, alone (no track crosses a gap)
+    current = -1
+    try:
+        for k, frame in iter_span_frames(path, spans):
+            if k != current:
+                if trackers:
+                    trackers.pop().close()
+                trackers.append(FaceTracker(TrackerConfig(max_faces=2)))
+                current = k
+            tracker = trackers[-1]
+            idx = len(times[k])
+            times[k].append(frame.ref.timestamp)
+            for face in tracker.process(frame.image):
+                found[k].setdefault(face.track_id, {})[idx] = np.asarray(
+                    face.landmarks[list(KEPT), :2], np.float32)
+    finally:
+        for t in trackers:
+            t.close()
+    return [_main_track(f, t, fps) for f, t in zip(found, times, strict=True)]
+
+
+def _main_track(per_track: dict[int, dict[int, F32]], times: list[float], fps: float
+                ) -> FaceTrack:
+    points = np.full((len(times), len(KEPT), 2), np.nan, np.float32)
+    if per_track:
+        for idx, pts in max(per_track.values(), key=len).items():
+            points[idx] = pts
+    return FaceTrack(points=points, times=np.asarray(times, np.float64), fps=fps)
+
+
+def read_audio_spans(path: Path, spans: Sequence[tuple[float, float]], margin: float = 1.0
+                     ) -> list[AudioTrack] | None:
+    """The audio of each time span (``margin`` seconds added either side), on the video's
+    timeline as :func:`read_audio` places it; streamed, so memory holds only the spans.
+    None without an audio track; a span the audio does not reach gets an empty track.
+
+    Raises:
+        what :func:`read_audio` raises.
+    """
+    wanted = [(max(0.0, a - margin), b + margin) for a, b in spans]
+    parts: list[list[F32]] = [[] for _ in spans]
+    starts: list[float | None] = [None for _ in spans]
+    try:
+        blocks = iter_audio_blocks(path, sample_rate=SAMPLE_RATE, block_seconds=10.0,
+                                   max_seconds=wanted[-1][1] + 1.0, timestamps=True)
+        for block in blocks:
+            b0, n = block.offset, len(block.samples)
+            for k, (a, b) in enumerate(wanted):
+                lo = max(0, int(np.ceil((a - b0) * SAMPLE_RATE)))
+                hi = min(n, int(np.floor((b - b0) * SAMPLE_RATE)))
+                if hi > lo:
+                    if starts[k] is None:
+                        starts[k] = b0 + lo / SAMPLE_RATE
+                    parts[k].append(block.samples[lo:hi])
+    except NoAudioError:
+        return None
+    return [AudioTrack(samples=np.concatenate(p) if p else np.zeros(0, np.float32),
+                       start_s=a if s is None else s)
+            for p, s, (a, _) in zip(parts, starts, wanted, strict=True)]
 
 
 def read_audio(path: Path, *, max_seconds: float | None = None) -> AudioTrack | None:

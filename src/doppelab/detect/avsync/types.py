@@ -43,7 +43,9 @@ class AVSyncResult:
     is not calibrated and runs low on people the network never saw, even in sync, so verdicts
     should use ``probability_fake`` (see the model card). ``decision_score`` is the lag-curve
     score ``probability_fake`` was calibrated from (:mod:`doppelab.detect.avsync.decide`; None
-    under the fixed offset rule).
+    under the fixed offset rule). ``spans`` are the time spans analysed (seconds on the video's
+    timeline) when a long video was sampled in excerpts, and ``excerpts`` each one's own
+    result (empty when the video was read from its start).
     """
 
     status: AVStatus
@@ -60,3 +62,5 @@ class AVSyncResult:
     xcorr_confidence: float | None = None
     in_sync_probability: float | None = None
     decision_score: float | None = None
+    spans: tuple[tuple[float, float], ...] = ()
+    excerpts: tuple[AVSyncResult, ...] = ()
