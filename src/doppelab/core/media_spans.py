@@ -33,6 +33,7 @@ from doppelab.core.media_video import (
     _decode_error,
     _quarter_turns,
     open_decoding,
+    plausible_fps,
 )
 from doppelab.core.types import Frame, FrameRef, ImageU8
 
@@ -62,7 +63,7 @@ class _Reader:
         self.container, self.stream, self.path = container, stream, path
         self.time_base = stream.time_base or Fraction(1, 90_000)
         self.origin = stream.start_time or 0
-        self.rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+        self.rate = plausible_fps(stream.average_rate or stream.guessed_rate) or 25.0
         self.frames = container.decode(stream)
         self.timestamp = -1.0  # of the last decoded frame
         self.decoded = 0
@@ -112,7 +113,7 @@ class _Reader:
             return None
         if frame.pts is None:  # no timestamps: seeking could not be placed, count frames
             self.can_seek = False
-            self.timestamp = self.timestamp + float(1 / self.rate) if self.decoded else 0.0
+            self.timestamp = self.timestamp + 1.0 / self.rate if self.decoded else 0.0
         else:
             self.timestamp = float((frame.pts - self.origin) * self.time_base)
         self.decoded += 1
@@ -168,5 +169,5 @@ def _iterate(container: InputContainer, stream: VideoStream, path: Path,
                 rgb = cast(ImageU8, reformatter.reformat(frame, format="rgb24").to_ndarray())
                 image = pool.upright_copy(rgb, turns)
                 del rgb
-                index = round(t * float(reader.rate))
+                index = round(t * reader.rate)
                 yield k, Frame(ref=FrameRef(media_id=mid, index=index, timestamp=t), image=image)
