@@ -50,3 +50,16 @@ def test_error_stays_one_line_with_line_break_in_name(
     err = capsys.readouterr().err
     assert code == 3
     assert len(err.splitlines()) == 1 and err.startswith("doppelab verify: error: "), err
+
+
+@pytest.mark.parametrize("argv", [["detect", ""], ["verify", ""], ["extract", "", "-o", "out"],
+                                  ["detect", "a.png", "--report", ""]])
+def test_empty_path_is_refused_not_read_as_the_current_folder(
+        tmp_path: Path, argv: list[str]) -> None:
+    """``doppelab detect ""`` (an unset shell variable) used to scan the current folder."""
+    write_image(tmp_path / "a.png", np.full((32, 32, 3), 120, np.uint8))
+    r = subprocess.run([sys.executable, "-m", "doppelab", *argv], capture_output=True,
+                       cwd=tmp_path, timeout=120, check=False)
+    assert r.returncode == 2, r.stderr.decode(errors="replace")
+    assert b"an empty path names no file" in r.stderr.splitlines()[-1]
+    assert b"Traceback" not in r.stderr and not (tmp_path / "out").exists()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-from doppelab.cli.common import add_command, add_json, progress_bar
+from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
 
 EPILOG = """\
 examples:
@@ -32,8 +31,8 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         run=run,
     )
-    p.add_argument("source", type=Path, metavar="DIR|LIST.csv", help="folder or CSV of paths")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="RESULTS",
+    p.add_argument("source", type=path_arg, metavar="DIR|LIST.csv", help="folder or CSV of paths")
+    p.add_argument("-o", "--output", type=path_arg, required=True, metavar="RESULTS",
                    help="results file (.parquet or .jsonl)")
     p.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     p.add_argument("--address", default=None, help="existing Ray cluster (default: local)")

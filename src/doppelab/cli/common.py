@@ -10,11 +10,21 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from doppelab.core.errors import DoppelabError
 
 Run = Callable[[argparse.Namespace], int]
+
+
+def path_arg(text: str) -> Path:
+    """An argparse ``type`` for file and folder arguments: ``Path(text)``, except that an empty
+    string (``doppelab detect ""``, often an unset shell variable) is refused instead of being
+    read as the current folder."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file (an unset variable?)")
+    return Path(text)
 
 
 def add_command(

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from doppelab.cli.common import add_command, add_json, progress_bar, show_step
+from doppelab.cli.common import add_command, add_json, path_arg, progress_bar, show_step
 
 EXAMPLE = """\
 examples:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         run=run,
     )
     p.add_argument(
-        "-o", "--output", type=Path, default=Path("doppelab-demo"),
+        "-o", "--output", type=path_arg, default=Path("doppelab-demo"),
         help="folder for the demo's files (default ./doppelab-demo)",
     )
     p.add_argument("--train-minutes", type=float, default=0.0, metavar="N",

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from doppelab.cli.common import add_command, add_json, report_error
+from doppelab.cli.common import add_command, add_json, path_arg, report_error
 from doppelab.core.errors import DoppelabError, OutputError, UsageError
 
 EPILOG = """\
@@ -40,18 +39,18 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         run=run,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", type=Path, help="image or video")
+    p.add_argument("files", nargs="+", metavar="FILE", type=path_arg, help="image or video")
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
     add_json(p, "print the results as JSON")
-    p.add_argument("--report", type=Path, metavar="OUT.html", help="write an HTML report")
-    p.add_argument("--json-out", type=Path, metavar="OUT.json", help="write the JSON report")
+    p.add_argument("--report", type=path_arg, metavar="OUT.html", help="write an HTML report")
+    p.add_argument("--json-out", type=path_arg, metavar="OUT.json", help="write the JSON report")
     p.add_argument(
         "--detectors",
         default=",".join(DETECTORS),
         help=f"comma-separated subset of {','.join(DETECTORS)} (default: all)",
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN (default 1)")
-    p.add_argument("--reference", type=Path, metavar="REAL.wav",
+    p.add_argument("--reference", type=path_arg, metavar="REAL.wav",
                    help="a real recording of the claimed speaker: adds a speaker check "
                    "(match / no match with a distance; evidence, not proof)")
     p.add_argument("--max-audio-seconds", type=float, default=None, metavar="S",

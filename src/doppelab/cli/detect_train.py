@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from doppelab.cli.common import add_command, log_json
+from doppelab.cli.common import add_command, log_json, path_arg
 
 EPILOG = """\
 examples:
@@ -46,8 +46,8 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         run=run,
     )
-    p.add_argument("--data-dir", type=Path, required=True, help="the shared data folder")
-    p.add_argument("--work-dir", type=Path, required=True, help="folder for all artefacts")
+    p.add_argument("--data-dir", type=path_arg, required=True, help="the shared data folder")
+    p.add_argument("--work-dir", type=path_arg, required=True, help="folder for all artefacts")
     p.add_argument("--minutes", type=float, default=40.0, help="CNN time budget (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -91,7 +91,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--init",
-        type=Path,
+        type=path_arg,
         default=None,
         metavar="CKPT.pt",
         help="start BlendNet from this checkpoint (fine-tuning; its own size is used)",

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from doppelab.cli.common import add_command, add_json, progress_bar
+from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
 from doppelab.core.errors import NothingFoundError
 
 EPILOG = """\
@@ -29,8 +29,8 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         run=run,
     )
-    p.add_argument("labels", type=Path, metavar="LABELS.csv")
-    p.add_argument("--out", type=Path, default=Path("eval_out"), help="output folder")
+    p.add_argument("labels", type=path_arg, metavar="LABELS.csv")
+    p.add_argument("--out", type=path_arg, default=Path("eval_out"), help="output folder")
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN")
     add_json(p, "print the metrics as JSON")

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from doppelab.cli.common import add_command, add_json, progress_bar
+from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
 from doppelab.core.media import probe
 
 EXAMPLE = """\
@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog=EXAMPLE,
         run=run,
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="image, folder or video")
-    p.add_argument("-o", "--output", required=True, type=Path, help="FaceSet folder to write")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", type=path_arg,
+                   help="image, folder or video")
+    p.add_argument("-o", "--output", required=True, type=path_arg, help="FaceSet folder to write")
     p.add_argument("--size", type=int, default=256, help="aligned crop side, 64-1024 (default 256)")
     p.add_argument(
         "--coverage",
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--every", type=int, default=1, help="keep every Nth frame (default 1)")
     p.add_argument(
         "--identity",
-        type=Path,
+        type=path_arg,
         metavar="REF",
         help="keep only the person shown in this reference photo",
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from doppelab.cli.common import add_command, add_json
+from doppelab.cli.common import add_command, add_json, path_arg
 from doppelab.core.media import write_image
 from doppelab.extract.contact import contact_sheet, stats
 from doppelab.extract.faceset import FaceSet
@@ -28,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog=EXAMPLE,
         run=run,
     )
-    p.add_argument("faceset", type=Path, help="a FaceSet folder made by extract")
-    p.add_argument("--sheet", type=Path, help="contact sheet path (default FACESET/contact.png)")
+    p.add_argument("faceset", type=path_arg, help="a FaceSet folder made by extract")
+    p.add_argument("--sheet", type=path_arg,
+                   help="contact sheet path (default FACESET/contact.png)")
     p.add_argument("--max", type=int, default=64, help="faces on the sheet (default 64)")
     add_json(p, "print the statistics as JSON")
 

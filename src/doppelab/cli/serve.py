@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from doppelab.cli.common import add_command
+from doppelab.cli.common import add_command, path_arg
 from doppelab.core.errors import UsageError
 
 EPILOG = """\
@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--data-dir", type=Path, default=None, help="jobs, uploads and reports")
+    p.add_argument("--data-dir", type=path_arg, default=None, help="jobs, uploads and reports")
     p.add_argument("--workers", type=int, default=2, help="checks run at once (default 2)")
     p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
     p.add_argument("--max-upload-mb", type=float, default=100.0, help="upload cap (100)")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from doppelab.cli.common import add_command, add_json, progress_bar
+from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
 from doppelab.core.errors import UsageError
 from doppelab.core.media import probe
 
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "target image or video",
     )
     p.add_argument(
-        "-o", "--output", required=True, type=Path, help="output .jpg/.png/.webp or .mp4/.mov"
+        "-o", "--output", required=True, type=path_arg, help="output .jpg/.png/.webp or .mp4/.mov"
     )
     p.add_argument(
         "--method",
@@ -51,10 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help="mesh: training-free (needs --source); default: the model's method",
     )
-    p.add_argument("--source", type=Path, help="source face: a photo or a FaceSet (mesh)")
+    p.add_argument("--source", type=path_arg, help="source face: a photo or a FaceSet (mesh)")
     p.add_argument(
         "--face",
-        type=Path,
+        type=path_arg,
         metavar="REF",
         help="photo of the person in the target to replace (default: the model's "
         "target person, or the largest face)",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from doppelab.cli.common import add_command, add_json, progress_bar, show_step
+from doppelab.cli.common import add_command, add_json, path_arg, progress_bar, show_step
 
 EXAMPLE = """\
 examples:
@@ -29,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog=EXAMPLE,
         run=run,
     )
-    p.add_argument("a", type=Path, help="FaceSet of identity A (the source)")
-    p.add_argument("b", type=Path, help="FaceSet of identity B (the target)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="model folder")
+    p.add_argument("a", type=path_arg, help="FaceSet of identity A (the source)")
+    p.add_argument("b", type=path_arg, help="FaceSet of identity B (the target)")
+    p.add_argument("-o", "--output", required=True, type=path_arg, help="model folder")
     p.add_argument("--resolution", type=int, default=64, choices=(64, 128, 256))
     p.add_argument("--width", type=int, default=32, help="base channels (default 32)")
     p.add_argument("--variant", choices=("df", "liae"), default="df")

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from doppelab.cli.common import add_command, add_json
+from doppelab.cli.common import add_command, add_json, path_arg
 from doppelab.provenance.verify import Verdict, verify
 
 EPILOG = """\
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         run=run,
     )
-    parser.add_argument("file", help="image or video to check")
+    parser.add_argument("file", type=path_arg, help="image or video to check")
     add_json(parser, "machine-readable output")
     parser.add_argument("--keys-dir", default=None, help="folder of the lab keys (trust anchor)")
     parser.add_argument("--registry", default=None, help="registry SQLite file")
