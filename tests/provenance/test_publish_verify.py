@@ -110,3 +110,17 @@ def test_video_roundtrip(lab: Path, tmp_path: Path, astronaut: np.ndarray) -> No
     assert v.kind == "video" and v.manifest.state == "trusted"
     assert v.watermark.found and v.watermark.payload_id == result.payload_id
     assert v.registry.matched
+
+
+def test_huge_still_image_manifest_is_not_read(lab: Path, tmp_path: Path) -> None:
+    """A 64x64 JPEG followed by 600 MB of (sparse) zeros: the C2PA reader would hold it in
+    memory about three times over; the manifest layer says ``unchecked`` instead."""
+    from doppelab.provenance.manifest import MAX_IMAGE_BYTES
+
+    path = tmp_path / "tail.jpg"
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(path)
+    with open(path, "r+b") as fh:
+        fh.truncate(MAX_IMAGE_BYTES + 2**20)
+    v = verify(path, keys_dir=lab)
+    assert v.manifest.state == "unchecked" and v.manifest.codes == ["manifest.tooLarge"]
+    assert not v.provenance_found and "not checked" in v.summary

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
         "verify",
         help="check a file's C2PA manifest, doppelab watermark and registry match",
         description="Layered verdict for an image or video: C2PA manifest (none / invalid / "
-        "valid-untrusted / trusted), invisible watermark, fingerprint registry.",
+        "valid-untrusted / trusted; unchecked for a still image over 512 MB), invisible "
+        "watermark, fingerprint registry.",
         epilog=EPILOG,
         run=run,
     )

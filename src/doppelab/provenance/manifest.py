@@ -8,7 +8,10 @@ no face of an ingredient travels inside the output). No timestamp server is used
 
 Reading classifies the manifest as ``none``, ``invalid`` (with the C2PA failure codes, e.g.
 ``assertion.dataHash.mismatch`` for a changed byte), ``valid-untrusted`` (a sound signature from a
-certificate that does not chain to the lab root CA) or ``trusted``.
+certificate that does not chain to the lab root CA) or ``trusted``; ``unchecked`` (code
+``manifest.tooLarge``) for a still image over :data:`MAX_IMAGE_BYTES`, which is not read: the
+C2PA reader holds a JPEG in memory about three times over (a 64x64 JPEG followed by 1 GB of
+zeros took 3.3 GB), and no real photo comes near that size.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ TRAINED_ALGORITHMIC_MEDIA = \
 MIME_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
               ".webp": "image/webp", ".mp4": "video/mp4", ".mov": "video/quicktime"}
 UNTRUSTED_CODES = frozenset({"signingCredential.untrusted"})
+MAX_IMAGE_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +51,7 @@ class Ingredient:
 class ManifestResult:
     """What the manifest layer says about a file."""
 
-    state: str  # none | invalid | valid-untrusted | trusted
+    state: str  # none | invalid | valid-untrusted | trusted | unchecked
     codes: list[str] = field(default_factory=list)  # C2PA failure codes
     digital_source_type: str | None = None
     generator: str | None = None
@@ -166,6 +170,8 @@ def read_manifest(path: str | os.PathLike[str],
     mime = MIME_TYPES.get(Path(path).suffix.lower())
     if mime is None:
         return ManifestResult(state="none")
+    if mime.startswith("image/") and os.path.getsize(path) > MAX_IMAGE_BYTES:
+        return ManifestResult(state="unchecked", codes=["manifest.tooLarge"])
     try:
         with open(path, "rb") as fh:
             reader = c2pa.Reader.try_create(mime, fh, None, _context(trust_anchor_pem))

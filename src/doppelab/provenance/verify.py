@@ -18,7 +18,7 @@ from doppelab.core.types import ImageU8
 from doppelab.provenance import watermark
 from doppelab.provenance.fingerprint import MATCH_DISTANCE, Registry, query_hashes
 from doppelab.provenance.keys import load_trust_anchor
-from doppelab.provenance.manifest import ManifestResult, read_manifest
+from doppelab.provenance.manifest import MAX_IMAGE_BYTES, ManifestResult, read_manifest
 from doppelab.provenance.watermark import WatermarkResult
 
 VIDEO_SAMPLES = 12
@@ -49,7 +49,8 @@ class Verdict:
 
     @property
     def provenance_found(self) -> bool:
-        return self.manifest.state != "none" or self.watermark.found or self.registry.matched
+        return (self.manifest.state not in ("none", "unchecked") or self.watermark.found
+                or self.registry.matched)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -102,6 +103,8 @@ def _summary(m: ManifestResult, w: WatermarkResult, r: RegistryResult) -> str:
         parts.append("C2PA manifest with a valid signature from a CA this lab does not trust")
     elif m.state == "invalid":
         parts.append(f"C2PA manifest INVALID ({', '.join(m.codes) or 'unreadable'})")
+    elif m.state == "unchecked":
+        parts.append(f"C2PA manifest not checked: a still image over {MAX_IMAGE_BYTES >> 20} MB")
     if w.found:
         parts.append(f"doppelab watermark found (payload {w.payload_id:08x}, "
                      f"confidence {w.confidence:.2f})")
