@@ -15,6 +15,7 @@ from doppelab.core.errors import (
     FileAccessError,
     NoFaceError,
     OutputError,
+    UsageError,
 )
 from doppelab.core.media import iter_frames, probe, write_image
 from doppelab.extract.pipeline import ExtractConfig, extract
@@ -263,3 +264,26 @@ def test_resume_after_kill_9(facesets: tuple[Path, Path], tmp_path: Path) -> Non
     assert saved >= 2
     res = train(a, b, out, ModelConfig(width=8), TrainConfig(steps=saved + 1, batch=4))
     assert res.resumed_from == saved and res.step == saved + 1
+
+
+def test_still_picture_read_as_video_gives_a_picture(
+    lab: None, astronaut: np.ndarray, tmp_path: Path
+) -> None:
+    """A TIFF (read through FFmpeg as a one-frame video) used to be refused for a .png output
+    ("cannot label .png output"); an animated GIF still needs a video output."""
+    from PIL import Image
+
+    src = tmp_path / "src.png"
+    write_image(src, _striped(astronaut))
+    tiff = tmp_path / "tgt.tiff"
+    Image.fromarray(astronaut).save(tiff)
+    method = create_method("mesh", source=src)
+    res = swap_file(method, tiff, tmp_path / "out.png")
+    assert res.faces_swapped == 1 and probe(res.path).kind == "image"
+    assert verify(res.path).manifest.state == "trusted"
+    gif = tmp_path / "tgt.gif"
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1])]
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(UsageError, match="2 frames"):
+        swap_file(method, gif, tmp_path / "anim.png")
+    assert not (tmp_path / "anim.png").exists()

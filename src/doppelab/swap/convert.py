@@ -27,7 +27,7 @@ from doppelab.extract.landmarks import FaceTracker, TrackedFace, TrackerConfig
 from doppelab.extract.masks import face_mask
 from doppelab.extract.pipeline import embed_reference
 from doppelab.provenance import watermark
-from doppelab.provenance.publish import label_image, label_video
+from doppelab.provenance.publish import IMAGE_SUFFIXES, label_image, label_video
 from doppelab.swap import postprocess as pp
 from doppelab.swap.methods import SwapMethod, SwapOutput, TargetFace
 from doppelab.swap.smoothing import OneEuro, smoother
@@ -214,14 +214,23 @@ def swap_file(
                           f"to swap and label (need {watermark.MIN_SIDE} px a side)")
     swapper = FaceSwapper(method, cfg, _reference(method, cfg))
     ingredients = {**(sources or {}), "target": target}
-    static = info.kind == "image"
+    # a still picture FFmpeg reads as a one-frame video (TIFF, AVIF, JPEG 2000, a still GIF) is
+    # written as a picture when the output asks for one; several frames then need a video
+    picture_out = Path(output).suffix.lower() in IMAGE_SUFFIXES
+    static = info.kind == "image" or (picture_out and info.audio is None
+                                      and (info.frames or 1) == 1)
+    if picture_out and not static:  # refused before any work
+        raise UsageError(f"{target} holds {info.frames or 'several'} frames: write them to a "
+                         f"video output (.mp4 or .mov), not {Path(output).suffix}")
     # three threads: tracking + the method; post-processing + paste-back; watermark + encoding
     swapped = prefetch(_frames(swapper, target, static, progress), depth=4)
     frames = prefetch((compose(f, s, cfg) for f, s in swapped), depth=4)
     if static:
         image = next(frames)
-        for _ in frames:  # runs the no-face check
-            pass
+        extra = sum(1 for _ in frames)  # also runs the no-face check
+        if extra:
+            raise UsageError(f"{target} holds {extra + 1} frames: write them to a video output "
+                             f"(.mp4 or .mov), not {Path(output).suffix}")
         res = label_image(
             image,
             output,
