@@ -18,7 +18,6 @@ import logging
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import cast
 
 import av
 from av.container import InputContainer
@@ -34,8 +33,9 @@ from doppelab.core.media_video import (
     _quarter_turns,
     open_decoding,
     plausible_fps,
+    upright_rgb,
 )
-from doppelab.core.types import Frame, FrameRef, ImageU8
+from doppelab.core.types import Frame, FrameRef
 
 __all__ = ["iter_span_frames"]
 
@@ -166,8 +166,6 @@ def _iterate(container: InputContainer, stream: VideoStream, path: Path,
                 if t >= end:
                     pending = got
                     break
-                rgb = cast(ImageU8, reformatter.reformat(frame, format="rgb24").to_ndarray())
-                image = pool.upright_copy(rgb, turns)
-                del rgb
+                image = upright_rgb(frame, reformatter, pool, turns)
                 index = round(t * reader.rate)
                 yield k, Frame(ref=FrameRef(media_id=mid, index=index, timestamp=t), image=image)

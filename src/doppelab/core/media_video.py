@@ -115,6 +115,14 @@ class _ArrayPool:
         return out
 
 
+def upright_rgb(frame: VideoFrame, reformatter: VideoReformatter, pool: _ArrayPool,
+                turns: int) -> ImageU8:
+    """``frame`` as upright RGB in one of ``pool``'s arrays; the converter's own buffer is
+    dropped on return, so it goes straight back to the allocator, still warm."""
+    rgb = cast(ImageU8, reformatter.reformat(frame, format="rgb24").to_ndarray())
+    return pool.upright_copy(rgb, turns)
+
+
 def _decode_first(container: InputContainer, stream: VideoStream, path: Path) -> VideoFrame:
     try:
         for frame in container.decode(stream):
@@ -215,9 +223,7 @@ def iter_video(
             elif index:
                 timestamp += float(1 / rate)
             if index >= start and index % every == 0:
-                rgb = cast(ImageU8, reformatter.reformat(frame, format="rgb24").to_ndarray())
-                image = pool.upright_copy(rgb, turns)
-                del rgb  # its buffer goes straight back to the allocator, still warm
+                image = upright_rgb(frame, reformatter, pool, turns)
                 yield Frame(ref=FrameRef(media_id=mid, index=index, timestamp=timestamp),
                             image=image)
             index += 1

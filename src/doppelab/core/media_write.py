@@ -31,7 +31,7 @@ from PIL import Image
 
 from doppelab.core.errors import DoppelabError, OutputError, UsageError
 from doppelab.core.media_audio import is_unordered, mean_mono
-from doppelab.core.media_video import open_video
+from doppelab.core.media_video import MAX_FPS, MIN_FPS, open_video
 from doppelab.core.storage import atomic_path
 from doppelab.core.types import ImageU8
 
@@ -275,9 +275,9 @@ class VideoWriter:
         audio_from: str | Path | None = None,
         preset: str = "veryfast",
     ) -> None:
-        if not 0.01 <= fps <= 1000 or width <= 0 or height <= 0:  # fps: see media.plausible_fps
-            raise UsageError(f"need 0.01 <= fps <= 1000 and a positive size, got {fps} fps "
-                             f"{width}x{height}")
+        if not MIN_FPS <= fps <= MAX_FPS or width <= 0 or height <= 0:  # see plausible_fps
+            raise UsageError(f"need {MIN_FPS:g} <= fps <= {MAX_FPS:g} and a positive size, got "
+                             f"{fps} fps {width}x{height}")
         if pix_fmt in ("yuv420p", "nv12", "yuvj420p") and (width % 2 or height % 2):
             raise UsageError(f"{pix_fmt} needs an even width and height, got {width}x{height}")
         self.path = Path(path)

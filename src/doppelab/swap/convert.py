@@ -191,6 +191,11 @@ def _frames(
         raise NoFaceError(f"no face of the chosen person in {target}")
 
 
+def _video_needed(target: Path, frames: int | str, output: str | Path) -> UsageError:
+    return UsageError(f"{target} holds {frames} frames: write them to a video output "
+                      f"(.mp4 or .mov), not {Path(output).suffix}")
+
+
 def swap_file(
     method: SwapMethod,
     target: str | Path,
@@ -220,8 +225,7 @@ def swap_file(
     static = info.kind == "image" or (picture_out and info.audio is None
                                       and (info.frames or 1) == 1)
     if picture_out and not static:  # refused before any work
-        raise UsageError(f"{target} holds {info.frames or 'several'} frames: write them to a "
-                         f"video output (.mp4 or .mov), not {Path(output).suffix}")
+        raise _video_needed(target, info.frames or "several", output)
     # three threads: tracking + the method; post-processing + paste-back; watermark + encoding
     swapped = prefetch(_frames(swapper, target, static, progress), depth=4)
     frames = prefetch((compose(f, s, cfg) for f, s in swapped), depth=4)
@@ -229,8 +233,7 @@ def swap_file(
         image = next(frames)
         extra = sum(1 for _ in frames)  # also runs the no-face check
         if extra:
-            raise UsageError(f"{target} holds {extra + 1} frames: write them to a video output "
-                             f"(.mp4 or .mov), not {Path(output).suffix}")
+            raise _video_needed(target, extra + 1, output)
         res = label_image(
             image,
             output,

@@ -346,23 +346,21 @@ def _analyse_excerpts(path: Path, spans: list[tuple[float, float]], fps: float, 
     audios = read_audio_spans(path, spans)
     if audios is None or not any(a.duration > 0 for a in audios):
         return _empty("no_audio", "the video has no audio track", fps=fps, spans=tuple(spans))
-    results: list[AVSyncResult | None] = []
-    found: list[int] = []
     segments = [audio_segments(a) if a.duration > 0 else [] for a in audios]
-    for k, audio in enumerate(audios):
-        speech = audio_speech_seconds(audio, fps, segments[k])
-        if speech < MIN_SPEECH_S:
-            results.append(_empty("no_speech", f"no speech found in the audio ({speech:.1f} s)",
-                                  fps=fps, speech_seconds=speech, spans=(spans[k],)))
+    speech = [audio_speech_seconds(a, fps, s) for a, s in zip(audios, segments, strict=True)]
+    found = [k for k, s in enumerate(speech) if s >= MIN_SPEECH_S]
+    tracks = dict(zip(found, read_face_tracks(path, [spans[k] for k in found]) if found else [],
+                      strict=True))
+    results = []
+    for k, span in enumerate(spans):
+        if k in tracks:
+            res = analyse_streams(tracks[k], audios[k], weights=weights, segments=segments[k],
+                                  lipreg=lipreg)
         else:
-            results.append(None)
-            found.append(k)
-    tracks = read_face_tracks(path, [spans[k] for k in found]) if found else []
-    for k, track in zip(found, tracks, strict=True):
-        results[k] = replace(analyse_streams(track, audios[k], weights=weights,
-                                             segments=segments[k], lipreg=lipreg),
-                             spans=(spans[k],))
-    return combine_excerpts([r for r in results if r is not None], spans)
+            res = _empty("no_speech", f"no speech found in the audio ({speech[k]:.1f} s)",
+                         fps=fps, speech_seconds=speech[k])
+        results.append(replace(res, spans=(span,)))
+    return combine_excerpts(results, spans)
 
 
 def combine_excerpts(results: Sequence[AVSyncResult], spans: Sequence[tuple[float, float]]

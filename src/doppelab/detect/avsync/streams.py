@@ -11,6 +11,7 @@ its new timing.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,24 +110,14 @@ def read_face_tracks(path: Path, spans: Sequence[tuple[float, float]]) -> list[F
     fps = float(probe(path).fps or 25.0)
     found: list[dict[int, dict[int, F32]]] = [{} for _ in spans]
     times: list[list[float]] = [[] for _ in spans]
-    trackers: list[FaceTracker] = []  # the current span's, alone (no track crosses a gap)
-    current = -1
-    try:
-        for k, frame in iter_span_frames(path, spans):
-            if k != current:
-                if trackers:
-                    trackers.pop().close()
-                trackers.append(FaceTracker(TrackerConfig(max_faces=2)))
-                current = k
-            tracker = trackers[-1]
-            idx = len(times[k])
-            times[k].append(frame.ref.timestamp)
-            for face in tracker.process(frame.image):
-                found[k].setdefault(face.track_id, {})[idx] = np.asarray(
-                    face.landmarks[list(KEPT), :2], np.float32)
-    finally:
-        for t in trackers:
-            t.close()
+    for k, frames in itertools.groupby(iter_span_frames(path, spans), key=lambda kf: kf[0]):
+        with FaceTracker(TrackerConfig(max_faces=2)) as tracker:  # no track crosses a gap
+            for _, frame in frames:
+                idx = len(times[k])
+                times[k].append(frame.ref.timestamp)
+                for face in tracker.process(frame.image):
+                    found[k].setdefault(face.track_id, {})[idx] = np.asarray(
+                        face.landmarks[list(KEPT), :2], np.float32)
     return [_main_track(f, t, fps) for f, t in zip(found, times, strict=True)]
 
 
