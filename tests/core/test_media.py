@@ -659,3 +659,24 @@ def test_video_writer_audio_whose_time_goes_back(tmp_path: Path) -> None:
             writer.write(np.full((64, 64, 3), 100, np.uint8), k / 10)
     with av.open(str(out)) as check:
         assert check.streams.audio and check.streams.video[0].frames == 20
+
+
+def test_frames_without_timestamps_are_timed_by_a_plausible_rate(tmp_path: Path) -> None:
+    """A raw H.264 stream carries no timestamps: frames are timed by the stream's rate, and a
+    header rate outside MIN_FPS..MAX_FPS would fall back to 25 fps (as probe and the span
+    reader do)."""
+    path = tmp_path / "raw.h264"
+    with av.open(str(path), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 40 * i, np.uint8), "rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    stamps = [f.ref.timestamp for f in iter_frames(path)]
+    assert len(stamps) == 6
+    assert np.allclose(np.diff(stamps), 1 / 25)

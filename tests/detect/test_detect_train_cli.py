@@ -12,7 +12,7 @@ from doppelab.cli.main import main
 @pytest.mark.parametrize(
     "extra",
     [["--real-transform", "1.5"], ["--real-transform", "-0.1"], ["--init", "missing.pt"],
-     ["--lr", "0"], ["--warmup", "1"], ["--eval-every", "-5"]],
+     ["--lr", "0"], ["--warmup", "1"], ["--eval-every", "-5"], ["--codec", "1.2"]],
 )
 def test_bad_training_options(
     tmp_path: Path, extra: list[str], capsys: pytest.CaptureFixture

@@ -19,6 +19,9 @@ def test_sampled_faces_are_what_run_scores(astronaut_video: Path) -> None:
     assert 1 <= len(batch) == len(usable) <= 5
     logits = det.models["blend"].forward(batch)["logits"]
     assert np.isclose(np.mean(logits), res.detector_logits["blend"], atol=1e-5)
+    frames, again = det.sampled_frames(astronaut_video)
+    assert np.array_equal(again.crops, batch.crops)
+    assert frames.tolist() == [f.frame for f in usable]
 
 
 def test_no_face_gives_an_empty_batch(tmp_path: Path) -> None:

@@ -97,6 +97,18 @@ def test_make_pairs_real_transform(astronaut_face: tuple) -> None:
     assert maps[:4].max() == 0 and y[:4].max() == 0  # still real: no seam, label 0
 
 
+def test_codec_batches(astronaut_face: tuple) -> None:
+    """--codec P sends that share of a batch's images through H.264; reproducible by seed."""
+    from doppelab.detect.train_blend import make_batch
+
+    t = _table(astronaut_face)
+    plain = make_batch(t, None, np.random.default_rng(4), TrainConfig(batch=8))
+    coded = make_batch(t, None, np.random.default_rng(4), TrainConfig(batch=8, codec=1.0))
+    again = make_batch(t, None, np.random.default_rng(4), TrainConfig(batch=8, codec=1.0))
+    assert coded[0].shape == plain[0].shape and np.array_equal(coded[1], plain[1])
+    assert np.array_equal(coded[0], again[0]) and not np.array_equal(coded[0], plain[0])
+
+
 def test_train_from_init(astronaut_face: tuple, tmp_path: Path) -> None:
     t = _table(astronaut_face)
     cfg = TrainConfig(minutes=0.03, batch=8, eval_every=1e9, eval_faces=4, max_steps=1)

@@ -90,6 +90,14 @@ def register(sub: Any) -> None:
         "another face of the same person instead of a self-blend (default 0; see docs/detect.md)",
     )
     p.add_argument(
+        "--codec",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training images (real and fake alike) sent through H.264 at CRF 23-40 "
+        "and a random face size, as in a compressed video (default 0; see docs/detect.md)",
+    )
+    p.add_argument(
         "--init",
         type=path_arg,
         default=None,
@@ -148,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch < 4 or args.batch % 2 or not 0 <= args.swap_share < 1 or args.workers < 0:
         raise UsageError("--batch must be even and >= 4, --swap-share in [0, 1), --workers >= 0")
-    if not 0 <= args.real_transform <= 1 or not 0 <= args.self_mesh <= 1:
-        raise UsageError("--real-transform and --self-mesh must be in [0, 1]")
+    if not all(0 <= v <= 1 for v in (args.real_transform, args.self_mesh, args.codec)):
+        raise UsageError("--real-transform, --self-mesh and --codec must be in [0, 1]")
     if args.lr <= 0 or not 0 <= args.warmup < 1 or args.eval_every <= 0:
         raise UsageError("--lr and --eval-every must be > 0, --warmup in [0, 1)")
     if args.init is not None and not args.init.is_file():
@@ -168,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         swap_share=args.swap_share,
         real_transform=args.real_transform,
         self_mesh=args.self_mesh,
+        codec=args.codec,
         init=str(args.init) if args.init is not None else "",
         lr=args.lr,
         warmup=args.warmup,

@@ -197,7 +197,7 @@ def iter_video(
     mid = media_id(path)
     time_base = stream.time_base or Fraction(1, 90_000)
     origin = stream.start_time or 0
-    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    rate = plausible_fps(stream.average_rate or stream.guessed_rate) or 25.0
     expected = stream.frames
     reformatter = VideoReformatter()  # reused: keeps one swscale context for the whole clip
     pool = _ArrayPool()

@@ -208,8 +208,14 @@ class Detect:
         """The usable faces on the frames :meth:`run` samples (``config.frames``, static
         landmarks), aligned and cropped exactly as the face detectors see them: for measuring
         a detector on what ``detect`` scores without running the others."""
+        return self.sampled_frames(path)[1]
+
+    def sampled_frames(self, path: str | Path) -> tuple[npt.NDArray[np.int64], FaceBatch]:
+        """:meth:`sampled_faces` with the frame index of each face (a video's score is the mean
+        over frames of each frame's most suspicious face)."""
         col = self._collect(path, self._picks(self._count(path, probe(path))), False)
-        return _usable_batch(col)[1]
+        usable, batch = _usable_batch(col)
+        return np.array([col.faces[i].frame for i in usable], np.int64), batch
 
     def _collect(self, path: str | Path, picks: set[int], track_all: bool) -> _Collected:
         tcfg = TrackerConfig(max_faces=self.config.max_faces, min_face=24.0, static=not track_all)

@@ -43,6 +43,10 @@ from doppelab.detect.train_blend import TrainConfig, make_pairs, swap_draw, trai
 
 Log = Callable[[dict[str, Any]], None]
 NO_FLIP = AugmentConfig(p_flip=0.0)
+# the codec round: H.264 at a random face scale and nothing else (augment.codec)
+CODEC_ONLY = AugmentConfig(
+    p_jpeg=0.0, p_resize=0.0, p_blur=0.0, p_noise=0.0, p_tone=0.0, p_flip=0.0, p_codec=1.0
+)
 PAIR_CHUNK = 256  # pair_set draws its pairs this many table rows at a time (reals, then fakes)
 FACESETS = ("train_clips", "train_photos")
 DEV_FACESETS = ("dev_clips", "dev_photos")
@@ -162,10 +166,11 @@ def _as_table(crops: npt.NDArray[np.uint8], landmarks: npt.NDArray) -> FaceTable
 
 
 def pair_set(
-    table: FaceTable, seed: int, rounds: int = 1, aug: bool = True
+    table: FaceTable, seed: int, rounds: int = 1, aug: bool = True, acfg: AugmentConfig = NO_FLIP
 ) -> tuple[FaceTable, npt.NDArray]:
-    """Real faces and self-blended fakes of ``table`` (augmented but never flipped, so each
-    fake's landmarks are its real's; reproducible) as a table of crops + landmarks, and labels.
+    """Real faces and self-blended fakes of ``table`` (augmented with ``acfg``, which never
+    flips, so each fake's landmarks are its real's; reproducible) as a table of crops +
+    landmarks, and labels.
     Row order: per round, per :data:`PAIR_CHUNK` rows of ``table``, their reals then fakes."""
     rng = np.random.default_rng(seed)
     crops, lms, labels = [], [], []
@@ -173,7 +178,7 @@ def pair_set(
     for _ in range(rounds):
         for s in range(0, len(idx), PAIR_CHUNK):
             part = idx[s : s + PAIR_CHUNK]
-            images, y, _ = make_pairs(table, part, rng, aug=aug, acfg=NO_FLIP)
+            images, y, _ = make_pairs(table, part, rng, aug=aug, acfg=acfg)
             crops.append(images)
             lms.append(np.concatenate([table.landmarks[part]] * 2))
             labels.append(y)
@@ -181,16 +186,16 @@ def pair_set(
 
 
 def swap_pair_set(
-    swaps: SwapTable, held: bool, seed: int, aug: bool = True
+    swaps: SwapTable, held: bool, seed: int, aug: bool = True, acfg: AugmentConfig = NO_FLIP
 ) -> tuple[FaceTable, npt.NDArray]:
     """Marked reals and as many swaps of the held-out (or the training) pairs, degraded (unless
     ``aug`` is False) but never flipped, as a table + labels (empty when that part has none)."""
-    sub, idx, crops, labels = swap_pair_draw(swaps, held, seed, aug)
+    sub, idx, crops, labels = swap_pair_draw(swaps, held, seed, aug, acfg)
     return _as_table(crops, sub.landmarks[idx]), labels
 
 
 def swap_pair_draw(
-    swaps: SwapTable, held: bool, seed: int, aug: bool = True
+    swaps: SwapTable, held: bool, seed: int, aug: bool = True, acfg: AugmentConfig = NO_FLIP
 ) -> tuple[SwapTable, npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray]:
     """The draw behind :func:`swap_pair_set`: the held-out (or training) part of ``swaps``, the
     rows drawn from it (the same for any ``aug``: rows are drawn before anything is degraded),
@@ -198,7 +203,7 @@ def swap_pair_draw(
     sub = swaps.subset(swaps.holdout == held)
     n = min(int((sub.label == 0).sum()), int((sub.label == 1).sum()))
     rng = np.random.default_rng(seed)
-    idx, crops, labels = swap_draw(sub, n, rng, aug=aug, replace=False, acfg=NO_FLIP)
+    idx, crops, labels = swap_draw(sub, n, rng, aug=aug, replace=False, acfg=acfg)
     return sub, idx, crops, labels
 
 

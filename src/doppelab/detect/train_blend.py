@@ -69,6 +69,7 @@ class TrainConfig:
     max_steps: int = 0  # also stop after this many steps (0: time budget only)
     real_transform: float = 0.0  # chance that a real face gets a seamless global_transform
     self_mesh: float = 0.0  # chance that a pseudo-fake is a self-mesh (selfmesh.py), not a blend
+    codec: float = 0.0  # chance that a training image goes through H.264 (augment.codec)
     init: str = ""  # checkpoint to start from (fine-tuning; its own net config is used)
     snapshots: bool = False  # also keep the EMA weights of every evaluation (snap_<images>.pt)
     net: BlendNetConfig = field(default_factory=BlendNetConfig)
@@ -153,12 +154,16 @@ def swap_draw(
 
 
 def swap_samples(
-    swaps: SwapTable, n: int, rng: np.random.Generator, aug: bool = True
+    swaps: SwapTable,
+    n: int,
+    rng: np.random.Generator,
+    aug: bool = True,
+    acfg: AugmentConfig | None = None,
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """``n`` marked real faces then ``n`` swapped faces of ``swaps`` (:func:`swap_draw`, with
     replacement, degraded like the rest): images ``(2n, S, S, 3)``, labels ``(2n,)``, zero
     boundary maps ``(2n, 32, 32)``."""
-    _, images, labels = swap_draw(swaps, n, rng, aug=aug)
+    _, images, labels = swap_draw(swaps, n, rng, aug=aug, acfg=acfg)
     return images, labels, np.zeros((2 * n, MAP, MAP), np.float32)
 
 
@@ -179,10 +184,12 @@ def make_batch(
     if cfg.self_mesh > 0:
         rows = partner if partner is not None else partners(fit.media, fit.identity)
         mesh = (cfg.self_mesh, rows)
-    images, labels, maps = make_pairs(fit, idx, rng, real_transform=cfg.real_transform, mesh=mesh)
+    acfg = AugmentConfig(p_codec=cfg.codec)
+    images, labels, maps = make_pairs(fit, idx, rng, acfg=acfg, real_transform=cfg.real_transform,
+                                      mesh=mesh)
     weights = np.ones(len(labels), np.float32)
     if n_sw and swaps is not None:
-        x, y, m = swap_samples(swaps, n_sw, rng)
+        x, y, m = swap_samples(swaps, n_sw, rng, acfg=acfg)
         images, labels = np.concatenate([images, x]), np.concatenate([labels, y])
         maps = np.concatenate([maps, m])
         weights = np.r_[weights, np.ones(n_sw), np.zeros(n_sw)].astype(np.float32)
