@@ -34,7 +34,7 @@ from doppelab.detect.speech_extra import train_families
 from doppelab.detect.speech_fakes import phase_jitter
 from doppelab.detect.speech_phase import window_features
 from doppelab.detect.speech_prosody import prosody_stats
-from doppelab.detect.train_speech import PSEUDO_FAMILY, SpeechRecipe
+from doppelab.detect.train_speech import SpeechRecipe
 
 # decay statistics: 32 ms Hann frames every 10 ms, 8 log-spaced bands 100 Hz - 8 kHz
 _FRAME, _HOP = 512, 160
@@ -92,7 +92,8 @@ def detector_stats(windows: np.ndarray) -> np.ndarray:
 
 def dry_windows(work: Path, recipe: SpeechRecipe) -> np.ndarray:
     """The dry train windows in ``train_speech.features``' row order (its first half):
-    originals, low-passed copies, phase-jittered copies of the real ones."""
+    originals, low-passed copies, phase-jittered copies of the real ones (``PSEUDO_FAMILY``),
+    as ``train_speech._train_windows`` makes them before its channel copies."""
     windows, y, _, _ = load_shards(work / "shards", "train",
                                    train_families(recipe.extra_families))
     windows = np.concatenate([windows, lowpass_copies(windows, np.random.default_rng(0))])
@@ -101,7 +102,6 @@ def dry_windows(work: Path, recipe: SpeechRecipe) -> np.ndarray:
         rng = np.random.default_rng(1)
         windows = np.concatenate([windows, np.stack([phase_jitter(windows[i], rng)
                                                      for i in real])])
-    assert PSEUDO_FAMILY  # the jittered copies are that family in the feature rows
     return windows
 
 
