@@ -287,7 +287,10 @@ class Detect:
         res.detector_logits = {n: float(np.mean(o["logits"])) for n, o in outs.items()}
         if temporal_logit is not None:
             self._record_temporal(res, temporal_logit)
-        res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
+        used = [*outs, *(["temporal"] if self.fusion.temporal_weight > 0 else [])]
+        res.verdict, res.reason = verdict(
+            res.probability, self.fusion.margin,
+            fake_reason=face_fake_reason(res, self.fusion.margin, used))
         _keep_suspicious(res, col, usable, outs, self.config.top)
 
     def _without_face_detectors(self, col: _Collected, res: MediaResult) -> None:
@@ -298,7 +301,9 @@ class Detect:
             res.verdict, res.reason = "inconclusive", "no face detector chosen"
             return
         res.probability = self._record_temporal(res, temporal_logit)
-        res.verdict, res.reason = verdict(res.probability, self.fusion.margin)
+        res.verdict, res.reason = verdict(
+            res.probability, self.fusion.margin,
+            fake_reason=face_fake_reason(res, self.fusion.margin, ["temporal"]))
 
     def _record_temporal(self, res: MediaResult, logit: float) -> float:
         """The temporal detector's probability and logit into ``res``; returns the probability."""
@@ -337,6 +342,14 @@ class Detect:
 
         res.temporal = {n: float(v) for n, v in zip(NAMES, out["features"][0], strict=False)}
         return float(out["logits"][0])
+
+
+def face_fake_reason(res: MediaResult, margin: float, used: list[str]) -> str:
+    """Why the face channel says "likely fake": ``fake evidence from face`` and, in brackets,
+    those of the ``used`` detectors (the ones the score is made of) whose own mean probability
+    is at or above ``0.5 + margin``, e.g. ``fake evidence from face (blend, frequency)``."""
+    strong = [n for n in used if (res.detectors.get(n) or 0.0) >= 0.5 + margin]
+    return "fake evidence from face" + (f" ({', '.join(strong)})" if strong else "")
 
 
 def _main_series(col: _Collected, min_frames: int = 8) -> TrackSeries | None:

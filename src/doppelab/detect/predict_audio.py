@@ -162,6 +162,15 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
     res.seconds += time.perf_counter() - t0
 
 
+def face_detail(res: MediaResult) -> str:
+    """The face channel as named in a fused reason: ``face`` with the face detectors of its own
+    fake reason, if it had one (``face (blend, frequency)``)."""
+    prefix = "fake evidence from "
+    if res.verdict == "likely fake" and res.reason and res.reason.startswith(prefix + "face"):
+        return res.reason.removeprefix(prefix)
+    return "face"
+
+
 def fuse_channels(res: MediaResult, margin: float) -> None:
     """Combine the face verdict with the speech and AV-sync evidence (see module doc)."""
     channels: dict[str, float] = {}
@@ -176,7 +185,8 @@ def fuse_channels(res: MediaResult, margin: float) -> None:
     res.probability = channels[top]
     v, why = verdict(res.probability, margin)
     if v == "likely fake":
-        fakes = [k for k, p in channels.items() if p >= 0.5 + margin]
+        named = {"face": face_detail(res)}
+        fakes = [named.get(k, k) for k, p in channels.items() if p >= 0.5 + margin]
         why = "fake evidence from " + ", ".join(fakes)
     elif v == "inconclusive" and res.reason and "face" not in channels:
         why = res.reason
