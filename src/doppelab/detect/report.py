@@ -175,8 +175,10 @@ def _section(res: MediaResult) -> str:
 def to_html(results: list[MediaResult], title: str = "doppelab detect report") -> str:
     body = "".join(_section(r) for r in results)
     note = (
-        "Probabilities are calibrated on held-out real faces and self-blended fakes; they are "
-        "evidence, not proof. The detectors were trained without any watermark in the data."
+        "Face probabilities are calibrated on faces of people held out of training (real, "
+        "self-blended, and one held-out pair's swaps); they are evidence, not proof. Our "
+        "creation watermark cannot be the cue: where training used our own swaps, which carry "
+        "it, their real controls carry the same mark."
     )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1><p>doppelab {__version__}.
