@@ -20,7 +20,8 @@ Verdicts: "likely fake", "likely real", or "inconclusive" with a reason (no face
 too dark, too blurry, no speech, no audio, score near the threshold); an image without a face is
 never "real". Audio files (WAV, FLAC, MP3, M4A, OGG/Opus, WebM) get the speech detector's verdict;
 a video's audio track adds speech evidence and audio-visual sync evidence (mouth against speech),
-fused with the face verdict (largest probability of the conclusive channels).
+fused with the face verdict (largest probability of the conclusive channels). A "likely fake"
+names what it rests on, e.g. "fake evidence from face (blend, frequency), av_sync".
 Exit code 0 whenever every file was read (whatever the verdict), 3 when a file is not usable
 media (the others are still reported)."""
 
@@ -40,7 +41,9 @@ def register(sub: Any) -> None:
         run=run,
     )
     p.add_argument("files", nargs="+", metavar="FILE", type=path_arg, help="image or video")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video (default 32)")
+    p.add_argument("--frames", type=int, default=32,
+                   help="frames sampled evenly per video (default 32; a number above the "
+                   "video's frame count scores every frame)")
     add_json(p, "print the results as JSON")
     p.add_argument("--report", type=path_arg, metavar="OUT.html", help="write an HTML report")
     p.add_argument("--json-out", type=path_arg, metavar="OUT.json", help="write the JSON report")
