@@ -114,6 +114,7 @@ def _line(res: Any) -> str:
         f"{res.path}: {res.verdict}{why}{p}"
         + (f" [{dets}]" if dets else "")
         + f" {res.seconds:.1f} s"
+        + "".join(f"\n  caveat: {c}" for c in res.caveats)
     )
 
 

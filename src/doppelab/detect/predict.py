@@ -30,6 +30,7 @@ from doppelab.core.types import BBox, Frame, MediaInfo
 from doppelab.detect.base import FaceBatch, TrackSeries, create_detector, verdict
 from doppelab.detect.data import NET_SIZE, net_face
 from doppelab.detect.fusion import Fusion
+from doppelab.detect.quality import assess, bits_per_pixel
 from doppelab.extract.landmarks import FaceTracker, TrackerConfig
 from doppelab.extract.quality import sharpness
 
@@ -87,6 +88,8 @@ class MediaResult:
     temporal: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     suspicious: list[dict[str, Any]] = field(default_factory=list)  # crops/heatmaps (not JSON)
+    quality: dict[str, float] = field(default_factory=dict)  # face_px, bits_per_pixel
+    caveats: list[str] = field(default_factory=list)  # conditions known to bias the verdict
     speech: dict[str, Any] | None = None  # speech evidence (detect.predict_audio)
     av_sync: dict[str, Any] | None = None  # audio-visual sync evidence
 
@@ -178,6 +181,8 @@ class Detect:
         col = self._collect(path, picks, video and "temporal" in self.models)
         res.faces = col.faces
         self._score(col, res)
+        widths = [f.bbox[2] - f.bbox[0] for f in col.faces if f.usable]
+        res.quality, res.caveats = assess(widths, bits_per_pixel(path, info) if video else None)
         if video and (speech is not None or "avsync" in self.config.detectors):
             from doppelab.detect.predict_audio import attach_av_sync, attach_speech, fuse_channels
 

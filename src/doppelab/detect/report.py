@@ -25,7 +25,7 @@ from doppelab.detect.predict import MediaResult
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;
-text-align:left}.fake{color:#b00020}.real{color:#1b5e20}.inconclusive{color:#8a6d00}
+text-align:left}.fake{color:#b00020}.real{color:#1b5e20}.inconclusive{color:#8a6d00}.caveat{color:#8a6d00;font-style:italic}
 figure{display:inline-block;margin:.3em;text-align:center;font-size:.85em}
 img{image-rendering:auto}section{border-top:1px solid #ddd;margin-top:1.5em}"""
 
@@ -165,6 +165,7 @@ def _section(res: MediaResult) -> str:
 {res.seconds:.2f} s.""")
     return f"""<section><h2>{e(Path(res.path).name)}</h2>
 <p class="{_verdict_class(res.verdict)}"><b>{e(res.verdict)}</b>{reason} — P(fake) = {p}</p>
+{"".join(f'<p class="caveat">Caveat: {e(c)}</p>' for c in res.caveats)}
 <p>{facts}</p>
 <h3>Detectors (each one's own probability, mean over faces)</h3><table>{rows}</table>
 {f"<h3>Temporal measurements</h3><table>{temporal}</table>" if temporal else ""}
