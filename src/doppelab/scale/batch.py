@@ -96,7 +96,8 @@ def check_file(det: Any, path: str) -> dict[str, Any]:
         return {**row, "status": "error", "error": f"internal error: {type(exc).__name__}: "
                 f"{exc}", "seconds": time.perf_counter() - t0}
     row.update(
-        kind=res.kind, verdict=res.verdict, reason=res.reason, probability=res.probability,
+        kind=res.kind, verdict=res.verdict, reason=res.reason,
+        caveats="; ".join(res.caveats) or None, probability=res.probability,
         detectors=json.dumps(res.detectors), frames_total=res.frames_total,
         frames_sampled=res.frames_sampled, faces=len(res.faces),
         provenance_found=ver.provenance_found, manifest=ver.manifest.state,

@@ -19,7 +19,7 @@ from doppelab.core.storage import atomic_path, ensure_dir, utf8_safe
 
 COLUMNS: dict[str, str] = {
     "path": "string", "status": "string", "error": "string", "kind": "string",
-    "verdict": "string", "reason": "string", "probability": "float64",
+    "verdict": "string", "reason": "string", "caveats": "string", "probability": "float64",
     "detectors": "string", "frames_total": "int64", "frames_sampled": "int64",
     "faces": "int64", "provenance_found": "bool_", "manifest": "string",
     "watermark_found": "bool_", "watermark_payload": "string", "registry_matched": "bool_",
