@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_corpus import Case, make_corpus
 from fuzz_corpus4 import round4_extra_cases
+from fuzz_corpus5 import round5_extra_cases
 from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
@@ -115,6 +116,7 @@ def _output_cases(root: Path, files: dict[str, Path]) -> list[tuple[str, list[st
     ]
     out += _eval_cases(root)
     out += round4_extra_cases(root, files)
+    out += round5_extra_cases(root, files)
     if os.geteuid() == 0:
         skipped = [("swap -o read-only folder", [], True)]
     else:
