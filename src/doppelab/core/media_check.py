@@ -90,12 +90,24 @@ def media_id(path: str | Path) -> str:
 
 
 def sniff(path: Path) -> str | None:
-    """Container family from the first bytes, or None when they look like no known media."""
+    """Container family from the first bytes, or None when they look like no known media.
+
+    Only a regular file is read: the path is opened without blocking and anything else (a FIFO,
+    whose plain ``open`` waits for a writer forever, a device, a socket) gives None, so callers
+    that sniff before :func:`check_readable` never hang."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        head = os.read(fd, _SNIFF_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
         return "isobmff"
     if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WEBP", b"WAVE"):
