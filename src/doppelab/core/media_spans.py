@@ -28,9 +28,10 @@ from av.video.stream import VideoStream
 from doppelab.core.errors import TruncatedMediaError, UsageError
 from doppelab.core.media_check import DEFAULT_MAX_PIXELS, media_id
 from doppelab.core.media_video import (
+    Orientation,
     _ArrayPool,
     _decode_error,
-    _quarter_turns,
+    _orientation,
     open_decoding,
     plausible_fps,
     upright_rgb,
@@ -146,7 +147,7 @@ def _iterate(container: InputContainer, stream: VideoStream, path: Path,
     reader = _Reader(container, stream, path)
     reformatter = VideoReformatter()
     pool = _ArrayPool()
-    turns: int | None = None
+    orient: Orientation | None = None
     pending: tuple[float, VideoFrame] | None = None  # read past one span, maybe in the next
     with container:
         for k, (start, end) in enumerate(spans):
@@ -159,13 +160,13 @@ def _iterate(container: InputContainer, stream: VideoStream, path: Path,
                         raise TruncatedMediaError(f"no decodable video frames: {path}")
                     return
                 t, frame = got
-                if turns is None:
-                    turns = _quarter_turns(frame, stream)
+                if orient is None:
+                    orient = _orientation(frame, stream)
                 if t < start:
                     continue
                 if t >= end:
                     pending = got
                     break
-                image = upright_rgb(frame, reformatter, pool, turns)
+                image = upright_rgb(frame, reformatter, pool, orient)
                 index = round(t * reader.rate)
                 yield k, Frame(ref=FrameRef(media_id=mid, index=index, timestamp=t), image=image)
