@@ -3,9 +3,10 @@
 Convention: every decoded image is ``(H, W, 3)`` uint8 RGB, C-contiguous and upright (EXIF
 orientation for images, the display matrix / ``rotate`` tag for videos). ``MediaInfo.rotation`` is
 the clockwise rotation in degrees (0, 90, 180, 270) that was needed to show the stored pixels
-upright; ``MediaInfo.width``/``height`` are the upright (display) size. Video timestamps are
-seconds from the stream's start, taken from each frame's ``pts * time_base`` (variable frame rate
-is honoured). Pixel aspect ratio is ignored (square pixels are assumed).
+upright (a display matrix that mirrors is flipped as FFmpeg's own autorotate does; one of all
+zeros is ignored); ``MediaInfo.width``/``height`` are the upright (display) size. Video
+timestamps are seconds from the stream's start, taken from each frame's ``pts * time_base``
+(variable frame rate is honoured). Pixel aspect ratio is ignored (square pixels are assumed).
 
 Every failure is a typed :mod:`doppelab.core.errors` error whose one-line message names the path:
 
@@ -20,9 +21,11 @@ Every failure is a typed :mod:`doppelab.core.errors` error whose one-line messag
 Truncated videos: a file whose index is missing (an MP4 cut before its ``moov`` box) cannot be
 opened and raises ``TruncatedMediaError``. A file whose index survives but whose data is cut short
 (or corrupt) is delivered as a clean, shorter stream: :func:`iter_frames` yields every frame that
-decodes, then stops and logs a warning. A video with zero decodable frames always raises
-``TruncatedMediaError``. In a folder of images, an image that cannot be read is skipped with a
-logged warning (its position still counts as an index); a folder where none can be read raises.
+decodes, then stops and logs a warning. A packet the decoder refuses is skipped (one warning
+counts them), so a video whose first key frame is damaged starts at the next one. A video with
+zero decodable frames always raises ``TruncatedMediaError``. In a folder of images, an image
+that cannot be read is skipped with a logged warning (its position still counts as an index); a
+folder where none can be read raises.
 
 This module is the way in: :func:`probe` and :func:`iter_frames` pick the reader by content.
 The work is done in :mod:`doppelab.core.media_check` (path checks, ids, sniffing, error

@@ -31,8 +31,8 @@ from doppelab.core.media_check import bad_data, check_pixels, check_readable, ma
 from doppelab.core.types import AudioInfo, Frame, FrameRef, ImageU8, MediaInfo
 
 __all__ = [
-    "MAX_FPS", "MIN_FPS", "iter_video", "open_decoding", "open_frames", "open_video",
-    "plausible_fps", "probe_video", "video_stream",
+    "MAX_BAD_PACKETS", "MAX_FPS", "MIN_FPS", "PacketSkips", "decode_skipping", "iter_video",
+    "open_decoding", "open_frames", "open_video", "plausible_fps", "probe_video", "video_stream",
 ]
 
 _log = logging.getLogger(__name__)
@@ -160,12 +160,57 @@ def upright_rgb(frame: VideoFrame, reformatter: VideoReformatter, pool: _ArrayPo
     return pool.upright_copy(rgb, orient)
 
 
+# Undecodable packets skipped in a row before a stream is given up as garbage (a whole GOP of
+# damaged frames is a few hundred at most).
+MAX_BAD_PACKETS = 1000
+
+
+class PacketSkips:
+    """Counts the packets :func:`decode_skipping` could not decode, and keeps the first error."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_a_row = 0
+        self.first: Exception | None = None
+
+    def warn(self, path: Path) -> None:
+        """Log one warning when packets were skipped."""
+        if self.count:
+            _log.warning("%s: skipped %d undecodable video packet(s) (%s)", path, self.count,
+                         self.first)
+
+
+def decode_skipping(container: InputContainer, stream: VideoStream, skips: PacketSkips
+                    ) -> Iterator[VideoFrame]:
+    """The frames of ``stream``, decoded packet by packet. A packet the decoder refuses is
+    skipped and counted in ``skips`` (as FFmpeg's own tools do), so a video whose first key
+    frame is damaged still gives the frames after the next one; ``MAX_BAD_PACKETS`` refusals in
+    a row raise the last error. Errors of the container itself (a cut file) are raised."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.FFmpegError, ValueError) as exc:
+            if isinstance(exc, (av.error.DecoderNotFoundError, MemoryError)):
+                raise
+            skips.count += 1
+            skips.in_a_row += 1
+            skips.first = skips.first or exc
+            if skips.in_a_row >= MAX_BAD_PACKETS:
+                raise
+            continue
+        skips.in_a_row = 0
+        yield from cast(list[VideoFrame], frames)
+
+
 def _decode_first(container: InputContainer, stream: VideoStream, path: Path) -> VideoFrame:
+    skips = PacketSkips()
     try:
-        for frame in container.decode(stream):
+        for frame in decode_skipping(container, stream, skips):
             return frame
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise _decode_error(exc, path) from None
+    if skips.first is not None:
+        raise _decode_error(skips.first, path)
     raise TruncatedMediaError(f"no decodable video frames: {path}")
 
 
@@ -241,8 +286,9 @@ def iter_video(
     orient: Orientation | None = None
     index = 0
     timestamp = 0.0
+    skips = PacketSkips()
     with container:
-        frames = container.decode(stream)
+        frames = decode_skipping(container, stream, skips)
         while True:
             try:
                 frame = next(frames)
@@ -265,7 +311,10 @@ def iter_video(
                             image=image)
             index += 1
     if index == 0:
+        if skips.first is not None:
+            raise _decode_error(skips.first, path)
         raise TruncatedMediaError(f"no decodable video frames: {path}")
+    skips.warn(path)
     if expected and index < expected:
         _log.warning("%s: the header lists %d frames, %d decoded (cut short?)",
                      path, expected, index)
