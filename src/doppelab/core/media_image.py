@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -33,6 +34,7 @@ from doppelab.core.media_check import (
     check_readable,
     map_av_error,
     media_id,
+    sniff,
 )
 from doppelab.core.types import Frame, FrameRef, ImageU8, MediaInfo
 
@@ -54,8 +56,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+class _ForFFmpeg(Exception):
+    """A JPEG that Pillow does not know (lossless SOF3, arithmetic coding...): FFmpeg's decoder
+    reads more kinds of JPEG."""
+
+
 def _open_image(path: Path, max_pixels: int) -> Image.Image:
-    """Open an image reading only its header, after the size guard."""
+    """Open an image reading only its header, after the size guard.
+
+    Raises:
+        _ForFFmpeg: a file that starts like a JPEG but that Pillow cannot identify.
+    """
     check_readable(path)
     try:
         with _quiet():
@@ -63,6 +74,8 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise DimensionsTooLargeError(f"{exc}: {path}") from None
     except UnidentifiedImageError:
+        if sniff(path) == "jpeg":
+            raise _ForFFmpeg from None
         raise bad_data(path, NOT_IMAGE) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise map_av_error(exc, path) from None
@@ -121,7 +134,11 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         DimensionsTooLargeError: see the module docstring.
     """
     p = Path(path)
-    with _open_image(p, max_pixels) as image:
+    try:
+        opened = _open_image(p, max_pixels)
+    except _ForFFmpeg:
+        return _ffmpeg_still(p, max_pixels)
+    with opened as image:
         try:
             with _quiet():
                 image.load()
@@ -134,8 +151,29 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             raise TruncatedMediaError(f"truncated or corrupt image ({exc}): {p}") from None
 
 
+def _ffmpeg_still(path: Path, max_pixels: int) -> ImageU8:
+    """The picture of a JPEG Pillow cannot read, decoded by FFmpeg (errors as for videos)."""
+    from doppelab.core.media_video import open_video, video_stream
+
+    with open_video(path) as container:
+        stream = video_stream(container, path, max_pixels)
+        try:
+            frame = next(iter(container.decode(stream)))
+            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        except StopIteration:
+            raise TruncatedMediaError(f"truncated or corrupt jpeg data: {path}") from None
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise map_av_error(exc, path) from None
+
+
 def probe_image(path: Path, max_pixels: int) -> MediaInfo:
-    with _open_image(path, max_pixels) as image:
+    try:
+        opened = _open_image(path, max_pixels)
+    except _ForFFmpeg:
+        height, width = _ffmpeg_still(path, max_pixels).shape[:2]
+        return MediaInfo(path=path, kind="image", width=width, height=height, frames=1,
+                         container="jpeg", rotation=0)
+    with opened as image:
         width, height = image.size
         rotation = _EXIF_ROTATION[_exif_orientation(image)]
         fmt = (image.format or "").lower() or None
