@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from doppelab.core.errors import UsageError
+from doppelab.core.errors import DimensionsTooLargeError, InputError, UsageError
 from doppelab.core.media_check import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -77,6 +77,18 @@ def _is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _pillow_reads(path: Path, exc: InputError) -> bool:
+    """Whether a TIFF that FFmpeg refused (``exc``: its decoder has no float samples, for one)
+    is read with Pillow instead; it is when Pillow can open it."""
+    if isinstance(exc, DimensionsTooLargeError) or sniff(path) != "tiff":
+        return False
+    try:
+        probe_image(path, DEFAULT_MAX_PIXELS)
+    except InputError:
+        return False
+    return True
+
+
 def probe(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInfo:
     """Describe an image, an image folder or a video without decoding it all.
 
@@ -94,7 +106,12 @@ def probe(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInf
         return probe_folder(p, max_pixels)
     if _is_image_path(p):
         return probe_image(p, max_pixels)
-    return probe_video(p, max_pixels)
+    try:
+        return probe_video(p, max_pixels)
+    except InputError as exc:
+        if not _pillow_reads(p, exc):
+            raise
+        return probe_image(p, max_pixels)
 
 
 def iter_frames(
@@ -128,4 +145,11 @@ def iter_frames(
         image = read_image(p, max_pixels=max_pixels)
         frames = [Frame(ref=FrameRef(media_id=media_id(p), index=0, timestamp=0.0), image=image)]
         return iter(frames if start == 0 else [])
-    return open_frames(p, every=every, start=start, max_pixels=max_pixels, threads=threads)
+    try:
+        return open_frames(p, every=every, start=start, max_pixels=max_pixels, threads=threads)
+    except InputError as exc:
+        if not _pillow_reads(p, exc):
+            raise
+        image = read_image(p, max_pixels=max_pixels)
+        frames = [Frame(ref=FrameRef(media_id=media_id(p), index=0, timestamp=0.0), image=image)]
+        return iter(frames if start == 0 else [])

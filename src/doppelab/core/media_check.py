@@ -115,7 +115,7 @@ def sniff(path: Path) -> str | None:
     signatures = {
         b"\x1a\x45\xdf\xa3": "matroska", b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png",
         b"GIF87a": "gif", b"GIF89a": "gif", b"FLV\x01": "flv", b"\x00\x00\x01\xba": "mpeg",
-        b"OggS": "ogg", b"BM": "bmp",
+        b"OggS": "ogg", b"BM": "bmp", b"II*\x00": "tiff", b"MM\x00*": "tiff",
     }
     for magic, name in signatures.items():
         if head.startswith(magic):

@@ -98,11 +98,18 @@ def _exif_orientation(image: Image.Image) -> int:
 
 
 def _to_rgb_u8(image: Image.Image) -> ImageU8:
-    """Any Pillow mode -> ``(H, W, 3)`` uint8 RGB (16-bit scaled to 8, alpha dropped)."""
+    """Any Pillow mode -> ``(H, W, 3)`` uint8 RGB (16-bit scaled to 8, float 0..1 to 0..255,
+    alpha dropped)."""
     if image.mode.startswith("I;16") or image.mode == "I":
         wide = np.asarray(image).astype(np.int64)
         shift = 8 if image.mode != "I" or int(wide.max(initial=0)) > 255 else 0
         gray = np.clip(wide >> shift, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode == "F":  # float samples: 0..1 by convention, 0..255 when larger values show
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0,
+                               neginf=0.0)
+        scale = 255.0 if float(values.max(initial=0.0)) <= 1.0 else 1.0
+        gray = np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if image.mode != "RGB":
         image = image.convert("RGB")
