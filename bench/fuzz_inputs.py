@@ -20,7 +20,7 @@ catches import-time noise). The JSON keeps one block per ``--phase`` (``before``
 a rerun after fixes sits beside the first run.
 
 Usage: python bench/fuzz_inputs.py [--phase after] [--mode fork|exec] [--timeout 120]
-       [--only REGEX] [--work DIR] [--out bench/results/fuzz.json]
+       [--memory-gb 12] [--only REGEX] [--work DIR] [--out bench/results/fuzz.json]
 
 The ``before`` block of the shipped JSON ran the code of commit 37517b9 (``git archive 37517b9
 src`` unpacked elsewhere and put first on ``PYTHONPATH``); ``after`` the fixed code. The
@@ -189,6 +189,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=("fork", "exec"), default="fork")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     ap.add_argument("--only", help="regular expression: run only the matching cases")
+    ap.add_argument("--memory-gb", type=float, default=12.0,
+                    help="address-space limit of every run (GiB; 0: none)")
     ap.add_argument("--work", type=Path, help="corpus folder (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fuzz.json")
     args = ap.parse_args()
@@ -197,11 +199,12 @@ def main() -> None:
         shutil.rmtree(root / old, ignore_errors=True)
     cases, files = make_corpus(root)
     started = time.time()
-    runner = Runner(args.mode, args.timeout, root)
+    runner = Runner(args.mode, args.timeout, root, args.memory_gb)
     records = _campaign(runner, cases, files, root, re.compile(args.only) if args.only else None)
     table = count_table(records, CLASSES, lambda r: r["stderr"])
     save_phase(args.out, args.phase, {
-        "mode": args.mode, "timeout_s": args.timeout, "seconds": round(time.time() - started, 1),
+        "mode": args.mode, "timeout_s": args.timeout, "memory_gb": args.memory_gb,
+        "seconds": round(time.time() - started, 1),
         "python": platform.python_version(), "machine": platform.machine(),
         "cases": len(cases), "import_noise": runner.import_noise, "counts": table,
         "runs": records,
