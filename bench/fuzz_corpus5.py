@@ -57,7 +57,7 @@ from fuzz_corpus import (
 )
 from fuzz_corpus3 import write_clip
 
-__all__ = ["add_round5", "round5_extra_cases"]
+__all__ = ["SPECIAL_OUTPUTS", "add_round5", "round5_extra_cases", "special_output_replaced"]
 
 
 def _write(dst: Path, data: bytes) -> Path:
@@ -746,22 +746,29 @@ def _fifo(path: Path) -> Path:
     return path
 
 
-def special_outputs_intact(root: Path) -> dict[str, bool]:
-    """Whether the output device nodes and FIFO survived the runs (a run that replaced one
-    with a regular file has written through an atomic rename onto a device)."""
-    checks = {"r5_null_dev.json": stat.S_ISCHR, "r5_null_dev.png": stat.S_ISCHR,
-              "r5_out_fifo.html": stat.S_ISFIFO}
-    result = {}
-    for name, test in checks.items():
-        p = root / name
-        try:
-            mode = p.lstat().st_mode
-        except FileNotFoundError:
-            result[name] = False
-            continue
-        result[name] = bool(test(mode)) or (name.endswith((".json", ".png"))
-                                            and stat.S_ISFIFO(mode))
-    return result
+# The output runs whose path is a node made above: (file name, its kind's test).
+SPECIAL_OUTPUTS = {
+    "r5_detect --json-out char device": ("r5_null_dev.json", stat.S_ISCHR),
+    "r5_swap -o char device": ("r5_null_dev.png", stat.S_ISCHR),
+    "r5_detect --report fifo": ("r5_out_fifo.html", stat.S_ISFIFO),
+}
+
+
+def special_output_replaced(root: Path, case: str) -> bool:
+    """Whether the run ``case`` (one of :data:`SPECIAL_OUTPUTS`) replaced its device node or
+    FIFO with a regular file (an atomic write's final rename onto the node); the node is made
+    afresh for the next run."""
+    name, test = SPECIAL_OUTPUTS[case]
+    path = root / name
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        mode = 0
+    intact = bool(test(mode)) or (test is stat.S_ISCHR and stat.S_ISFIFO(mode))  # not root
+    if not intact:
+        path.unlink(missing_ok=True)
+        (_char_device if test is stat.S_ISCHR else _fifo)(path)
+    return not intact
 
 
 def add_round5(b: _Builder, files: dict[str, Path]) -> None:

@@ -11,7 +11,8 @@ classified:
 * ``LEAK``: a file left in the output folder by a failed run, or a temporary file left behind;
 * ``NOISY``: a correct exit but extra stderr lines (FFmpeg, absl, Python warnings, ...);
 * ``REJECT``: a valid, merely unusual file refused as bad input (exit 3);
-* ``WRONG``: ``detect`` calls a picture without a face "likely real".
+* ``WRONG``: ``detect`` calls a picture without a face "likely real", or an output path that
+  was a device node or a FIFO is a regular file after the run (round 5).
 
 Runs are forked from one process that has imported doppelab once (``--mode fork``, the default:
 start-up is paid once, stdout/stderr are redirected at the file-descriptor level so FFmpeg's C
@@ -53,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_corpus import Case, make_corpus
 from fuzz_corpus4 import round4_extra_cases
-from fuzz_corpus5 import round5_extra_cases
+from fuzz_corpus5 import SPECIAL_OUTPUTS, round5_extra_cases, special_output_replaced
 from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
@@ -167,7 +168,10 @@ def _campaign(runner: Runner, cases: list[Case], files: dict[str, Path], root: P
             continue
         run = runner.run(argv)
         label = "eval" if argv[0] == "eval" else "output path"
-        records.append(_record(name, label, run, classify(run, None, argv[0])))
+        cls = classify(run, None, argv[0])
+        if name in SPECIAL_OUTPUTS and special_output_replaced(root, name):
+            cls = "WRONG"  # a device node or FIFO was replaced by a regular file
+        records.append(_record(name, label, run, cls))
         print(f"{records[-1]['class']:6} {run.seconds:6.1f}s {label:20} {name}",
               flush=True)
     return records
