@@ -35,6 +35,13 @@ corrected afterwards, EXIF orientations 3/5/8 and the 300-frame GIF, rerun on th
 merged in), after on the fixed code; ``rounds12_recheck_s18`` and ``round3_recheck_s18`` reran
 the earlier rounds on the fixed code, ``round4_after_images_recheck`` the round-4 image and
 path cases after the last fix (each written with ``--out`` to its own file, then merged).
+``round5_before``/``round5_after`` ran the round-5 cases and runs (``--only '^r5_'``,
+``bench/fuzz_corpus5.py``): before on the code of commit 9473a06 (its 12 GiB address-space
+limit set on the running campaign with ``prlimit`` before its ``eval`` runs; its 3 device and
+FIFO output runs, classed ``OK`` by the runner of then, reclassed ``WRONG`` by the node check
+the runner now makes itself), after on the fixed code; ``rounds1to4_recheck_s19`` reran the
+134 earlier cases and output runs the round-5 fixes touch (videos, TIFF and GIF, damaged audio,
+special paths, output paths) and the round-4 label files on the fixed code.
 """
 
 from __future__ import annotations
