@@ -190,7 +190,7 @@ def decode_skipping(container: InputContainer, stream: VideoStream, skips: Packe
         try:
             frames = packet.decode()
         except (av.FFmpegError, ValueError) as exc:
-            if isinstance(exc, (av.error.DecoderNotFoundError, MemoryError)):
+            if isinstance(exc, av.error.DecoderNotFoundError):
                 raise
             skips.count += 1
             skips.in_a_row += 1
