@@ -55,3 +55,16 @@ def test_exception_detect_fifo_is_typed(tmp_path: Path) -> None:
         (outcome,) = _finishes(lambda f=fifo: is_audio_file(f), fifo)  # type: ignore[misc]
         assert isinstance(outcome, FileAccessError), outcome
         assert "not a regular file" in str(outcome)
+
+
+def test_exception_ffconcat_list_is_not_a_permission_problem(tmp_path: Path) -> None:
+    """A readable ``ffconcat`` list named ``.mp4`` naming an absolute path: FFmpeg's concat
+    demuxer answers EPERM (an unsafe file name); the error said "permission denied" about a
+    file anyone can read (fuzz round 5)."""
+    from doppelab.core.errors import NotMediaError
+    from doppelab.core.media import probe
+
+    listing = tmp_path / "list.mp4"
+    listing.write_bytes(f"ffconcat version 1.0\nfile '{tmp_path / 'clip.mp4'}'\n".encode())
+    with pytest.raises(NotMediaError, match="not an image or video"):
+        probe(listing)

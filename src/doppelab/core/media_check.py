@@ -145,8 +145,10 @@ def map_av_error(exc: Exception, path: Path) -> InputError:
         return UnsupportedCodecError(f"no decoder for this codec in the bundled FFmpeg: {path}")
     if isinstance(exc, FileNotFoundError):
         return FileAccessError(f"no such file: {path}")
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) and not os.access(path, os.R_OK):
         return FileAccessError(f"permission denied: {path}")
+    # A readable file FFmpeg answers EPERM for names other files it will not open (an
+    # ``ffconcat`` list with absolute paths): bad data, not a permission problem.
     if isinstance(exc, IsADirectoryError):
         return FileAccessError(f"is a directory, expected a file: {path}")
     if isinstance(exc, MemoryError):

@@ -56,7 +56,10 @@ def _read_regular(p: Path) -> bytes:
     except OSError as exc:
         raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"cannot read {p}: a folder, not a labels CSV file")
+        if not stat.S_ISREG(mode):
             raise UsageError(f"cannot read {p}: not a regular file")
         os.set_blocking(fd, True)
         with os.fdopen(os.dup(fd), "rb") as fh:
