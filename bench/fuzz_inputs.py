@@ -39,10 +39,11 @@ path cases after the last fix (each written with ``--out`` to its own file, then
 ``bench/fuzz_corpus5.py``): before on the code of commit 9473a06 (its 12 GiB address-space
 limit set on the running campaign with ``prlimit`` before its ``eval`` runs; its 3 device and
 FIFO output runs, classed ``OK`` by the runner of then, reclassed ``WRONG`` by the node check
-the runner now makes itself), after on the fixed code of commit 4b7950c;
+the runner now makes itself), after on the fixed code of commit 23e1132;
 ``rounds1to4_recheck_s19`` reran the 134 earlier cases and output runs the round-5 fixes touch
 (videos, TIFF and GIF, damaged audio, special paths, output paths) and the 18 round-4 label
-files on commit b745e32 (every fix but swap's early refusal of a device or FIFO output).
+files on commit b745e32 (every fix but swap's early refusal of a device or FIFO output and the
+two message fixes of 23e1132).
 """
 
 from __future__ import annotations
