@@ -557,4 +557,7 @@ def make_corpus(root: Path) -> tuple[list[Case], dict[str, Path]]:
     from fuzz_corpus4 import add_round4  # round 4 (likewise)
 
     add_round4(b, files)
+    from fuzz_corpus5 import add_round5  # round 5 (likewise)
+
+    add_round5(b, files)
     return b.cases, files

@@ -11,7 +11,8 @@ classified:
 * ``LEAK``: a file left in the output folder by a failed run, or a temporary file left behind;
 * ``NOISY``: a correct exit but extra stderr lines (FFmpeg, absl, Python warnings, ...);
 * ``REJECT``: a valid, merely unusual file refused as bad input (exit 3);
-* ``WRONG``: ``detect`` calls a picture without a face "likely real".
+* ``WRONG``: ``detect`` calls a picture without a face "likely real", or an output path that
+  was a device node or a FIFO is a regular file after the run (round 5).
 
 Runs are forked from one process that has imported doppelab once (``--mode fork``, the default:
 start-up is paid once, stdout/stderr are redirected at the file-descriptor level so FFmpeg's C
@@ -20,7 +21,7 @@ catches import-time noise). The JSON keeps one block per ``--phase`` (``before``
 a rerun after fixes sits beside the first run.
 
 Usage: python bench/fuzz_inputs.py [--phase after] [--mode fork|exec] [--timeout 120]
-       [--only REGEX] [--work DIR] [--out bench/results/fuzz.json]
+       [--memory-gb 12] [--only REGEX] [--work DIR] [--out bench/results/fuzz.json]
 
 The ``before`` block of the shipped JSON ran the code of commit 37517b9 (``git archive 37517b9
 src`` unpacked elsewhere and put first on ``PYTHONPATH``); ``after`` the fixed code. The
@@ -34,6 +35,15 @@ corrected afterwards, EXIF orientations 3/5/8 and the 300-frame GIF, rerun on th
 merged in), after on the fixed code; ``rounds12_recheck_s18`` and ``round3_recheck_s18`` reran
 the earlier rounds on the fixed code, ``round4_after_images_recheck`` the round-4 image and
 path cases after the last fix (each written with ``--out`` to its own file, then merged).
+``round5_before``/``round5_after`` ran the round-5 cases and runs (``--only '^r5_'``,
+``bench/fuzz_corpus5.py``): before on the code of commit 9473a06 (its 12 GiB address-space
+limit set on the running campaign with ``prlimit`` before its ``eval`` runs; its 3 device and
+FIFO output runs, classed ``OK`` by the runner of then, reclassed ``WRONG`` by the node check
+the runner now makes itself), after on the fixed code of commit 23e1132;
+``rounds1to4_recheck_s19`` reran the 134 earlier cases and output runs the round-5 fixes touch
+(videos, TIFF and GIF, damaged audio, special paths, output paths) and the 18 round-4 label
+files on commit b745e32 (every fix but swap's early refusal of a device or FIFO output and the
+two message fixes of 23e1132).
 """
 
 from __future__ import annotations
@@ -53,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fuzz_corpus import Case, make_corpus
 from fuzz_corpus4 import round4_extra_cases
+from fuzz_corpus5 import SPECIAL_OUTPUTS, round5_extra_cases, special_output_replaced
 from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
@@ -115,6 +126,7 @@ def _output_cases(root: Path, files: dict[str, Path]) -> list[tuple[str, list[st
     ]
     out += _eval_cases(root)
     out += round4_extra_cases(root, files)
+    out += round5_extra_cases(root, files)
     if os.geteuid() == 0:
         skipped = [("swap -o read-only folder", [], True)]
     else:
@@ -165,7 +177,10 @@ def _campaign(runner: Runner, cases: list[Case], files: dict[str, Path], root: P
             continue
         run = runner.run(argv)
         label = "eval" if argv[0] == "eval" else "output path"
-        records.append(_record(name, label, run, classify(run, None, argv[0])))
+        cls = classify(run, None, argv[0])
+        if name in SPECIAL_OUTPUTS and special_output_replaced(root, name):
+            cls = "WRONG"  # a device node or FIFO was replaced by a regular file
+        records.append(_record(name, label, run, cls))
         print(f"{records[-1]['class']:6} {run.seconds:6.1f}s {label:20} {name}",
               flush=True)
     return records
@@ -187,6 +202,8 @@ def main() -> None:
     ap.add_argument("--mode", choices=("fork", "exec"), default="fork")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     ap.add_argument("--only", help="regular expression: run only the matching cases")
+    ap.add_argument("--memory-gb", type=float, default=12.0,
+                    help="address-space limit of every run (GiB; 0: none)")
     ap.add_argument("--work", type=Path, help="corpus folder (default: a temporary one)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "fuzz.json")
     args = ap.parse_args()
@@ -195,11 +212,12 @@ def main() -> None:
         shutil.rmtree(root / old, ignore_errors=True)
     cases, files = make_corpus(root)
     started = time.time()
-    runner = Runner(args.mode, args.timeout, root)
+    runner = Runner(args.mode, args.timeout, root, args.memory_gb)
     records = _campaign(runner, cases, files, root, re.compile(args.only) if args.only else None)
     table = count_table(records, CLASSES, lambda r: r["stderr"])
     save_phase(args.out, args.phase, {
-        "mode": args.mode, "timeout_s": args.timeout, "seconds": round(time.time() - started, 1),
+        "mode": args.mode, "timeout_s": args.timeout, "memory_gb": args.memory_gb,
+        "seconds": round(time.time() - started, 1),
         "python": platform.python_version(), "machine": platform.machine(),
         "cases": len(cases), "import_noise": runner.import_noise, "counts": table,
         "runs": records,

@@ -3,7 +3,9 @@
 :class:`Runner` runs a command line either in a child forked from this process after doppelab's
 modules are imported (``fork``) or as the real console script (``exec``), each in a fresh output
 folder (``@OUT@`` in the arguments) and a fresh ``TMPDIR``, with stdout and stderr captured at
-the file-descriptor level and a wall-clock timeout that kills the child's whole process group.
+the file-descriptor level and a wall-clock timeout that kills the child's whole process group;
+an optional address-space limit (set on the runner, inherited by every run) makes a run that
+would fill the memory fail alone with ``MemoryError`` instead of waking the OOM killer.
 :func:`classify` names the outcome (see ``bench/fuzz_inputs.py``).
 """
 
@@ -14,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -116,9 +119,12 @@ def _import_stages() -> None:
 class Runner:
     """Runs doppelab command lines one at a time (see the module docstring)."""
 
-    def __init__(self, mode: str, timeout: float, root: Path) -> None:
+    def __init__(self, mode: str, timeout: float, root: Path, memory_gb: float = 0.0) -> None:
         self.mode, self.timeout, self.root = mode, timeout, root
         self.count = 0
+        if memory_gb > 0:  # inherited by every run: a blow-up fails there (a CRASH), alone
+            limit = int(memory_gb * (1 << 30))
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         self.import_noise: list[str] = []
         os.environ["DOPPELAB_HOME"] = str(root / "home")
         os.environ.pop("DOPPELAB_REGISTRY", None)

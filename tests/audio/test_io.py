@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,21 @@ def test_nan_and_inf_samples_read_as_silence(tmp_path: Path, dtype: str) -> None
         clip = load_audio(wav)
     assert np.isfinite(clip.samples).all() and len(clip.samples) == 16_000
     assert np.isfinite(clip.gain_db)
+
+
+def test_exception_nothing_decodes_gives_the_error_alone(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A WAV whose header says 0 channels: no packet decodes; the typed error gives the count
+    and no warning line comes before it (the CLI printed two lines; fuzz round 5)."""
+    import struct
+
+    pcm = bytes(32_000)
+    fmt = struct.pack("<HHIIHH", 1, 0, 16_000, 32_000, 2, 16)
+    body = (b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(pcm))
+            + pcm)
+    path = tmp_path / "channels0.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    with caplog.at_level(logging.WARNING), pytest.raises(TruncatedMediaError,
+                                                         match="bad packets"):
+        load_audio(path)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -69,3 +69,25 @@ def test_name_too_long_anywhere_is_one_line(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(verify, "run", too_long)
     assert main(["verify", "whatever.jpg"]) == 3
     assert "file name too long" in _one_error(capsys, "verify")
+
+
+@pytest.mark.parametrize("command", ["detect --json-out", "detect --report", "swap -o"])
+def test_exception_output_is_a_fifo(tmp_path: Path, photo: Path, command: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An output path that is a FIFO (or a device such as /dev/null) is refused: the atomic
+    write's rename replaced the node with a regular file (fuzz round 5)."""
+    import os
+    import stat
+
+    node = tmp_path / ("out.png" if command == "swap -o" else "out.json")
+    os.mkfifo(node)
+    args = {
+        "detect --json-out": ["detect", str(photo), "--json-out", str(node)],
+        "detect --report": ["detect", str(photo), "--report", str(node)],
+        "swap -o": ["swap", "--method", "mesh", "--source", str(photo), str(photo),
+                    "-o", str(node)],
+    }[command]
+    assert main(args) == 5
+    assert "not a regular file" in _one_error(capsys, command.split()[0])
+    assert stat.S_ISFIFO(node.lstat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["photo.jpg", node.name])

@@ -74,3 +74,31 @@ def test_same_file(tmp_path: Path) -> None:
     assert same_file(a, tmp_path / "link.jpg") and same_file(a, tmp_path / "." / "a.jpg")
     assert same_file(tmp_path / "new.html", tmp_path / "sub" / ".." / "new.html")
     assert not same_file(a, tmp_path / "b.jpg")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "char_device", "link_to_fifo"])
+def test_exception_output_onto_a_device_or_fifo(tmp_path: Path, kind: str) -> None:
+    """An output path that is a FIFO or a device node (``-o /dev/null``) is refused; the rename
+    that ends an atomic write would replace the node with a regular file (fuzz round 5)."""
+    import os
+    import stat
+
+    node = tmp_path / "node.json"
+    if kind == "char_device":
+        try:
+            os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # like /dev/null
+        except PermissionError:
+            pytest.skip("making a device node needs root")
+    else:
+        os.mkfifo(node)
+    target = node
+    if kind == "link_to_fifo":
+        target = tmp_path / "link.json"
+        target.symlink_to(node)
+    before = node.lstat().st_mode
+    with pytest.raises(OutputError, match="not a regular file"):
+        atomic_write_text(target, "{}")
+    with pytest.raises(OutputError, match="not a regular file"), atomic_dir(target):
+        pass
+    assert node.lstat().st_mode == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({node.name, target.name})

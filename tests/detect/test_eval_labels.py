@@ -60,3 +60,34 @@ def test_exception_nothing_scored(tmp_path: Path, capsys: pytest.CaptureFixture[
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "could be scored: 2 failed" in err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev_zero", "folder"])
+def test_exception_labels_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    """A labels "file" that is a FIFO (would block for a writer), ``/dev/zero`` (would fill the
+    memory) or a folder: a usage error before a byte is read (fuzz round 5)."""
+    import os
+    import threading
+
+    path = {"fifo": tmp_path / "labels.csv", "dev_zero": Path("/dev/zero"),
+            "folder": tmp_path}[kind]
+    if kind == "fifo":
+        os.mkfifo(path)
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            read_labels(path)
+            outcome.append(None)
+        except BaseException as exc:  # the outcome under test (MemoryError included)
+            outcome.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # unblock the FIFO's reader
+        worker.join(5)
+        pytest.fail("read_labels blocked on a FIFO")
+    assert isinstance(outcome[0], UsageError), outcome
+    assert ("a folder" if kind == "folder" else "not a regular file") in str(outcome[0])

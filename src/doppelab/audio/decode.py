@@ -254,9 +254,11 @@ class _Decoder:
         """Every decoded sample, in order, as chunks of any length.
 
         Undecodable packets are skipped and counted; one warning line per pass names their
-        count and the first one's error (a badly damaged file must not print a line a packet).
+        count and the first one's error (a badly damaged file must not print a line a packet),
+        unless nothing decoded at all: the caller's error then gives the count, alone.
         """
         first: Exception | None = None
+        decoded = False
         try:
             for packet in self.container.demux(self.stream):
                 try:
@@ -269,10 +271,11 @@ class _Decoder:
                     continue
                 for frame in frames:
                     if isinstance(frame, AudioFrame):
+                        decoded = True
                         yield from map(self._finite, self._frame_chunks(frame))
             yield from map(self._finite, self._flush())
         finally:
-            if first is not None:
+            if first is not None and decoded:  # nothing decoded: the caller's error says it
                 _log.warning("%s: skipped %d undecodable audio packet(s) (first: %s)",
                              self.path, self.skipped, first)
             if self.nonfinite:

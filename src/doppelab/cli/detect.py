@@ -91,7 +91,7 @@ def _config(args: argparse.Namespace) -> Any:
 def _check_outputs(args: argparse.Namespace) -> None:
     """Report paths that cannot work are refused before any detection runs: a name the OS
     cannot hold, a folder, the same file twice, or one of the inputs (it would be replaced)."""
-    from doppelab.core.storage import check_output_name, same_file
+    from doppelab.core.storage import check_not_special, check_output_name, same_file
 
     outs = [(flag, p) for flag, p in (("--report", args.report), ("--json-out", args.json_out))
             if p is not None]
@@ -99,6 +99,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
         check_output_name(p)
         if p.is_dir():
             raise OutputError(f"{flag} is a directory: {p}")
+        check_not_special(p)
         for other in [*args.files, *([args.reference] if args.reference else [])]:
             if same_file(p, other):
                 raise UsageError(f"{flag} would overwrite the input {other}")

@@ -104,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         target_face=args.face,
     )
     method, target, sources = _method(args)
-    from doppelab.core.storage import same_file
+    from doppelab.core.storage import check_not_special, same_file
 
+    check_not_special(args.output)  # a device or FIFO: refused before the work, not after
     for given in [*args.inputs, *([args.source] if args.source is not None else [])]:
         if same_file(args.output, given):
             raise UsageError(f"-o would overwrite the input {given}: choose another output")

@@ -3,9 +3,10 @@
 Convention: every decoded image is ``(H, W, 3)`` uint8 RGB, C-contiguous and upright (EXIF
 orientation for images, the display matrix / ``rotate`` tag for videos). ``MediaInfo.rotation`` is
 the clockwise rotation in degrees (0, 90, 180, 270) that was needed to show the stored pixels
-upright; ``MediaInfo.width``/``height`` are the upright (display) size. Video timestamps are
-seconds from the stream's start, taken from each frame's ``pts * time_base`` (variable frame rate
-is honoured). Pixel aspect ratio is ignored (square pixels are assumed).
+upright (a display matrix that mirrors is flipped as FFmpeg's own autorotate does; one of all
+zeros is ignored); ``MediaInfo.width``/``height`` are the upright (display) size. Video
+timestamps are seconds from the stream's start, taken from each frame's ``pts * time_base``
+(variable frame rate is honoured). Pixel aspect ratio is ignored (square pixels are assumed).
 
 Every failure is a typed :mod:`doppelab.core.errors` error whose one-line message names the path:
 
@@ -20,9 +21,11 @@ Every failure is a typed :mod:`doppelab.core.errors` error whose one-line messag
 Truncated videos: a file whose index is missing (an MP4 cut before its ``moov`` box) cannot be
 opened and raises ``TruncatedMediaError``. A file whose index survives but whose data is cut short
 (or corrupt) is delivered as a clean, shorter stream: :func:`iter_frames` yields every frame that
-decodes, then stops and logs a warning. A video with zero decodable frames always raises
-``TruncatedMediaError``. In a folder of images, an image that cannot be read is skipped with a
-logged warning (its position still counts as an index); a folder where none can be read raises.
+decodes, then stops and logs a warning. A packet the decoder refuses is skipped (one warning
+counts them), so a video whose first key frame is damaged starts at the next one. A video with
+zero decodable frames always raises ``TruncatedMediaError``. In a folder of images, an image
+that cannot be read is skipped with a logged warning (its position still counts as an index); a
+folder where none can be read raises.
 
 This module is the way in: :func:`probe` and :func:`iter_frames` pick the reader by content.
 The work is done in :mod:`doppelab.core.media_check` (path checks, ids, sniffing, error
@@ -37,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from doppelab.core.errors import UsageError
+from doppelab.core.errors import DimensionsTooLargeError, InputError, UsageError
 from doppelab.core.media_check import (
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -74,6 +77,18 @@ def _is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def _pillow_reads(path: Path, exc: InputError) -> bool:
+    """Whether a TIFF that FFmpeg refused (``exc``: its decoder has no float samples, for one)
+    is read with Pillow instead; it is when Pillow can open it."""
+    if isinstance(exc, DimensionsTooLargeError) or sniff(path) != "tiff":
+        return False
+    try:
+        probe_image(path, DEFAULT_MAX_PIXELS)
+    except InputError:
+        return False
+    return True
+
+
 def probe(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInfo:
     """Describe an image, an image folder or a video without decoding it all.
 
@@ -91,7 +106,12 @@ def probe(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> MediaInf
         return probe_folder(p, max_pixels)
     if _is_image_path(p):
         return probe_image(p, max_pixels)
-    return probe_video(p, max_pixels)
+    try:
+        return probe_video(p, max_pixels)
+    except InputError as exc:
+        if not _pillow_reads(p, exc):
+            raise
+        return probe_image(p, max_pixels)
 
 
 def iter_frames(
@@ -125,4 +145,11 @@ def iter_frames(
         image = read_image(p, max_pixels=max_pixels)
         frames = [Frame(ref=FrameRef(media_id=media_id(p), index=0, timestamp=0.0), image=image)]
         return iter(frames if start == 0 else [])
-    return open_frames(p, every=every, start=start, max_pixels=max_pixels, threads=threads)
+    try:
+        return open_frames(p, every=every, start=start, max_pixels=max_pixels, threads=threads)
+    except InputError as exc:
+        if not _pillow_reads(p, exc):
+            raise
+        image = read_image(p, max_pixels=max_pixels)
+        frames = [Frame(ref=FrameRef(media_id=media_id(p), index=0, timestamp=0.0), image=image)]
+        return iter(frames if start == 0 else [])

@@ -90,12 +90,24 @@ def media_id(path: str | Path) -> str:
 
 
 def sniff(path: Path) -> str | None:
-    """Container family from the first bytes, or None when they look like no known media."""
+    """Container family from the first bytes, or None when they look like no known media.
+
+    Only a regular file is read: the path is opened without blocking and anything else (a FIFO,
+    whose plain ``open`` waits for a writer forever, a device, a socket) gives None, so callers
+    that sniff before :func:`check_readable` never hang."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(_SNIFF_BYTES)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        os.set_blocking(fd, True)
+        head = os.read(fd, _SNIFF_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
         return "isobmff"
     if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WEBP", b"WAVE"):
@@ -103,7 +115,7 @@ def sniff(path: Path) -> str | None:
     signatures = {
         b"\x1a\x45\xdf\xa3": "matroska", b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png",
         b"GIF87a": "gif", b"GIF89a": "gif", b"FLV\x01": "flv", b"\x00\x00\x01\xba": "mpeg",
-        b"OggS": "ogg", b"BM": "bmp",
+        b"OggS": "ogg", b"BM": "bmp", b"II*\x00": "tiff", b"MM\x00*": "tiff",
     }
     for magic, name in signatures.items():
         if head.startswith(magic):
@@ -133,8 +145,10 @@ def map_av_error(exc: Exception, path: Path) -> InputError:
         return UnsupportedCodecError(f"no decoder for this codec in the bundled FFmpeg: {path}")
     if isinstance(exc, FileNotFoundError):
         return FileAccessError(f"no such file: {path}")
-    if isinstance(exc, PermissionError):
+    if isinstance(exc, PermissionError) and not os.access(path, os.R_OK):
         return FileAccessError(f"permission denied: {path}")
+    # A readable file FFmpeg answers EPERM for names other files it will not open (an
+    # ``ffconcat`` list with absolute paths): bad data, not a permission problem.
     if isinstance(exc, IsADirectoryError):
         return FileAccessError(f"is a directory, expected a file: {path}")
     if isinstance(exc, MemoryError):

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -33,6 +34,7 @@ from doppelab.core.media_check import (
     check_readable,
     map_av_error,
     media_id,
+    sniff,
 )
 from doppelab.core.types import Frame, FrameRef, ImageU8, MediaInfo
 
@@ -54,8 +56,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+class _ForFFmpeg(Exception):
+    """A JPEG that Pillow does not know (lossless SOF3, arithmetic coding...): FFmpeg's decoder
+    reads more kinds of JPEG."""
+
+
 def _open_image(path: Path, max_pixels: int) -> Image.Image:
-    """Open an image reading only its header, after the size guard."""
+    """Open an image reading only its header, after the size guard.
+
+    Raises:
+        _ForFFmpeg: a file that starts like a JPEG but that Pillow cannot identify.
+    """
     check_readable(path)
     try:
         with _quiet():
@@ -63,6 +74,8 @@ def _open_image(path: Path, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise DimensionsTooLargeError(f"{exc}: {path}") from None
     except UnidentifiedImageError:
+        if sniff(path) == "jpeg":
+            raise _ForFFmpeg from None
         raise bad_data(path, NOT_IMAGE) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise map_av_error(exc, path) from None
@@ -85,11 +98,18 @@ def _exif_orientation(image: Image.Image) -> int:
 
 
 def _to_rgb_u8(image: Image.Image) -> ImageU8:
-    """Any Pillow mode -> ``(H, W, 3)`` uint8 RGB (16-bit scaled to 8, alpha dropped)."""
+    """Any Pillow mode -> ``(H, W, 3)`` uint8 RGB (16-bit scaled to 8, float 0..1 to 0..255,
+    alpha dropped)."""
     if image.mode.startswith("I;16") or image.mode == "I":
         wide = np.asarray(image).astype(np.int64)
         shift = 8 if image.mode != "I" or int(wide.max(initial=0)) > 255 else 0
         gray = np.clip(wide >> shift, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if image.mode == "F":  # float samples: 0..1 by convention, 0..255 when larger values show
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0,
+                               neginf=0.0)
+        scale = 255.0 if float(values.max(initial=0.0)) <= 1.0 else 1.0
+        gray = np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if image.mode != "RGB":
         image = image.convert("RGB")
@@ -121,7 +141,11 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         DimensionsTooLargeError: see the module docstring.
     """
     p = Path(path)
-    with _open_image(p, max_pixels) as image:
+    try:
+        opened = _open_image(p, max_pixels)
+    except _ForFFmpeg:
+        return _ffmpeg_still(p, max_pixels)
+    with opened as image:
         try:
             with _quiet():
                 image.load()
@@ -134,8 +158,29 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             raise TruncatedMediaError(f"truncated or corrupt image ({exc}): {p}") from None
 
 
+def _ffmpeg_still(path: Path, max_pixels: int) -> ImageU8:
+    """The picture of a JPEG Pillow cannot read, decoded by FFmpeg (errors as for videos)."""
+    from doppelab.core.media_video import open_video, video_stream
+
+    with open_video(path) as container:
+        stream = video_stream(container, path, max_pixels)
+        try:
+            frame = next(iter(container.decode(stream)))
+            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        except StopIteration:
+            raise TruncatedMediaError(f"truncated or corrupt jpeg data: {path}") from None
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise map_av_error(exc, path) from None
+
+
 def probe_image(path: Path, max_pixels: int) -> MediaInfo:
-    with _open_image(path, max_pixels) as image:
+    try:
+        opened = _open_image(path, max_pixels)
+    except _ForFFmpeg:
+        height, width = _ffmpeg_still(path, max_pixels).shape[:2]
+        return MediaInfo(path=path, kind="image", width=width, height=height, frames=1,
+                         container="jpeg", rotation=0)
+    with opened as image:
         width, height = image.size
         rotation = _EXIF_ROTATION[_exif_orientation(image)]
         fmt = (image.format or "").lower() or None

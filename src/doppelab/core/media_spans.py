@@ -28,9 +28,12 @@ from av.video.stream import VideoStream
 from doppelab.core.errors import TruncatedMediaError, UsageError
 from doppelab.core.media_check import DEFAULT_MAX_PIXELS, media_id
 from doppelab.core.media_video import (
+    Orientation,
+    PacketSkips,
     _ArrayPool,
     _decode_error,
-    _quarter_turns,
+    _orientation,
+    decode_skipping,
     open_decoding,
     plausible_fps,
     upright_rgb,
@@ -64,7 +67,8 @@ class _Reader:
         self.time_base = stream.time_base or Fraction(1, 90_000)
         self.origin = stream.start_time or 0
         self.rate = plausible_fps(stream.average_rate or stream.guessed_rate) or 25.0
-        self.frames = container.decode(stream)
+        self.skips = PacketSkips()
+        self.frames = decode_skipping(container, stream, self.skips)
         self.timestamp = -1.0  # of the last decoded frame
         self.decoded = 0
         self.can_seek = True
@@ -87,7 +91,7 @@ class _Reader:
                 _log.info("%s: cannot seek (%s); decoding through", self.path, exc)
                 self.can_seek = False
                 return False
-            self.frames = self.container.decode(self.stream)
+            self.frames = decode_skipping(self.container, self.stream, self.skips)
             self.timestamp, self.peeked = -1.0, None
             first = self.next()
             self.peeked = first
@@ -146,7 +150,7 @@ def _iterate(container: InputContainer, stream: VideoStream, path: Path,
     reader = _Reader(container, stream, path)
     reformatter = VideoReformatter()
     pool = _ArrayPool()
-    turns: int | None = None
+    orient: Orientation | None = None
     pending: tuple[float, VideoFrame] | None = None  # read past one span, maybe in the next
     with container:
         for k, (start, end) in enumerate(spans):
@@ -156,16 +160,19 @@ def _iterate(container: InputContainer, stream: VideoStream, path: Path,
                 got, pending = pending or reader.next(), None
                 if got is None:
                     if reader.decoded == 0:
+                        if reader.skips.first is not None:
+                            raise _decode_error(reader.skips.first, path)
                         raise TruncatedMediaError(f"no decodable video frames: {path}")
+                    reader.skips.warn(path)
                     return
                 t, frame = got
-                if turns is None:
-                    turns = _quarter_turns(frame, stream)
+                if orient is None:
+                    orient = _orientation(frame, stream)
                 if t < start:
                     continue
                 if t >= end:
                     pending = got
                     break
-                image = upright_rgb(frame, reformatter, pool, turns)
+                image = upright_rgb(frame, reformatter, pool, orient)
                 index = round(t * reader.rate)
                 yield k, Frame(ref=FrameRef(media_id=mid, index=index, timestamp=t), image=image)

@@ -15,6 +15,7 @@ from typing import cast
 
 import av
 import numpy as np
+import numpy.typing as npt
 from av.container import InputContainer
 from av.video.frame import VideoFrame
 from av.video.reformatter import VideoReformatter
@@ -30,8 +31,8 @@ from doppelab.core.media_check import bad_data, check_pixels, check_readable, ma
 from doppelab.core.types import AudioInfo, Frame, FrameRef, ImageU8, MediaInfo
 
 __all__ = [
-    "MAX_FPS", "MIN_FPS", "iter_video", "open_decoding", "open_frames", "open_video",
-    "plausible_fps", "probe_video", "video_stream",
+    "MAX_BAD_PACKETS", "MAX_FPS", "MIN_FPS", "PacketSkips", "decode_skipping", "iter_video",
+    "open_decoding", "open_frames", "open_video", "plausible_fps", "probe_video", "video_stream",
 ]
 
 _log = logging.getLogger(__name__)
@@ -78,15 +79,48 @@ def video_stream(container: InputContainer, path: Path, max_pixels: int) -> Vide
     return stream
 
 
-def _quarter_turns(frame: VideoFrame, stream: VideoStream) -> int:
-    """Counter-clockwise quarter turns (np.rot90's k) that make ``frame`` upright."""
+Orientation = tuple[int, bool]
+"""(k, mirror): np.rot90's counter-clockwise quarter turns ``k``, applied after a left-right
+flip when ``mirror``; (0, False) leaves a frame as stored."""
+
+
+def _display_matrix(frame: VideoFrame) -> npt.NDArray[np.int32] | None:
+    """The frame's 3x3 display matrix (9 int32, 16.16 fixed point) or None."""
+    for side in getattr(frame, "side_data", ()):
+        if getattr(side.type, "name", "") == "DISPLAYMATRIX":
+            raw = bytes(side)
+            if len(raw) >= 36:
+                return np.frombuffer(raw[:36], dtype=np.int32)
+    return None
+
+
+def _orientation(frame: VideoFrame, stream: VideoStream) -> Orientation:
+    """How to make ``frame`` upright, by FFmpeg's own autorotate rules (``fftools``): the
+    rotation of the display matrix to the nearest quarter turn, and its mirror when the matrix
+    flips (a negative determinant: front cameras, editors' "flip"). A degenerate matrix (all
+    zeros: FFmpeg reports its rotation as NaN, PyAV as -2^31) leaves the frame as stored."""
     ccw = getattr(frame, "rotation", 0) or 0  # display matrix (PyAV >= 14), counter-clockwise
+    if not -360 <= ccw <= 360:
+        return 0, False
     if not ccw:
         try:
             ccw = -int(float(stream.metadata.get("rotate", "0")))  # legacy tag: clockwise
         except ValueError:
             ccw = 0
-    return round(float(ccw) / 90.0) % 4
+        if not -360 <= ccw <= 360:
+            ccw = 0
+    turns = round(float(ccw) / 90.0) % 4
+    m = _display_matrix(frame)
+    if m is None or abs(ccw - 90 * round(ccw / 90)) >= 1:
+        return turns, False
+    if turns == 0:
+        return (2, True) if m[4] < 0 else (0, False)  # a vertical flip
+    if turns == 2:  # 180: a flip of each axis whose scale is negative
+        h, v = bool(m[0] < 0), bool(m[4] < 0)
+        return (0, True) if h and not v else (2, True) if v and not h else (2, False)
+    if turns == 3:  # 90 clockwise; a positive m[3] makes it a transpose
+        return (1, True) if m[3] > 0 else (3, False)
+    return (3, True) if m[3] < 0 else (1, False)  # 270 clockwise; negative m[3]: anti-transpose
 
 
 class _ArrayPool:
@@ -102,9 +136,12 @@ class _ArrayPool:
         self.size = size
         self.arrays: list[ImageU8] = []
 
-    def upright_copy(self, image: ImageU8, turns: int) -> ImageU8:
-        """``image`` rotated by ``turns`` counter-clockwise quarter turns, in a pooled array."""
-        view = np.rot90(image, turns) if turns else image
+    def upright_copy(self, image: ImageU8, orient: Orientation) -> ImageU8:
+        """``image`` turned upright by ``orient`` (see :data:`Orientation`), in a pooled
+        array."""
+        turns, mirror = orient
+        view = image[:, ::-1] if mirror else image
+        view = np.rot90(view, turns) if turns else view
         out = next((a for a in self.arrays if a.shape == view.shape and sys.getrefcount(a) <= 3),
                    None)
         if out is None:
@@ -116,19 +153,64 @@ class _ArrayPool:
 
 
 def upright_rgb(frame: VideoFrame, reformatter: VideoReformatter, pool: _ArrayPool,
-                turns: int) -> ImageU8:
+                orient: Orientation) -> ImageU8:
     """``frame`` as upright RGB in one of ``pool``'s arrays; the converter's own buffer is
     dropped on return, so it goes straight back to the allocator, still warm."""
     rgb = cast(ImageU8, reformatter.reformat(frame, format="rgb24").to_ndarray())
-    return pool.upright_copy(rgb, turns)
+    return pool.upright_copy(rgb, orient)
+
+
+# Undecodable packets skipped in a row before a stream is given up as garbage (a whole GOP of
+# damaged frames is a few hundred at most).
+MAX_BAD_PACKETS = 1000
+
+
+class PacketSkips:
+    """Counts the packets :func:`decode_skipping` could not decode, and keeps the first error."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.in_a_row = 0
+        self.first: Exception | None = None
+
+    def warn(self, path: Path) -> None:
+        """Log one warning when packets were skipped."""
+        if self.count:
+            _log.warning("%s: skipped %d undecodable video packet(s) (%s)", path, self.count,
+                         self.first)
+
+
+def decode_skipping(container: InputContainer, stream: VideoStream, skips: PacketSkips
+                    ) -> Iterator[VideoFrame]:
+    """The frames of ``stream``, decoded packet by packet. A packet the decoder refuses is
+    skipped and counted in ``skips`` (as FFmpeg's own tools do), so a video whose first key
+    frame is damaged still gives the frames after the next one; ``MAX_BAD_PACKETS`` refusals in
+    a row raise the last error. Errors of the container itself (a cut file) are raised."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except (av.FFmpegError, ValueError) as exc:
+            if isinstance(exc, av.error.DecoderNotFoundError):
+                raise
+            skips.count += 1
+            skips.in_a_row += 1
+            skips.first = skips.first or exc
+            if skips.in_a_row >= MAX_BAD_PACKETS:
+                raise
+            continue
+        skips.in_a_row = 0
+        yield from cast(list[VideoFrame], frames)
 
 
 def _decode_first(container: InputContainer, stream: VideoStream, path: Path) -> VideoFrame:
+    skips = PacketSkips()
     try:
-        for frame in container.decode(stream):
+        for frame in decode_skipping(container, stream, skips):
             return frame
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise _decode_error(exc, path) from None
+    if skips.first is not None:
+        raise _decode_error(skips.first, path)
     raise TruncatedMediaError(f"no decodable video frames: {path}")
 
 
@@ -178,7 +260,7 @@ def probe_video(path: Path, max_pixels: int) -> MediaInfo:
     with open_video(path) as container:
         stream = video_stream(container, path, max_pixels)
         first = _decode_first(container, stream, path)
-        turns = _quarter_turns(first, stream)
+        turns, _ = _orientation(first, stream)
         width, height = stream.codec_context.width, stream.codec_context.height
         if turns % 2:
             width, height = height, width
@@ -201,11 +283,12 @@ def iter_video(
     expected = stream.frames
     reformatter = VideoReformatter()  # reused: keeps one swscale context for the whole clip
     pool = _ArrayPool()
-    turns: int | None = None
+    orient: Orientation | None = None
     index = 0
     timestamp = 0.0
+    skips = PacketSkips()
     with container:
-        frames = container.decode(stream)
+        frames = decode_skipping(container, stream, skips)
         while True:
             try:
                 frame = next(frames)
@@ -216,19 +299,22 @@ def iter_video(
                     raise _decode_error(exc, path) from None
                 _log.warning("%s: stopped after %d decodable frames (%s)", path, index, exc)
                 break
-            if turns is None:
-                turns = _quarter_turns(frame, stream)
+            if orient is None:
+                orient = _orientation(frame, stream)
             if frame.pts is not None:
                 timestamp = float((frame.pts - origin) * time_base)
             elif index:
                 timestamp += float(1 / rate)
             if index >= start and index % every == 0:
-                image = upright_rgb(frame, reformatter, pool, turns)
+                image = upright_rgb(frame, reformatter, pool, orient)
                 yield Frame(ref=FrameRef(media_id=mid, index=index, timestamp=timestamp),
                             image=image)
             index += 1
     if index == 0:
+        if skips.first is not None:
+            raise _decode_error(skips.first, path)
         raise TruncatedMediaError(f"no decodable video frames: {path}")
+    skips.warn(path)
     if expected and index < expected:
         _log.warning("%s: the header lists %d frames, %d decoded (cut short?)",
                      path, expected, index)

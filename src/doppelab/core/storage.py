@@ -10,6 +10,7 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,10 +54,25 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
             return False
 
 
+def check_not_special(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`OutputError` when ``path`` exists as something other than a regular file
+    or a folder (a device such as ``/dev/null``, a FIFO, a socket; symbolic links followed):
+    the rename that ends an atomic write would replace the node itself (run as root,
+    ``-o /dev/null`` would put a regular file in its place)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise OutputError(f"output path is not a regular file (a device, FIFO or socket): "
+                          f"{os.fsdecode(path)}")
+
+
 def _check_parent(path: Path) -> None:
     check_output_name(path)
     if path.is_dir():
         raise OutputError(f"output path is a directory: {path}")
+    check_not_special(path)
     ensure_dir(path.parent if str(path.parent) else Path("."))
 
 

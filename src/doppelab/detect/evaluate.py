@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,29 @@ def _decode_csv(raw: bytes) -> str:
     return raw.decode("utf-8-sig", errors="surrogateescape")
 
 
+def _read_regular(p: Path) -> bytes:
+    """The bytes of the regular file ``p``. Anything else is refused before a byte is read: a
+    FIFO would block until some writer came, ``/dev/zero`` or ``/dev/urandom`` would fill the
+    memory (the path is opened without blocking, then checked)."""
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise UsageError(f"cannot read {p}: a folder, not a labels CSV file")
+        if not stat.S_ISREG(mode):
+            raise UsageError(f"cannot read {p}: not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
 def _dialect(text: str) -> str:
     """The delimiter: a comma, else a semicolon or tab when the header holds one and no comma
     (spreadsheets in many locales save CSV with semicolons)."""
@@ -63,10 +88,7 @@ def read_labels(csv_path: str | Path) -> list[Labelled]:
     in any case with spaces around them, spaces around values.
     """
     p = Path(csv_path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
+    raw = _read_regular(p)
     try:
         text = _decode_csv(raw)
         if "\x00" in text:
