@@ -42,6 +42,7 @@ import struct
 import zlib
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -58,6 +59,18 @@ from fuzz_corpus import (
 from fuzz_corpus3 import write_clip
 
 __all__ = ["SPECIAL_OUTPUTS", "add_round5", "round5_extra_cases", "special_output_replaced"]
+
+
+def _mux_mono(out: Any, stream: Any, arr: np.ndarray) -> None:
+    """Encode the mono float signal ``arr`` into ``stream`` of ``out`` and flush it."""
+    for start in range(0, arr.size, 1024):
+        frame = av.AudioFrame.from_ndarray(arr[None, start:start + 1024].copy(),
+                                           format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = RATE, start
+        for pkt in stream.encode(frame):
+            out.mux(pkt)
+    for pkt in stream.encode(None):
+        out.mux(pkt)
 
 
 def _write(dst: Path, data: bytes) -> Path:
@@ -355,14 +368,7 @@ def _mka_two(dst: Path) -> Path:
         silent = out.add_stream("pcm_s16le", rate=RATE, layout="mono")
         speech = out.add_stream("flac", rate=RATE, layout="mono")
         for stream, arr in ((silent, np.zeros_like(sig)), (speech, sig)):
-            for start in range(0, arr.size, 1024):
-                frame = av.AudioFrame.from_ndarray(arr[None, start:start + 1024].copy(),
-                                                   format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = RATE, start
-                for pkt in stream.encode(frame):
-                    out.mux(pkt)
-            for pkt in stream.encode(None):
-                out.mux(pkt)
+            _mux_mono(out, stream, arr)
     return dst
 
 
@@ -573,15 +579,7 @@ def _many_tracks(dst: Path, frames: list[np.ndarray], n: int) -> Path:
         for pkt in vs.encode():
             out.mux(pkt)
         for k, s in enumerate(tracks):
-            arr = np.zeros_like(sig) if k == 0 else sig * (0.3 + 0.02 * k)
-            for start in range(0, arr.size, 1024):
-                frame = av.AudioFrame.from_ndarray(arr[None, start:start + 1024].copy(),
-                                                   format="fltp", layout="mono")
-                frame.sample_rate, frame.pts = RATE, start
-                for pkt in s.encode(frame):
-                    out.mux(pkt)
-            for pkt in s.encode(None):
-                out.mux(pkt)
+            _mux_mono(out, s, np.zeros_like(sig) if k == 0 else sig * (0.3 + 0.02 * k))
     return dst
 
 
