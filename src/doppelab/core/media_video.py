@@ -315,7 +315,7 @@ def iter_video(
             raise _decode_error(skips.first, path)
         raise TruncatedMediaError(f"no decodable video frames: {path}")
     skips.warn(path)
-    if expected and index < expected:
+    if expected and index < expected and not skips.count:  # skipped packets already explain it
         _log.warning("%s: the header lists %d frames, %d decoded (cut short?)",
                      path, expected, index)
 
