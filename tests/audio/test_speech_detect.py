@@ -209,3 +209,19 @@ def test_timeline_per_second() -> None:
     assert _per_second(w, 5.0) == [
         {"second": 0, "probability": 0.2}, {"second": 1, "probability": 0.4},
         {"second": 2, "probability": 0.4}]
+
+
+@requires_data()
+@pytest.mark.data
+def test_short_speech_carries_a_caveat(det: SpeechDetector) -> None:
+    """Speech under one 2 s window is looped and its score is unsteady: the result says so."""
+    short = analyse_speech(DATA_DIR / "speech" / DEV_FILES[0], det)
+    long = analyse_speech(DATA_DIR / "speech" / DEV_FILES[1], det)
+    assert short.probability is not None and short.speech_seconds < 2.0
+    assert len(short.caveats) == 1 and short.caveats[0].startswith("short speech")
+    assert long.speech_seconds >= 2.0 and long.caveats == []
+    from doppelab.detect.predict import Detect, DetectConfig
+
+    # the same caveat reaches the file's result (JSON, report, terminal) through Detect
+    out = Detect(DetectConfig(detectors=("speech",))).run(DATA_DIR / "speech" / DEV_FILES[0])
+    assert out.caveats == short.caveats

@@ -89,6 +89,7 @@ def audio_result(path: str | Path, detector: SpeechDetector, cfg: DetectConfig,
     res.detectors["speech"] = sp.probability
     res.probability = sp.probability
     res.verdict, res.reason = sp.verdict, sp.reason
+    res.caveats = list(sp.caveats)
     res.seconds = sp.seconds
     return res
 
@@ -119,6 +120,7 @@ def attach_speech(res: MediaResult, path: str | Path, detector: SpeechDetector,
     _speaker(path, sp, cfg, voice)
     res.speech = asdict(sp)
     res.detectors["speech"] = sp.probability
+    res.caveats += [f"speech: {c}" for c in sp.caveats]
     res.seconds += sp.seconds
 
 

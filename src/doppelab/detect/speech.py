@@ -158,6 +158,12 @@ class SpeechResult:
     source: dict[str, Any] = field(default_factory=dict)
     speaker: dict[str, Any] | None = None
     seconds: float = 0.0
+    caveats: list[str] = field(default_factory=list)  # conditions known to unsettle the score
+
+
+SHORT_SPEECH_CAVEAT = (
+    "short speech ({:.1f} s, under one 2 s window, so it is looped to fill one): the score of "
+    "such speech moves with sub-millisecond shifts of its start (up to 1.5 logits in tests)")
 
 
 def _source_times(t_speech: npt.NDArray[np.float64], table: npt.NDArray[np.float64]
@@ -219,6 +225,8 @@ def analyse_speech(
     res.timeline = _per_second(res.windows, res.duration)
     res.verdict, res.reason = verdict(res.probability, margin, fake_reason="synthetic speech",
                                       unsure_reason="speech score near the decision threshold")
+    if res.speech_seconds < WINDOW / SAMPLE_RATE:
+        res.caveats.append(SHORT_SPEECH_CAVEAT.format(res.speech_seconds))
     return res
 
 
