@@ -23,7 +23,7 @@ from doppelab.core.errors import (
     TruncatedMediaError,
     UnsupportedCodecError,
 )
-from doppelab.core.storage import name_problem
+from doppelab.core.storage import name_problem, read_regular
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "NOT_IMAGE", "STILL_KINDS", "VIDEO_SUFFIXES",
@@ -96,18 +96,9 @@ def sniff(path: Path) -> str | None:
     whose plain ``open`` waits for a writer forever, a device, a socket) gives None, so callers
     that sniff before :func:`check_readable` never hang."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        head = read_regular(path, _SNIFF_BYTES)
     except OSError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        os.set_blocking(fd, True)
-        head = os.read(fd, _SNIFF_BYTES)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"):
         return "isobmff"
     if head.startswith(b"RIFF") and head[8:12] in (b"AVI ", b"WEBP", b"WAVE"):

@@ -54,6 +54,35 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
             return False
 
 
+class NotRegularFileError(OSError):
+    """A path that exists but is neither a regular file nor a folder: a FIFO, a device, a
+    socket."""
+
+
+def read_regular(path: str | os.PathLike[str], limit: int = -1) -> bytes:
+    """Up to ``limit`` bytes (all of them with -1) of the regular file ``path``. The path is
+    opened without blocking and checked before a byte is read: a FIFO's plain ``open`` waits
+    for a writer forever, and ``/dev/zero`` never ends.
+
+    Raises:
+        IsADirectoryError: ``path`` is a folder.
+        NotRegularFileError: it is a FIFO, a device or a socket.
+        OSError: it cannot be opened or read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", os.fsdecode(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(errno.EINVAL, "not a regular file", os.fsdecode(path))
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit)
+    finally:
+        os.close(fd)
+
+
 def check_not_special(path: str | os.PathLike[str]) -> None:
     """Raise :class:`OutputError` when ``path`` exists as something other than a regular file
     or a folder (a device such as ``/dev/null``, a FIFO, a socket; symbolic links followed):

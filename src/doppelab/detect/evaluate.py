@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from doppelab.core.errors import DoppelabError, UsageError
+from doppelab.core.storage import NotRegularFileError, read_regular
 from doppelab.detect.metrics import roc_curve, summary
 from doppelab.detect.predict import Detect, MediaResult
 
@@ -50,24 +49,15 @@ def _decode_csv(raw: bytes) -> str:
 def _read_regular(p: Path) -> bytes:
     """The bytes of the regular file ``p``. Anything else is refused before a byte is read: a
     FIFO would block until some writer came, ``/dev/zero`` or ``/dev/urandom`` would fill the
-    memory (the path is opened without blocking, then checked)."""
+    memory (:func:`~doppelab.core.storage.read_regular`)."""
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        return read_regular(p)
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {p}: a folder, not a labels CSV file") from None
+    except NotRegularFileError:
+        raise UsageError(f"cannot read {p}: not a regular file") from None
     except OSError as exc:
         raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise UsageError(f"cannot read {p}: a folder, not a labels CSV file")
-        if not stat.S_ISREG(mode):
-            raise UsageError(f"cannot read {p}: not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
 
 
 def _dialect(text: str) -> str:
