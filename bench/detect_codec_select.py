@@ -47,7 +47,7 @@ from doppelab.detect.calibrate_video import calibration_videos
 from doppelab.detect.data import FaceTable, read_table
 from doppelab.detect.frequency import features, fit_mlp
 from doppelab.detect.fusion import fit_fusion
-from doppelab.detect.metrics import roc_auc
+from doppelab.detect.metrics import log_loss, roc_auc
 from doppelab.detect.predict import Detect, DetectConfig
 from doppelab.detect.recipe import (
     CODEC_ONLY,
@@ -137,17 +137,13 @@ def video_faces(
     return rows
 
 
-def _logloss(y: np.ndarray, logit: np.ndarray) -> float:
-    p = np.clip(1.0 / (1.0 + np.exp(-logit)), 1e-6, 1 - 1e-6)
-    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
-
-
-def video_logit(row: dict[str, Any], fused: np.ndarray) -> float | None:
-    """Mean over frames of each frame's most suspicious face (``Fusion.video_logit``, weight 0)."""
+def video_logit(row: dict[str, Any], fused: np.ndarray, fusion: Any) -> float | None:
+    """``fusion``'s video logit (temporal weight 0, as shipped) of each frame's most suspicious
+    face."""
     if not len(fused):
         return None
-    per = [fused[row["frames"] == f].max() for f in np.unique(row["frames"])]
-    return float(np.mean(per))
+    return fusion.video_logit([fused[row["frames"] == f].max() for f in np.unique(row["frames"])],
+                              None)
 
 
 def candidate(sets: dict[str, Arrays], freq_codec: bool, fusion_codec: bool) -> Any:
@@ -174,11 +170,11 @@ def score(clf: Any, fusion: Any, videos: list[dict[str, Any]]) -> dict[str, Any]
         f = clf.logits(r["x"])
         fused = fusion.face_logits({"blend": r["blend"], "frequency": f})
         ys.append(r["label"])
-        logits.append(video_logit(r, fused))
+        logits.append(video_logit(r, fused, fusion))
         freq.append(float(np.mean(f)))
     y, lg = np.array(ys, np.float64), np.array(logits)
     return {
-        "videos": len(y), "auc": roc_auc(y, lg), "logloss": _logloss(y, lg),
+        "videos": len(y), "auc": roc_auc(y, lg), "logloss": log_loss(y, lg),
         "false_alarms": int(((lg >= 0) & (y == 0)).sum()), "reals": int((y == 0).sum()),
         "misses": int(((lg < 0) & (y == 1)).sum()), "fakes": int((y == 1).sum()),
         "frequency_auc": roc_auc(y, np.array(freq)),

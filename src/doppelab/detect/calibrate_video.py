@@ -24,7 +24,7 @@ import numpy as np
 
 from doppelab.core.storage import atomic_write_text, ensure_dir
 from doppelab.detect.data import is_holdout, list_items
-from doppelab.detect.metrics import roc_auc
+from doppelab.detect.metrics import log_loss, roc_auc
 
 WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 CAPS = (1.0, 2.0)
@@ -56,11 +56,6 @@ def calibration_videos(data_dir: str | Path, work: Path) -> list[tuple[Path, int
         if pair_held_out(video.target):
             rows.append((work / "swaps" / video.path, video.label, video.method))
     return rows
-
-
-def _logloss(y: np.ndarray, logit: np.ndarray) -> float:
-    p = np.clip(1.0 / (1.0 + np.exp(-logit)), 1e-6, 1 - 1e-6)
-    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
 
 
 def fit_video_rule(
@@ -113,7 +108,7 @@ def _choose(rows: list[dict[str, Any]], model_dir: Path, log: Log | None) -> dic
         for cap in CAPS:
             logit = base + w * np.clip(tl, 0.0, cap)
             grid.append(
-                {"weight": w, "cap": cap, "logloss": _logloss(y, logit), "auc": roc_auc(y, logit)}
+                {"weight": w, "cap": cap, "logloss": log_loss(y, logit), "auc": roc_auc(y, logit)}
             )
     best = min(grid, key=lambda g: (round(g["logloss"], 4), g["weight"]))
     result = {"videos": rows, "grid": grid, "chosen": best}

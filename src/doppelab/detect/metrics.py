@@ -91,6 +91,14 @@ def accuracy(labels: Array, scores: Array, threshold: float) -> float:
     return float(((s >= threshold).astype(np.int64) == y).mean()) if len(y) else float("nan")
 
 
+def log_loss(labels: Array, logits: Array) -> float:
+    """Mean binary cross-entropy of the probabilities ``sigmoid(logits)`` (clipped to
+    1e-6 .. 1 - 1e-6) against 0/1 ``labels``."""
+    y = np.asarray(labels, np.float64)
+    p = np.clip(1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64))), 1e-6, 1 - 1e-6)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
 def summary(labels: Array, scores: Array, threshold: float = 0.5) -> dict[str, Any]:
     """AUC, EER, AP, accuracy at ``threshold`` and the class counts."""
     y, s = _check(labels, scores)
