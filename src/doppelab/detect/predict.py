@@ -182,7 +182,7 @@ class Detect:
         res.faces = col.faces
         self._score(col, res)
         widths = [f.bbox[2] - f.bbox[0] for f in col.faces if f.usable]
-        res.quality, res.caveats = assess(widths, bits_per_pixel(path, info) if video else None)
+        res.quality, res.caveats = assess(widths, bits_per_pixel(path, info))
         if video and (speech is not None or "avsync" in self.config.detectors):
             from doppelab.detect.predict_audio import attach_av_sync, attach_speech, fuse_channels
 
@@ -349,12 +349,15 @@ class Detect:
         return float(out["logits"][0])
 
 
+FAKE_EVIDENCE = "fake evidence from "  # how every "likely fake" reason of detect begins
+
+
 def face_fake_reason(res: MediaResult, margin: float, used: list[str]) -> str:
     """Why the face channel says "likely fake": ``fake evidence from face`` and, in brackets,
     those of the ``used`` detectors (the ones the score is made of) whose own mean probability
     is at or above ``0.5 + margin``, e.g. ``fake evidence from face (blend, frequency)``."""
     strong = [n for n in used if (res.detectors.get(n) or 0.0) >= 0.5 + margin]
-    return "fake evidence from face" + (f" ({', '.join(strong)})" if strong else "")
+    return FAKE_EVIDENCE + "face" + (f" ({', '.join(strong)})" if strong else "")
 
 
 def _main_series(col: _Collected, min_frames: int = 8) -> TrackSeries | None:

@@ -30,7 +30,7 @@ from doppelab.core.errors import (
 from doppelab.core.media import check_name
 from doppelab.core.media_check import STILL_KINDS, sniff
 from doppelab.detect.base import verdict
-from doppelab.detect.predict import DetectConfig, MediaResult
+from doppelab.detect.predict import FAKE_EVIDENCE, DetectConfig, MediaResult
 from doppelab.detect.speech import SpeechDetector, SpeechResult, analyse_speech
 
 if TYPE_CHECKING:
@@ -167,9 +167,9 @@ def attach_av_sync(res: MediaResult, path: str | Path, cfg: DetectConfig) -> Non
 def face_detail(res: MediaResult) -> str:
     """The face channel as named in a fused reason: ``face`` with the face detectors of its own
     fake reason, if it had one (``face (blend, frequency)``)."""
-    prefix = "fake evidence from "
-    if res.verdict == "likely fake" and res.reason and res.reason.startswith(prefix + "face"):
-        return res.reason.removeprefix(prefix)
+    own = res.reason or ""
+    if res.verdict == "likely fake" and own.startswith(FAKE_EVIDENCE + "face"):
+        return own.removeprefix(FAKE_EVIDENCE)
     return "face"
 
 
@@ -189,7 +189,7 @@ def fuse_channels(res: MediaResult, margin: float) -> None:
     if v == "likely fake":
         named = {"face": face_detail(res)}
         fakes = [named.get(k, k) for k, p in channels.items() if p >= 0.5 + margin]
-        why = "fake evidence from " + ", ".join(fakes)
+        why = FAKE_EVIDENCE + ", ".join(fakes)
     elif v == "inconclusive" and res.reason and "face" not in channels:
         why = res.reason
     res.verdict, res.reason = v, why
