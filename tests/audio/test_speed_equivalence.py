@@ -85,7 +85,10 @@ def test_detector_matches_the_previous_code() -> None:
     out = det.forward(AudioWindows.sliding(x, 16_000))
     spread = ref["features"].std(axis=0) + 1e-3
     assert out["features"].shape == ref["features"].shape
-    assert (np.abs(out["features"] - ref["features"]) / spread).max() < 1e-4
+    # float32 FFT/BLAS rounding differs between CPUs: on an AMD EPYC the reference (written on
+    # another machine) is matched to 3.6e-4 of a feature's spread (one prosody statistic whose
+    # spread is 1.3e-3: 5e-7 absolute); a changed computation moves features by whole percents
+    assert (np.abs(out["features"] - ref["features"]) / spread).max() < 2e-3
     # the shipped model on the previous code's features (its stored logits came from the model
     # shipped then; the weights have been retrained since, the features have not changed)
     expected = det._session.run(None, {"features": ref["features"].astype(np.float32)})[0]
