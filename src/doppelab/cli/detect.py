@@ -32,15 +32,18 @@ def register(sub: Any) -> None:
     p = add_command(
         sub,
         "detect",
-        help="score images and videos for face manipulation (calibrated, explained)",
+        help="score images, videos and audio for deepfakes (calibrated, explained)",
         description="Sample frames evenly, score every face with the learned blend-seam CNN, "
-        "the frequency statistics and (videos) the temporal detector, fuse them into a "
-        "calibrated probability and give a verdict with per-detector scores, a per-frame "
+        "the frequency statistics and (videos) the temporal detector; score speech with the "
+        "synthetic-speech detector and, in videos, the mouth against the speech; fuse them "
+        "into a calibrated probability and give a verdict with per-detector scores, a "
         "timeline and the most suspicious faces with heatmaps.",
         epilog=EPILOG,
         run=run,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", type=path_arg, help="image or video")
+    p.add_argument("files", nargs="+", metavar="FILE", type=path_arg,
+                   help="image, video or audio file (a folder of images is scored as one "
+                   "frame sequence; `doppelab batch` checks every file of a folder)")
     p.add_argument("--frames", type=int, default=32,
                    help="frames sampled evenly per video (default 32; a number above the "
                    "video's frame count scores every frame)")
