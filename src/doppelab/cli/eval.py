@@ -65,9 +65,9 @@ def _text(m: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from doppelab.core.storage import atomic_write_text, ensure_dir
-    from doppelab.detect.evaluate import evaluate, read_labels, roc_png
+    from doppelab.detect.evaluate import evaluate, read_labels, report_html, roc_png
     from doppelab.detect.predict import Detect, DetectConfig
-    from doppelab.detect.report import clean_json, to_html
+    from doppelab.detect.report import clean_json
 
     rows = read_labels(args.labels)
     det = Detect(DetectConfig(frames=args.frames, threads=args.threads))
@@ -83,6 +83,6 @@ def run(args: argparse.Namespace) -> int:
     metrics = clean_json(metrics)
     atomic_write_text(out / "eval.json", json.dumps(metrics, indent=2) + "\n")
     roc_png(results, out / "roc.png")
-    atomic_write_text(out / "report.html", to_html([r for _, r in results], "doppelab eval"))
+    atomic_write_text(out / "report.html", report_html(metrics, results))
     print(json.dumps(metrics, indent=2) if args.json else _text(metrics))
     return 0

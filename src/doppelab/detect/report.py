@@ -185,8 +185,11 @@ def _section(res: MediaResult) -> str:
 {f"<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}" if figs else ""}{audio}</section>"""
 
 
-def to_html(results: list[MediaResult], title: str = "doppelab detect report") -> str:
-    body = "".join(_section(r) for r in results)
+def to_html(results: list[MediaResult], title: str = "doppelab detect report",
+            preface: str = "") -> str:
+    """The self-contained report of ``results``; ``preface`` (HTML) comes before the files
+    (eval puts its metrics there)."""
+    body = preface + "".join(_section(r) for r in results)
     note = (
         "Face probabilities are calibrated on faces of people held out of training (real, "
         "self-blended, and one held-out pair's swaps); they are evidence, not proof. Our "

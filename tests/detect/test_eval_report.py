@@ -1,0 +1,38 @@
+"""eval's report.html carries the evaluation itself: metrics, ROC curves, labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from doppelab.detect.evaluate import Labelled, evaluate, report_html
+from doppelab.detect.predict import MediaResult
+
+
+class _Stub:
+    """A detector that gives each file a fixed probability (no models loaded)."""
+
+    def __init__(self, p: dict[str, float]) -> None:
+        self.p = p
+
+    def run(self, path: Path) -> MediaResult:
+        prob = self.p[Path(path).name]
+        timeline = [{"timestamp": 0.0, "probability": prob}]
+        return MediaResult(path=str(path), kind="image", width=8, height=8, frames_total=1,
+                           frames_sampled=1, verdict="likely fake" if prob > 0.5 else
+                           "likely real", probability=prob, timeline=timeline)
+
+
+def test_report_holds_metrics_roc_and_labels() -> None:
+    rows = [Labelled(path=Path("real1.png"), label=0, source="real"),
+            Labelled(path=Path("real2.png"), label=0, source="real"),
+            Labelled(path=Path("swap.png"), label=1, source="mesh")]
+    metrics, results = evaluate(rows, _Stub({"real1.png": 0.2, "real2.png": 0.7,
+                                             "swap.png": 0.9}))  # type: ignore[arg-type]
+    page = report_html(metrics, results)
+    assert "<h2>Metrics</h2>" in page and "3/3 files scored" in page
+    assert ("<tr><td>video</td><td>all</td><td>3 (1 fake, 2 real)</td><td>1.000</td>"
+            "<td>0.000</td><td>1.000</td><td>0.667</td></tr>") in page
+    assert "<tr><td>video</td><td>mesh</td>" in page
+    assert 'alt="ROC curves"' in page
+    assert "<tr><td>swap.png</td><td>fake</td><td>mesh</td><td>likely fake</td>" in page
+    assert page.index("<h2>Metrics</h2>") < page.index("<h2>real1.png</h2>")
