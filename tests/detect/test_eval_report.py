@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from doppelab.detect.evaluate import Labelled, evaluate, report_html
 from doppelab.detect.predict import MediaResult
 
@@ -36,3 +38,21 @@ def test_report_holds_metrics_roc_and_labels() -> None:
     assert 'alt="ROC curves"' in page
     assert "<tr><td>swap.png</td><td>fake</td><td>mesh</td><td>likely fake</td>" in page
     assert page.index("<h2>Metrics</h2>") < page.index("<h2>real1.png</h2>")
+
+
+def test_cli_text_says_where_the_files_are(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.cli.main import main
+    from doppelab.detect import predict
+
+    probs = {"a.png": 0.1, "b.png": 0.8}
+    monkeypatch.setattr(predict, "Detect", lambda cfg: _Stub(probs))
+    for name in probs:
+        (tmp_path / name).write_bytes(b"")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\na.png,0\nb.png,1\n")
+    out = tmp_path / "ev"
+    assert main(["eval", str(labels), "--out", str(out)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"-> {out}/ (eval.json, roc.png, report.html)"
+    assert {p.name for p in out.iterdir()} == {"eval.json", "roc.png", "report.html"}

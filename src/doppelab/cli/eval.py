@@ -30,9 +30,11 @@ def register(sub: Any) -> None:
         run=run,
     )
     p.add_argument("labels", type=path_arg, metavar="LABELS.csv")
-    p.add_argument("--out", type=path_arg, default=Path("eval_out"), help="output folder")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN")
+    p.add_argument("--out", type=path_arg, default=Path("eval_out"),
+                   help="output folder (default ./eval_out)")
+    p.add_argument("--frames", type=int, default=32,
+                   help="frames sampled per video (default 32)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN (default 1)")
     add_json(p, "print the metrics as JSON")
 
 
@@ -85,4 +87,6 @@ def run(args: argparse.Namespace) -> int:
     roc_png(results, out / "roc.png")
     atomic_write_text(out / "report.html", report_html(metrics, results))
     print(json.dumps(metrics, indent=2) if args.json else _text(metrics))
+    if not args.json:
+        print(f"-> {out}/ (eval.json, roc.png, report.html)")
     return 0
