@@ -66,7 +66,7 @@ def test_extract_and_faces(
     assert res["faces"] == 12 and res["people"] == 1
     assert main(["faces", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "12 faces (64 px) of 1 people" in text
+    assert "12 faces (64 px) of 1 person [p0: 12]" in text
     assert (out / "contact.png").stat().st_size > 1000
     assert main(["faces", str(out), "--json", "--sheet", str(tmp_path / "s.png")]) == 0
     info = json.loads(capsys.readouterr().out)

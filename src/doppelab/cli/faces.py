@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     people = ", ".join(f"p{p}: {c}" for p, c in info["people"].items())
-    print(f"{info['faces']} faces ({info['size']} px) of {len(info['people'])} people [{people}]")
+    n = len(info["people"])
+    print(f"{info['faces']} faces ({info['size']} px) of {n} {'person' if n == 1 else 'people'} "
+          f"[{people}]")
     for s in info["sources"]:
         print(f"  {s['path']}: {s['faces']} faces in {s['frames_with_face']}/{s['frames']} frames")
     for f, v in info["quality"].items():
