@@ -30,8 +30,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=path_arg, help="image or video to check")
     add_json(parser, "machine-readable output")
-    parser.add_argument("--keys-dir", default=None, help="folder of the lab keys (trust anchor)")
-    parser.add_argument("--registry", default=None, help="registry SQLite file")
+    parser.add_argument("--keys-dir", default=None,
+                        help="folder of the lab keys, the trust anchor (default: "
+                        "$DOPPELAB_HOME/keys, else the user config dir)")
+    parser.add_argument("--registry", default=None,
+                        help="registry SQLite file (default: $DOPPELAB_REGISTRY, else "
+                        "$DOPPELAB_HOME/registry.sqlite, else the user data dir)")
 
 
 def _text(v: Verdict) -> str:
