@@ -58,6 +58,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 2 or self.save_every < 1 or self.preview_every < 1:
             raise UsageError("--steps >= 1, --batch >= 2, --save-every/--preview-every >= 1")
+        if self.minutes is not None and not self.minutes > 0:  # also NaN
+            raise UsageError(f"--minutes must be > 0, got {self.minutes}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
