@@ -56,3 +56,19 @@ def test_cli_text_says_where_the_files_are(tmp_path: Path, monkeypatch: pytest.M
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == f"-> {out}/ (eval.json, roc.png, report.html)"
     assert {p.name for p in out.iterdir()} == {"eval.json", "roc.png", "report.html"}
+
+
+def test_exception_eval_frames_zero_is_usage(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.cli.main import main
+    from doppelab.core.errors import UsageError
+    from doppelab.detect.predict import DetectConfig
+
+    with pytest.raises(UsageError, match="--frames must be >= 1"):
+        DetectConfig(frames=0)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\na.png,0\n")
+    out = tmp_path / "ev"
+    assert main(["eval", str(labels), "--frames", "0", "--out", str(out)]) == 2
+    assert "--frames must be >= 1, got 0" in capsys.readouterr().err
+    assert not out.exists()
