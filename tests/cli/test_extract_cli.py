@@ -133,3 +133,10 @@ def test_unwritable_output(tmp_path: Path, astronaut_video: Path) -> None:
 def test_faces_on_non_faceset(tmp_path: Path) -> None:
     r = _run("faces", str(tmp_path))
     assert r.returncode == 3 and "not a FaceSet" in r.stderr
+
+
+def test_exception_faces_max_zero_is_usage(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # before: the FaceSet was opened and an empty sheet failed to encode (exit 5)
+    assert main(["faces", str(tmp_path / "any.faceset"), "--max", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "doppelab faces: error: --max must be >= 1, got 0"
