@@ -140,3 +140,11 @@ def test_exception_faces_max_zero_is_usage(tmp_path: Path,
     # before: the FaceSet was opened and an empty sheet failed to encode (exit 5)
     assert main(["faces", str(tmp_path / "any.faceset"), "--max", "0"]) == 2
     assert capsys.readouterr().err.strip() == "doppelab faces: error: --max must be >= 1, got 0"
+
+
+def test_one_face_is_singular(tmp_path: Path, astronaut: np.ndarray,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "astronaut.png"
+    write_image(photo, astronaut)
+    assert main(["extract", str(photo), "-o", str(tmp_path / "one.faceset"), "--size", "64"]) == 0
+    assert capsys.readouterr().out.startswith("1 face of 1 person from 1/1 frames")
