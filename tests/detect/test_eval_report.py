@@ -72,3 +72,27 @@ def test_exception_eval_frames_zero_is_usage(tmp_path: Path,
     assert main(["eval", str(labels), "--frames", "0", "--out", str(out)]) == 2
     assert "--frames must be >= 1, got 0" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_exception_out_is_a_file_refused_before_work(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.cli.main import main
+    from doppelab.detect import predict
+
+    ran: list[Path] = []
+
+    class Counting(_Stub):
+        def run(self, path: Path) -> MediaResult:
+            ran.append(path)
+            return super().run(path)
+
+    monkeypatch.setattr(predict, "Detect", lambda cfg: Counting({"a.png": 0.1}))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,label\na.png,0\n")
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x")
+    for out in (taken, taken / "sub"):
+        assert main(["eval", str(labels), "--out", str(out)]) == 5
+        assert f"{taken} exists and is not a folder" in capsys.readouterr().err
+    assert ran == [] and taken.read_text() == "x"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
-from doppelab.core.errors import NothingFoundError
+from doppelab.core.errors import NothingFoundError, OutputError
 
 EPILOG = """\
 examples:
@@ -65,6 +65,19 @@ def _text(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_out(out: Path) -> None:
+    """An --out that cannot become the results folder is refused before the (long) evaluation
+    runs, not after it; the folder itself is made only once there is something to write."""
+    from doppelab.core.storage import name_problem
+
+    problem = name_problem(out)
+    if problem:
+        raise OutputError(f"cannot create folder {out}: {problem}")
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise OutputError(f"--out {out}: {existing} exists and is not a folder")
+
+
 def run(args: argparse.Namespace) -> int:
     from doppelab.core.storage import atomic_write_text, ensure_dir
     from doppelab.detect.evaluate import evaluate, read_labels, report_html, roc_png
@@ -72,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from doppelab.detect.report import clean_json
 
     rows = read_labels(args.labels)
+    _check_out(args.out)
     det = Detect(DetectConfig(frames=args.frames, threads=args.threads))
     with progress_bar(len(rows), unit="file", desc="eval") as bar:
         metrics, results = evaluate(rows, det, progress=bar.update)
