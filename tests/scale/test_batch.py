@@ -68,6 +68,21 @@ def test_bad_output_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "must end in .parquet or .jsonl" in capsys.readouterr().err
 
 
+def test_output_below_a_file_refused_before_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.scale import batch
+
+    def no_ray(address: str | None, workers: int) -> None:
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(batch, "_start_ray", no_ray)
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    taken = tmp_path / "taken.jpg"
+    taken.write_bytes(b"x")
+    assert main(["batch", str(tmp_path), "-o", str(taken / "r.jsonl")]) == 5
+    assert capsys.readouterr().err.strip().endswith(f"{taken} exists and is not a folder")
+
+
 @pytest.mark.slow
 def test_batch_on_ray_resumes(tmp_path: Path, astronaut_video: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
