@@ -31,17 +31,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("a", type=path_arg, help="FaceSet of identity A (the source)")
     p.add_argument("b", type=path_arg, help="FaceSet of identity B (the target)")
     p.add_argument("-o", "--output", required=True, type=path_arg, help="model folder")
-    p.add_argument("--resolution", type=int, default=64, choices=(64, 128, 256))
+    p.add_argument("--resolution", type=int, default=64, choices=(64, 128, 256),
+                   help="face size the model works at, px (default 64)")
     p.add_argument("--width", type=int, default=32, help="base channels (default 32)")
-    p.add_argument("--variant", choices=("df", "liae"), default="df")
-    p.add_argument("--steps", type=int, default=20000, help="total steps to reach")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes (resumable)")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--gan", type=float, default=0.0, help="adversarial loss weight (e.g. 0.1)")
-    p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--preview-every", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", choices=("df", "liae"), default="df",
+                   help="df, or liae: per-identity intermediate layers (default df)")
+    p.add_argument("--steps", type=int, default=20000,
+                   help="total steps to reach (default 20000)")
+    p.add_argument("--minutes", type=float,
+                   help="stop after this many minutes (default: no limit; resumable)")
+    p.add_argument("--batch", type=int, default=16, help="faces per identity a step (default 16)")
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--gan", type=float, default=0.0,
+                   help="adversarial loss weight (default 0: off; e.g. 0.1)")
+    p.add_argument("--save-every", type=int, default=500,
+                   help="steps between checkpoints (default 500; also on Ctrl-C and at the end)")
+    p.add_argument("--preview-every", type=int, default=250,
+                   help="steps between preview images (default 250)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--holdout-every",
         type=int,
@@ -49,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="K",
         help="leave out frames whose index is a multiple of K (for evaluation)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 when sharing the CPU)")
     add_json(p, "print the result as JSON")
