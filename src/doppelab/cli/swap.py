@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
 from doppelab.core.errors import UsageError
@@ -141,9 +141,16 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(
-        f"swapped {res.faces_swapped} faces in {res.frames_swapped}/{res.frames} frames with "
-        f"{res.method} in {res.seconds:.1f} s ({res.frames / max(res.seconds, 1e-9):.1f} fps) "
-        f"-> {res.path} (labelled: watermark id {res.payload_id:#010x}, signed manifest)"
-    )
+    print(_line(res))
     return 0
+
+
+def _line(res: Any) -> str:
+    """The text result of a swap; the payload is written as verify writes it (8 hex digits)."""
+    faces = "face" if res.faces_swapped == 1 else "faces"
+    return (
+        f"swapped {res.faces_swapped} {faces} in {res.frames_swapped}/{res.frames} frames with "
+        f"{res.method} in {res.seconds:.1f} s ({res.frames / max(res.seconds, 1e-9):.1f} fps) "
+        f"-> {res.path} (labelled: watermark payload {res.payload_id:08x}, signed manifest, "
+        "registry entry)"
+    )
