@@ -26,3 +26,42 @@ def test_cli_minutes_negative_is_usage_and_writes_nothing(
     assert main(["train", "a.faceset", "b.faceset", "-o", str(out), "--minutes", "-1"]) == 2
     assert "--minutes must be > 0" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("extra", "total"), [([], 20000), (["--minutes", "30"], None)])
+def test_cli_bar_starts_at_the_resumed_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str],
+                                            extra: list[str], total: int | None) -> None:
+    """A resumed run's bar starts at its step (rate and ETA of this run's steps only: it read
+    '61.87it/s' for a 3 it/s model resumed at step 176), without a step total (an ETA of hours)
+    when --minutes ends the run."""
+    from doppelab.cli import train as cli_train
+    from doppelab.swap.autoencoder import train as lib
+    from doppelab.swap.autoencoder.train import TrainResult
+
+    made: list[dict] = []
+
+    class Bar:
+        n = 0
+
+        def set_postfix(self, *a: object, **k: object) -> None: ...
+
+        def update(self, n: int) -> None: ...
+
+        def close(self) -> None: ...
+
+    def fake_bar(total: int | None = None, **kw: object) -> Bar:
+        made.append({"total": total, **kw})
+        return Bar()
+
+    def fake_train(a, b, out, mcfg, tcfg, progress):  # type: ignore[no-untyped-def]
+        for step in (177, 178):
+            progress(step, {"rec_a": 1.0})
+        return TrainResult(path=out, step=178, resumed_from=176, losses={}, it_per_s=3.0,
+                           model_hash="sha256:" + "0" * 64)
+
+    monkeypatch.setattr(cli_train, "progress_bar", fake_bar)
+    monkeypatch.setattr(lib, "train", fake_train)
+    assert main(["train", "a.faceset", "b.faceset", "-o", str(tmp_path / "m"), *extra]) == 0
+    assert len(made) == 1 and made[0]["initial"] == 176 and made[0]["total"] == total
+    assert "trained to step 178 (from 176)" in capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from doppelab.cli.common import add_command, add_json, path_arg, progress_bar, show_step
 
@@ -85,12 +86,22 @@ def run(args: argparse.Namespace) -> int:
         holdout_every=args.holdout_every,
         threads=args.threads,
     )
-    with progress_bar(args.steps, unit="it", desc="train") as bar:
+    bar: Any = None
 
-        def progress(step: int, losses: dict[str, float]) -> None:
-            show_step(bar, step, losses)
+    def progress(step: int, losses: dict[str, float]) -> None:
+        # made at the first step, so a resumed run starts where it stands (its rate and ETA
+        # count this run's steps only); no step total (no ETA) when --minutes ends the run
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(None if args.minutes else args.steps, initial=step - 1,
+                               unit="it", desc="train")
+        show_step(bar, step, losses)
 
+    try:
         res = train(args.a, args.b, args.output, mcfg, tcfg, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     out = {
         "path": str(res.path),
         "step": res.step,
