@@ -65,3 +65,26 @@ def test_cli_bar_starts_at_the_resumed_step(tmp_path: Path, monkeypatch: pytest.
     assert main(["train", "a.faceset", "b.faceset", "-o", str(tmp_path / "m"), *extra]) == 0
     assert len(made) == 1 and made[0]["initial"] == 176 and made[0]["total"] == total
     assert "trained to step 178 (from 176)" in capsys.readouterr().out
+
+
+def test_exception_output_folder_of_other_files(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.swap.autoencoder.train import check_model_output
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "me.jpg").write_bytes(b"x")
+    with pytest.raises(UsageError, match="is not a model folder"):
+        check_model_output(photos)
+    assert main(["train", "a.faceset", "b.faceset", "-o", str(photos), "--steps", "2"]) == 2
+    assert "exists and is not a model folder: choose a new path" in capsys.readouterr().err
+    assert [p.name for p in photos.iterdir()] == ["me.jpg"]
+    # an empty folder, a new path, and a model folder (even one interrupted before its first
+    # checkpoint, holding only log.csv) are fine
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    interrupted = tmp_path / "model"
+    interrupted.mkdir()
+    (interrupted / "log.csv").write_text("step\n")
+    for ok in (empty, tmp_path / "new", interrupted):
+        check_model_output(ok)
