@@ -35,3 +35,14 @@ def test_speaker_check_is_shown_with_reference() -> None:
 
 def test_no_speaker_line_without_reference() -> None:
     assert len(_line(_audio(None)).splitlines()) == 1
+
+
+def test_detectors_accepts_the_av_sync_spelling_of_the_results() -> None:
+    import argparse
+
+    from doppelab.cli.detect import _config
+
+    args = argparse.Namespace(detectors="blend, av_sync,avsync", frames=8, threads=1,
+                              max_audio_seconds=None, report=None, json_out=None,
+                              reference=None, files=[])
+    assert _config(args).detectors == ("blend", "avsync")

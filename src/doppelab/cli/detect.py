@@ -26,6 +26,7 @@ Exit code 0 whenever every file was read (whatever the verdict), 3 when a file i
 media (the others are still reported)."""
 
 DETECTORS = ("blend", "frequency", "temporal", "speech", "avsync")
+ALIASES = {"av_sync": "avsync"}
 
 
 def register(sub: Any) -> None:
@@ -69,7 +70,9 @@ def register(sub: Any) -> None:
 def _config(args: argparse.Namespace) -> Any:
     from doppelab.detect.predict import DetectConfig
 
-    names = tuple(n.strip() for n in args.detectors.split(",") if n.strip())
+    # results and reports name the sync channel "av_sync": accept that spelling too
+    names = tuple(dict.fromkeys(
+        ALIASES.get(n.strip(), n.strip()) for n in args.detectors.split(",") if n.strip()))
     unknown = [n for n in names if n not in DETECTORS]
     if unknown or not names:
         raise UsageError(f"--detectors: unknown {unknown}; choose from {', '.join(DETECTORS)}")
