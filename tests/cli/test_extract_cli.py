@@ -66,7 +66,7 @@ def test_extract_and_faces(
     assert res["faces"] == 12 and res["people"] == 1
     assert main(["faces", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "12 faces (64 px) of 1 people" in text
+    assert "12 faces (64 px) of 1 person [p0: 12]" in text
     assert (out / "contact.png").stat().st_size > 1000
     assert main(["faces", str(out), "--json", "--sheet", str(tmp_path / "s.png")]) == 0
     info = json.loads(capsys.readouterr().out)
@@ -133,3 +133,18 @@ def test_unwritable_output(tmp_path: Path, astronaut_video: Path) -> None:
 def test_faces_on_non_faceset(tmp_path: Path) -> None:
     r = _run("faces", str(tmp_path))
     assert r.returncode == 3 and "not a FaceSet" in r.stderr
+
+
+def test_exception_faces_max_zero_is_usage(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # before: the FaceSet was opened and an empty sheet failed to encode (exit 5)
+    assert main(["faces", str(tmp_path / "any.faceset"), "--max", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "doppelab faces: error: --max must be >= 1, got 0"
+
+
+def test_one_face_is_singular(tmp_path: Path, astronaut: np.ndarray,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    photo = tmp_path / "astronaut.png"
+    write_image(photo, astronaut)
+    assert main(["extract", str(photo), "-o", str(tmp_path / "one.faceset"), "--size", "64"]) == 0
+    assert capsys.readouterr().out.startswith("1 face of 1 person from 1/1 frames")

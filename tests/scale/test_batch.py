@@ -24,9 +24,9 @@ from doppelab.scale.results import (
 
 def test_list_inputs_folder_and_csv(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    for name in ("a.mp4", "sub/b.JPG", "notes.txt", ".hidden.mp4"):
+    for name in ("a.mp4", "sub/b.JPG", "notes.txt", ".hidden.mp4", "voice.wav", "sub/c.MP3"):
         (tmp_path / name).write_bytes(b"x")
-    assert [p.name for p in list_inputs(tmp_path)] == ["a.mp4", "b.JPG"]
+    assert [p.name for p in list_inputs(tmp_path)] == ["a.mp4", "b.JPG", "c.MP3", "voice.wav"]
     csv = tmp_path / "list.csv"
     csv.write_text("label,path\nfake,a.mp4\nreal,/abs/c.mov\n")
     assert list_inputs(csv) == [tmp_path / "a.mp4", Path("/abs/c.mov")]
@@ -66,6 +66,21 @@ def test_parquet_with_undecodable_file_name(tmp_path: Path) -> None:
 def test_bad_output_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["batch", str(tmp_path), "-o", str(tmp_path / "r.csv")]) == 2
     assert "must end in .parquet or .jsonl" in capsys.readouterr().err
+
+
+def test_output_below_a_file_refused_before_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from doppelab.scale import batch
+
+    def no_ray(address: str | None, workers: int) -> None:
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(batch, "_start_ray", no_ray)
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    taken = tmp_path / "taken.jpg"
+    taken.write_bytes(b"x")
+    assert main(["batch", str(tmp_path), "-o", str(taken / "r.jsonl")]) == 5
+    assert capsys.readouterr().err.strip().endswith(f"{taken} exists and is not a folder")
 
 
 @pytest.mark.slow
@@ -110,6 +125,24 @@ def test_check_file_turns_failures_into_rows() -> None:
     assert (row["status"], row["error"]) == ("error", "not an image or video: x")
     row = check_file(Failing(RuntimeError("boom")), "x")
     assert row["status"] == "error" and row["error"] == "internal error: RuntimeError: boom"
+
+
+def test_check_file_audio_gets_speech_verdict_without_verify(tmp_path: Path) -> None:
+    from doppelab.detect.predict import MediaResult
+    from doppelab.scale.batch import AUDIO_SUMMARY, check_file
+
+    class Speech:
+        def run(self, path: str) -> MediaResult:
+            return MediaResult(path=path, kind="audio", width=0, height=0, frames_total=0,
+                               frames_sampled=0, verdict="likely real", probability=0.2,
+                               detectors={"speech": 0.2})
+
+    # a file verify would refuse ("an audio file, not an image or video") if it were asked
+    row = check_file(Speech(), str(tmp_path / "voice.wav"))
+    assert row["status"] == "ok" and row["kind"] == "audio" and row["verdict"] == "likely real"
+    assert row["summary"] == AUDIO_SUMMARY and row.get("manifest") is None
+    assert json.loads(row["detectors"]) == {"speech": 0.2}
+    assert set(row) <= set(COLUMNS)
 
 
 def test_list_inputs_csv_duplicates_once_and_bad_encoding(tmp_path: Path) -> None:

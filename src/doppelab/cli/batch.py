@@ -18,6 +18,8 @@ examples:
 
 One row per file: verdict, P(fake), per-detector scores, frames and faces, provenance layers
 (manifest, watermark, registry) and seconds; unreadable files get status "error" and a reason.
+A folder is searched for images, videos and audio files (WAV, FLAC, MP3, M4A, AAC, OGG, Opus);
+audio files get the speech verdict and no provenance layers (verify reads images and videos).
 Interrupt any time: finished rows are kept and a re-run resumes."""
 
 
@@ -26,8 +28,9 @@ def register(sub: Any) -> None:
         sub,
         "batch",
         help="check many files (detect + verify) on Ray, resumable",
-        description="Run face extraction, detection and provenance verification over a folder "
-        "or a CSV list of media files on Ray (local by default) into Parquet or JSONL.",
+        description="Run face extraction, detection (faces, speech, lip sync) and provenance "
+        "verification over a folder or a CSV list of media files on Ray (local by default) into "
+        "Parquet or JSONL.",
         epilog=EPILOG,
         run=run,
     )

@@ -19,7 +19,7 @@ from doppelab.cli.common import add_command, add_json, path_arg, progress_bar, s
 
 EXAMPLE = """\
 examples:
-  doppelab demo                          # writes ./doppelab-demo/demo.html (30-60 s, 2 cores)
+  doppelab demo                          # writes ./doppelab-demo/demo.html (~15 s, 2 cores)
   doppelab demo -o /tmp/demo --json      # the facts as JSON on stdout
   doppelab demo --train-minutes 3        # also a small face-swap autoencoder"""
 

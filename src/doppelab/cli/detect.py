@@ -26,6 +26,7 @@ Exit code 0 whenever every file was read (whatever the verdict), 3 when a file i
 media (the others are still reported)."""
 
 DETECTORS = ("blend", "frequency", "temporal", "speech", "avsync")
+ALIASES = {"av_sync": "avsync"}
 
 
 def register(sub: Any) -> None:
@@ -69,7 +70,9 @@ def register(sub: Any) -> None:
 def _config(args: argparse.Namespace) -> Any:
     from doppelab.detect.predict import DetectConfig
 
-    names = tuple(n.strip() for n in args.detectors.split(",") if n.strip())
+    # results and reports name the sync channel "av_sync": accept that spelling too
+    names = tuple(dict.fromkeys(
+        ALIASES.get(n.strip(), n.strip()) for n in args.detectors.split(",") if n.strip()))
     unknown = [n for n in names if n not in DETECTORS]
     if unknown or not names:
         raise UsageError(f"--detectors: unknown {unknown}; choose from {', '.join(DETECTORS)}")
@@ -110,7 +113,24 @@ def _check_outputs(args: argparse.Namespace) -> None:
         raise UsageError(f"--report and --json-out name the same file: {args.report}")
 
 
-def _line(res: Any) -> str:
+def _speaker_line(res: Any, reference: Any) -> str:
+    """The ``--reference`` speaker check of ``res`` as an indented line ("" without a
+    reference)."""
+    speaker = (res.speech or {}).get("speaker")
+    if reference is None:
+        return ""
+    if not speaker:
+        return f"\n  speaker check against {reference}: not possible (no speech in this file)"
+    ref = speaker.get("reference")
+    if speaker.get("match") is None:
+        return f"\n  speaker check against {ref}: not possible ({speaker.get('reason')})"
+    said = "match" if speaker["match"] else "no match"
+    return (f"\n  speaker check against {ref}: {said} (cosine distance "
+            f"{speaker['distance']:.3f}, threshold {speaker['threshold']:.2f}; evidence, "
+            "not proof)")
+
+
+def _line(res: Any, reference: Any = None) -> str:
     p = "" if res.probability is None else f" P(fake)={res.probability:.3f}"
     why = f" ({res.reason})" if res.reason else ""
     dets = ", ".join(f"{k} {v:.2f}" for k, v in res.detectors.items() if v is not None)
@@ -119,6 +139,7 @@ def _line(res: Any) -> str:
         + (f" [{dets}]" if dets else "")
         + f" {res.seconds:.1f} s"
         + "".join(f"\n  caveat: {c}" for c in res.caveats)
+        + _speaker_line(res, reference)
     )
 
 
@@ -141,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         results.append(res)
         if not args.json:
-            print(_line(res), flush=True)
+            print(_line(res, args.reference), flush=True)
     config = asdict(cfg)
     if args.json:
         print(to_json(results, config))

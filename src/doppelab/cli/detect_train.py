@@ -40,7 +40,8 @@ def register(sub: Any) -> None:
     p = add_command(
         sub,
         "detect-train",
-        help="train the detectors (blend CNN, frequency, temporal, fusion) from FaceSets",
+        help="train the detectors (blend CNN, frequency, temporal, fusion; --audio: speech) "
+        "from the shared data set",
         description="Build the training set from the shared data set's train split (real faces "
         "vs self-blended pseudo-fakes) and train/fit every detector reproducibly.",
         epilog=EPILOG,

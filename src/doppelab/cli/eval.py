@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
-from doppelab.core.errors import NothingFoundError
+from doppelab.core.errors import NothingFoundError, OutputError
 
 EPILOG = """\
 examples:
@@ -30,9 +30,11 @@ def register(sub: Any) -> None:
         run=run,
     )
     p.add_argument("labels", type=path_arg, metavar="LABELS.csv")
-    p.add_argument("--out", type=path_arg, default=Path("eval_out"), help="output folder")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN")
+    p.add_argument("--out", type=path_arg, default=Path("eval_out"),
+                   help="output folder (default ./eval_out)")
+    p.add_argument("--frames", type=int, default=32,
+                   help="frames sampled per video (default 32)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the CNN (default 1)")
     add_json(p, "print the metrics as JSON")
 
 
@@ -63,13 +65,27 @@ def _text(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _check_out(out: Path) -> None:
+    """An --out that cannot become the results folder is refused before the (long) evaluation
+    runs, not after it; the folder itself is made only once there is something to write."""
+    from doppelab.core.storage import name_problem
+
+    problem = name_problem(out)
+    if problem:
+        raise OutputError(f"cannot create folder {out}: {problem}")
+    existing = next((p for p in (out, *out.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise OutputError(f"--out {out}: {existing} exists and is not a folder")
+
+
 def run(args: argparse.Namespace) -> int:
     from doppelab.core.storage import atomic_write_text, ensure_dir
-    from doppelab.detect.evaluate import evaluate, read_labels, roc_png
+    from doppelab.detect.evaluate import evaluate, read_labels, report_html, roc_png
     from doppelab.detect.predict import Detect, DetectConfig
-    from doppelab.detect.report import clean_json, to_html
+    from doppelab.detect.report import clean_json
 
     rows = read_labels(args.labels)
+    _check_out(args.out)
     det = Detect(DetectConfig(frames=args.frames, threads=args.threads))
     with progress_bar(len(rows), unit="file", desc="eval") as bar:
         metrics, results = evaluate(rows, det, progress=bar.update)
@@ -83,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = clean_json(metrics)
     atomic_write_text(out / "eval.json", json.dumps(metrics, indent=2) + "\n")
     roc_png(results, out / "roc.png")
-    atomic_write_text(out / "report.html", to_html([r for _, r in results], "doppelab eval"))
+    atomic_write_text(out / "report.html", report_html(metrics, results))
     print(json.dumps(metrics, indent=2) if args.json else _text(metrics))
+    if not args.json:
+        print(f"-> {out}/ (eval.json, roc.png, report.html)")
     return 0

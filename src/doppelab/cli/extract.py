@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     resumed = f", {skipped} already done" if skipped else ""
     dropped = f", {sum(result.dropped.values())} dropped by filters" if result.dropped else ""
     print(
-        f"{result.faces} faces of {result.people} "
+        f"{result.faces} {'face' if result.faces == 1 else 'faces'} of {result.people} "
         f"{'person' if result.people == 1 else 'people'} from "
         f"{result.frames_with_face}/{result.frames} frames of {len(result.media)} input(s)"
         f"{dropped}{resumed} in {result.seconds:.1f} s ({fps:.0f} fps) -> {result.path}"

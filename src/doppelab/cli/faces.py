@@ -6,6 +6,7 @@ import argparse
 import json
 
 from doppelab.cli.common import add_command, add_json, path_arg
+from doppelab.core.errors import UsageError
 from doppelab.core.media import write_image
 from doppelab.extract.contact import contact_sheet, stats
 from doppelab.extract.faceset import FaceSet
@@ -35,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.max < 1:
+        raise UsageError(f"--max must be >= 1, got {args.max}")
     fs = FaceSet.open(args.faceset)
     info = stats(fs)
     sheet_path = args.sheet or (args.faceset / "contact.png")
@@ -44,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
         return 0
     people = ", ".join(f"p{p}: {c}" for p, c in info["people"].items())
-    print(f"{info['faces']} faces ({info['size']} px) of {len(info['people'])} people [{people}]")
+    n = len(info["people"])
+    print(f"{info['faces']} faces ({info['size']} px) of {n} {'person' if n == 1 else 'people'} "
+          f"[{people}]")
     for s in info["sources"]:
         print(f"  {s['path']}: {s['faces']} faces in {s['frames_with_face']}/{s['frames']} frames")
     for f, v in info["quality"].items():

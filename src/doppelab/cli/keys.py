@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         p.add_argument(
             "--dir",
             default=None,
-            help="keys folder (default: %(default)s -> user config dir or $DOPPELAB_HOME/keys)",
+            help="keys folder (default: $DOPPELAB_HOME/keys, else the user config dir)",
         )
     _register_api(sub)
 

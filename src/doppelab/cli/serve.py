@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--data-dir", type=path_arg, default=None, help="jobs, uploads and reports")
     p.add_argument("--workers", type=int, default=2, help="checks run at once (default 2)")
-    p.add_argument("--frames", type=int, default=32, help="frames sampled per video")
+    p.add_argument("--frames", type=int, default=32, help="frames sampled per video (32)")
     p.add_argument("--max-upload-mb", type=float, default=100.0, help="upload cap (100)")
     p.add_argument("--max-seconds", type=float, default=600.0, help="longest video (600 s)")
     p.add_argument("--rate", type=float, default=120.0, help="requests/minute per key (120)")

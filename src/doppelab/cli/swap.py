@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from doppelab.cli.common import add_command, add_json, path_arg, progress_bar
 from doppelab.core.errors import UsageError
@@ -59,17 +59,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="photo of the person in the target to replace (default: the model's "
         "target person, or the largest face)",
     )
-    p.add_argument("--shape", type=float, default=0.8, help="mesh: source face shape 0-1")
-    p.add_argument("--colour", choices=("reinhard", "histogram", "none"), default="reinhard")
-    p.add_argument("--blend", choices=("alpha", "poisson"), default="alpha")
+    p.add_argument("--shape", type=float, default=0.8,
+                   help="mesh: source face shape 0-1 (default 0.8)")
+    p.add_argument("--colour", choices=("reinhard", "histogram", "none"), default="reinhard",
+                   help="colour transfer onto the target's skin (default reinhard)")
+    p.add_argument("--blend", choices=("alpha", "poisson"), default="alpha",
+                   help="how the face is pasted back (default alpha)")
     p.add_argument("--erode", type=float, default=0.0,
                    help="mask erosion, share of the crop (default 0)")
     p.add_argument("--feather", type=float, default=0.02,
                    help="width of the mask's soft edge, share of the crop (default 0.02; wider "
                    "hides seams but keeps more of the target: identity transfer drops)")
-    p.add_argument("--sharpen", type=float, default=0.0, help="unsharp-mask amount (e.g. 0.5)")
+    p.add_argument("--sharpen", type=float, default=0.0,
+                   help="unsharp-mask amount (default 0: off; e.g. 0.5)")
     p.add_argument("--no-grain", action="store_true", help="do not match the target's grain")
-    p.add_argument("--smooth", type=float, default=0.5, help="temporal smoothing 0-1")
+    p.add_argument("--smooth", type=float, default=0.5, help="temporal smoothing 0-1 (default 0.5)")
     add_json(p, "print the result as JSON")
 
 
@@ -137,9 +141,16 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(
-        f"swapped {res.faces_swapped} faces in {res.frames_swapped}/{res.frames} frames with "
-        f"{res.method} in {res.seconds:.1f} s ({res.frames / max(res.seconds, 1e-9):.1f} fps) "
-        f"-> {res.path} (labelled: watermark id {res.payload_id:#010x}, signed manifest)"
-    )
+    print(_line(res))
     return 0
+
+
+def _line(res: Any) -> str:
+    """The text result of a swap; the payload is written as verify writes it (8 hex digits)."""
+    faces = "face" if res.faces_swapped == 1 else "faces"
+    return (
+        f"swapped {res.faces_swapped} {faces} in {res.frames_swapped}/{res.frames} frames with "
+        f"{res.method} in {res.seconds:.1f} s ({res.frames / max(res.seconds, 1e-9):.1f} fps) "
+        f"-> {res.path} (labelled: watermark payload {res.payload_id:08x}, signed manifest, "
+        "registry entry)"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from doppelab.cli.common import add_command, add_json, path_arg, progress_bar, show_step
 
@@ -31,17 +32,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("a", type=path_arg, help="FaceSet of identity A (the source)")
     p.add_argument("b", type=path_arg, help="FaceSet of identity B (the target)")
     p.add_argument("-o", "--output", required=True, type=path_arg, help="model folder")
-    p.add_argument("--resolution", type=int, default=64, choices=(64, 128, 256))
+    p.add_argument("--resolution", type=int, default=64, choices=(64, 128, 256),
+                   help="face size the model works at, px (default 64)")
     p.add_argument("--width", type=int, default=32, help="base channels (default 32)")
-    p.add_argument("--variant", choices=("df", "liae"), default="df")
-    p.add_argument("--steps", type=int, default=20000, help="total steps to reach")
-    p.add_argument("--minutes", type=float, help="stop after this many minutes (resumable)")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--gan", type=float, default=0.0, help="adversarial loss weight (e.g. 0.1)")
-    p.add_argument("--save-every", type=int, default=500)
-    p.add_argument("--preview-every", type=int, default=250)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variant", choices=("df", "liae"), default="df",
+                   help="df, or liae: per-identity intermediate layers (default df)")
+    p.add_argument("--steps", type=int, default=20000,
+                   help="total steps to reach (default 20000)")
+    p.add_argument("--minutes", type=float,
+                   help="stop after this many minutes (default: no limit; resumable)")
+    p.add_argument("--batch", type=int, default=16, help="faces per identity a step (default 16)")
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--gan", type=float, default=0.0,
+                   help="adversarial loss weight (default 0: off; e.g. 0.1)")
+    p.add_argument("--save-every", type=int, default=500,
+                   help="steps between checkpoints (default 500; also on Ctrl-C and at the end)")
+    p.add_argument("--preview-every", type=int, default=250,
+                   help="steps between preview images (default 250)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--holdout-every",
         type=int,
@@ -49,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="K",
         help="leave out frames whose index is a multiple of K (for evaluation)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 when sharing the CPU)")
     add_json(p, "print the result as JSON")
@@ -78,12 +86,22 @@ def run(args: argparse.Namespace) -> int:
         holdout_every=args.holdout_every,
         threads=args.threads,
     )
-    with progress_bar(args.steps, unit="it", desc="train") as bar:
+    bar: Any = None
 
-        def progress(step: int, losses: dict[str, float]) -> None:
-            show_step(bar, step, losses)
+    def progress(step: int, losses: dict[str, float]) -> None:
+        # made at the first step, so a resumed run starts where it stands (its rate and ETA
+        # count this run's steps only); no step total (no ETA) when --minutes ends the run
+        nonlocal bar
+        if bar is None:
+            bar = progress_bar(None if args.minutes else args.steps, initial=step - 1,
+                               unit="it", desc="train")
+        show_step(bar, step, losses)
 
+    try:
         res = train(args.a, args.b, args.output, mcfg, tcfg, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     out = {
         "path": str(res.path),
         "step": res.step,

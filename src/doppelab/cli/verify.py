@@ -30,8 +30,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("file", type=path_arg, help="image or video to check")
     add_json(parser, "machine-readable output")
-    parser.add_argument("--keys-dir", default=None, help="folder of the lab keys (trust anchor)")
-    parser.add_argument("--registry", default=None, help="registry SQLite file")
+    parser.add_argument("--keys-dir", default=None,
+                        help="folder of the lab keys, the trust anchor (default: "
+                        "$DOPPELAB_HOME/keys, else the user config dir)")
+    parser.add_argument("--registry", default=None,
+                        help="registry SQLite file (default: $DOPPELAB_REGISTRY, else "
+                        "$DOPPELAB_HOME/registry.sqlite, else the user data dir)")
 
 
 def _text(v: Verdict) -> str:
@@ -49,11 +53,14 @@ def _text(v: Verdict) -> str:
         lines.append(
             f"watermark: not found (bit agreement {w.bit_agreement:.3f}, sync {w.sync_score:.2f})"
         )
-    if r.matched:
+    if r.matched and r.by_payload:
         lines.append(
             f"registry:  {r.payload_id:08x}"
             + (f", PDQ distance {r.distance}" if r.distance is not None else "")
         )
+    elif r.matched:  # similar pixels only: the real target of a swap looks like its fake
+        lines.append(f"registry:  similar to {r.payload_id:08x} (PDQ distance {r.distance}; "
+                     "pixels only: that output re-encoded, or its source)")
     else:
         lines.append("registry:  no match")
     lines.append(f"summary:   {v.summary}")

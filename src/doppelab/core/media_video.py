@@ -64,6 +64,8 @@ def video_stream(container: InputContainer, path: Path, max_pixels: int) -> Vide
     equals), checked before decoding. A file with several angles or a small preview track
     beside the main one is read from its main picture, as FFmpeg's own choice would be."""
     streams = real_video_streams(container)
+    if not streams and container.streams.audio:  # a WAV or MP3 given to extract/swap/verify
+        raise NotMediaError(f"an audio file, not an image or video: {path}")
     if not streams:
         raise NotMediaError(f"no video stream: {path}")
     stream = max(streams, key=_pixel_count)

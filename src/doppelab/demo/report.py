@@ -92,7 +92,8 @@ def _notes(stage: str, facts: dict[str, Any]) -> str:
         if missed:
             notes.append(
                 f"The detectors did not call {', '.join(missed)} fake. They were trained on "
-                "self-blended fakes of other people (docs/detect.md gives their measured limits): "
+                "self-blended fakes and on swaps of two other pairs of people, never on these "
+                "faces or this source (docs/detect.md gives their measured limits): "
                 "a detector's verdict is evidence, not proof, and it misses fakes unlike its "
                 "training data. For doppelab's own outputs the provenance layers below are the "
                 "reliable check.")

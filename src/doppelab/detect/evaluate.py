@@ -28,6 +28,7 @@ from doppelab.detect.metrics import roc_curve, summary
 from doppelab.detect.predict import Detect, MediaResult
 
 LABELS = {"1": 1, "fake": 1, "0": 0, "real": 0}
+LEVELS = ("video", "frame", "speech", "speech_window")  # of the metrics, in report order
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,9 +139,16 @@ def roc_png(results: list[tuple[Labelled, MediaResult]], path: str | Path) -> No
     from doppelab.core.storage import atomic_path
     from doppelab.detect.report import pyplot
 
-    plt = pyplot()
+    fig = _roc_figure(results)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    pyplot().close(fig)
 
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+
+def _roc_figure(results: list[tuple[Labelled, MediaResult]]) -> Any:
+    from doppelab.detect.report import pyplot
+
+    fig, ax = pyplot().subplots(figsize=(4.5, 4.5))
     for level, rows in (
         ("video", [(x.label, r.probability) for x, r in results if r.probability is not None]),
         ("frame", [(x.label, t["probability"]) for x, r in results for t in r.timeline]),
@@ -154,9 +162,52 @@ def roc_png(results: list[tuple[Labelled, MediaResult]], path: str | Path) -> No
     ax.set_ylabel("true positive rate")
     if ax.get_legend_handles_labels()[0]:  # no curve when one class is missing: no legend
         ax.legend()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    return fig
+
+
+def report_html(metrics: dict[str, Any], results: list[tuple[Labelled, MediaResult]]) -> str:
+    """eval's ``report.html``: the metrics of every level and source, the ROC curves and each
+    file's label and verdict, then the detect report of every file (one self-contained page)."""
+    import html
+
+    from doppelab.detect.report import figure_uri, to_html
+
+    e = html.escape
+
+    def num(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    rows = "".join(
+        f"<tr><td>{e(level)}</td><td>{e(name)}</td><td>{s['n']} ({s['fake']} fake, "
+        f"{s['real']} real)</td><td>{num(s['auc'])}</td><td>{num(s['eer'])}</td>"
+        f"<td>{num(s['ap'])}</td><td>{num(s['accuracy'])}</td></tr>"
+        for level in LEVELS if level in metrics
+        for name, s in [("all", metrics[level]["all"]), *metrics[level]["per_source"].items()]
+    )
+    files = "".join(
+        f"<tr><td>{e(Path(x.path).name)}</td><td>{'fake' if x.label else 'real'}</td>"
+        f"<td>{e(x.source)}</td><td>{e(r.verdict)}</td><td>{num(r.probability)}</td></tr>"
+        for x, r in results
+    )
+    failed = "".join(f"<li>{e(f['path'])}: {e(f['error'])}</li>" for f in metrics["failed"])
+    counts = [f"{metrics['scored']}/{metrics['files']} files scored"]
+    if metrics["unscored"]:
+        counts.append(f"{len(metrics['unscored'])} without a face or speech")
+    if metrics["failed"]:
+        counts.append(f"{len(metrics['failed'])} failed")
+    failed_list = f"<p>Failed:</p><ul>{failed}</ul>" if failed else ""
+    preface = (
+        f"<section><h2>Metrics</h2><p>{', '.join(counts)}. Video level: one "
+        "score per file (images and audio files included); frame: one per sampled frame; "
+        "speech and speech_window: the speech detector per file and per 2 s window. Each "
+        "source is its fakes against all reals; accuracy at P(fake) = 0.5.</p>"
+        "<table><tr><th>level</th><th>source</th><th>n</th><th>AUC</th><th>EER</th><th>AP</th>"
+        f"<th>accuracy</th></tr>{rows}</table>"
+        f'<img src="{figure_uri(_roc_figure(results))}" alt="ROC curves">'
+        "<table><tr><th>file</th><th>label</th><th>source</th><th>verdict</th><th>P(fake)</th>"
+        f"</tr>{files}</table>{failed_list}</section>"
+    )
+    return to_html([r for _, r in results], "doppelab eval", preface)
 
 
 def evaluate(

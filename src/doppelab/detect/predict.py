@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doppelab.core.errors import UsageError
 from doppelab.core.media import iter_frames, probe
 from doppelab.core.types import BBox, Frame, MediaInfo
 from doppelab.detect.base import FaceBatch, TrackSeries, create_detector, verdict
@@ -51,6 +52,11 @@ class DetectConfig:
     audio_hop: float = 1.0  # seconds between the speech detector's 2 s windows
     max_audio_seconds: float | None = None  # audio analysed (None: all of it, streamed)
     speaker_reference: str | None = None  # a real recording of the claimed speaker (optional)
+
+    def __post_init__(self) -> None:
+        # 0 frames would sample nothing and leave every video unscored (eval took it quietly)
+        if self.frames < 1:
+            raise UsageError(f"--frames must be >= 1, got {self.frames}")
 
 
 @dataclass(slots=True, kw_only=True)

@@ -135,6 +135,18 @@ def _verdict_class(verdict: str) -> str:
     return "fake" if "fake" in verdict else "real" if "real" in verdict else "inconclusive"
 
 
+_FACE_DETECTORS = ("blend", "frequency")
+
+
+def _detectors_note(res: MediaResult) -> str:
+    """What the numbers of the detector table are: the face detectors' are means over the
+    sampled faces; temporal, speech and av_sync give one probability per file."""
+    faces = [n for n in _FACE_DETECTORS if n in res.detectors]
+    if not faces:
+        return "each one's own probability"
+    return f"each one's own probability; {' and '.join(faces)}: mean over the faces"
+
+
 def _section(res: MediaResult) -> str:
     e = html.escape
     p = "n/a" if res.probability is None else f"{res.probability:.3f}"
@@ -150,7 +162,7 @@ def _section(res: MediaResult) -> str:
     )
     figs = "".join(
         f'<figure><img src="{png_data_uri(overlay(s["crop"], s["heatmap"]))}" width="192">'
-        f"<figcaption>frame {s['frame']} ({s['timestamp']:.2f} s), P={s['probability']:.2f}"
+        f"<figcaption>frame {s['frame']} ({s['timestamp']:.2f} s), P(fake)={s['probability']:.2f}"
         "</figcaption></figure>"
         for s in res.suspicious
     )
@@ -167,14 +179,17 @@ def _section(res: MediaResult) -> str:
 <p class="{_verdict_class(res.verdict)}"><b>{e(res.verdict)}</b>{reason} — P(fake) = {p}</p>
 {"".join(f'<p class="caveat">Caveat: {e(c)}</p>' for c in res.caveats)}
 <p>{facts}</p>
-<h3>Detectors (each one's own probability, mean over faces)</h3><table>{rows}</table>
+<h3>Detectors ({_detectors_note(res)})</h3><table>{rows}</table>
 {f"<h3>Temporal measurements</h3><table>{temporal}</table>" if temporal else ""}
 {f'<img src="{plot}">' if plot else ""}
 {f"<h3>Most suspicious faces (blend-seam heatmap)</h3>{figs}" if figs else ""}{audio}</section>"""
 
 
-def to_html(results: list[MediaResult], title: str = "doppelab detect report") -> str:
-    body = "".join(_section(r) for r in results)
+def to_html(results: list[MediaResult], title: str = "doppelab detect report",
+            preface: str = "") -> str:
+    """The self-contained report of ``results``; ``preface`` (HTML) comes before the files
+    (eval puts its metrics there)."""
+    body = preface + "".join(_section(r) for r in results)
     note = (
         "Face probabilities are calibrated on faces of people held out of training (real, "
         "self-blended, and one held-out pair's swaps); they are evidence, not proof. Our "

@@ -26,7 +26,11 @@ from doppelab.core.storage import utf8_safe
 from doppelab.detect.loaded import cap_threads, loaned, warm
 from doppelab.scale.results import Journal, check_output, done_rows, finalize
 
-MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+# audio files get detect's speech verdict; verify reads images and videos only
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
+MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES | AUDIO_SUFFIXES
+AUDIO_SUMMARY = ("audio file: speech checked; provenance not checked (verify reads images and "
+                 "videos)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,13 +85,18 @@ def list_inputs(source: Path) -> list[Path]:
 
 
 def check_file(det: Any, path: str) -> dict[str, Any]:
-    """One row: detect + verify of ``path`` (errors become a row with ``status = error``)."""
+    """One row: detect + verify of ``path`` (errors become a row with ``status = error``); an
+    audio file gets detect's speech verdict and no provenance layers (verify reads images and
+    videos; doppelab creates no audio)."""
     from doppelab.provenance.verify import verify
 
     t0 = time.perf_counter()
     row: dict[str, Any] = {"path": path, "status": "ok"}
     try:
         res = det.run(path)
+        if res.kind == "audio":
+            return {**row, **_detected(res), "summary": AUDIO_SUMMARY,
+                    "seconds": time.perf_counter() - t0}
         ver = verify(path)
     except DoppelabError as exc:
         return {**row, "status": "error", "error": str(exc),
@@ -96,10 +105,7 @@ def check_file(det: Any, path: str) -> dict[str, Any]:
         return {**row, "status": "error", "error": f"internal error: {type(exc).__name__}: "
                 f"{exc}", "seconds": time.perf_counter() - t0}
     row.update(
-        kind=res.kind, verdict=res.verdict, reason=res.reason,
-        caveats="; ".join(res.caveats) or None, probability=res.probability,
-        detectors=json.dumps(res.detectors), frames_total=res.frames_total,
-        frames_sampled=res.frames_sampled, faces=len(res.faces),
+        **_detected(res),
         provenance_found=ver.provenance_found, manifest=ver.manifest.state,
         watermark_found=ver.watermark.found,
         watermark_payload=None if ver.watermark.payload_id is None
@@ -108,6 +114,14 @@ def check_file(det: Any, path: str) -> dict[str, Any]:
         seconds=time.perf_counter() - t0,
     )
     return row
+
+
+def _detected(res: Any) -> dict[str, Any]:
+    """The columns of a row that come from detect's result ``res``."""
+    return {"kind": res.kind, "verdict": res.verdict, "reason": res.reason,
+            "caveats": "; ".join(res.caveats) or None, "probability": res.probability,
+            "detectors": json.dumps(res.detectors), "frames_total": res.frames_total,
+            "frames_sampled": res.frames_sampled, "faces": len(res.faces)}
 
 
 class Checker:

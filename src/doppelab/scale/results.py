@@ -33,6 +33,10 @@ def check_output(path: Path) -> None:
         raise UsageError(f"-o {path}: the results file must end in .parquet or .jsonl")
     if path.is_dir():
         raise OutputError(f"output path is a directory: {path}")
+    # a file where its folder should be: refused now, not after the cluster has started
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise OutputError(f"-o {path}: {above} exists and is not a folder")
 
 
 def journal_path(out: Path) -> Path:

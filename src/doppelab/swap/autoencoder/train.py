@@ -58,6 +58,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch < 2 or self.save_every < 1 or self.preview_every < 1:
             raise UsageError("--steps >= 1, --batch >= 2, --save-every/--preview-every >= 1")
+        if self.minutes is not None and not self.minutes > 0:  # also NaN
+            raise UsageError(f"--minutes must be > 0, got {self.minutes}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,10 +79,26 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# what a (possibly interrupted) model folder holds: resuming into it is fine
+MODEL_FILES = ("checkpoint.pt", "weights.pt", "config.json", "log.csv")
+
+
+def check_model_output(out: Path) -> None:
+    """Refuse to write a model into an existing folder that holds other things (as extract
+    refuses a folder that is not a FaceSet): training would add its files among them.
+
+    Raises:
+        UsageError: ``out`` is a non-empty folder with none of :data:`MODEL_FILES`.
+    """
+    if out.is_dir() and any(out.iterdir()) and not any((out / f).exists() for f in MODEL_FILES):
+        raise UsageError(f"output {out} exists and is not a model folder: choose a new path")
+
+
 class Trainer:
     """Owns the model, optimisers, data and random state of one training run."""
 
     def __init__(self, a: Path, b: Path, out: Path, mcfg: ModelConfig, tcfg: TrainConfig) -> None:
+        check_model_output(out)
         self.out, self.mcfg, self.tcfg = ensure_dir(out), mcfg, tcfg
         if tcfg.threads:
             torch.set_num_threads(tcfg.threads)
