@@ -42,6 +42,7 @@ from pathlib import Path
 
 from doppelab.core.errors import DimensionsTooLargeError, InputError, UsageError
 from doppelab.core.media_check import (
+    AUDIO_SUFFIXES,
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
     STILL_KINDS,
@@ -63,8 +64,8 @@ from doppelab.core.media_write import VideoWriter, write_image
 from doppelab.core.types import Frame, FrameRef, MediaInfo
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "VideoWriter", "check_name",
-    "check_readable",
+    "AUDIO_SUFFIXES", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "VideoWriter",
+    "check_name", "check_readable",
     "iter_frames", "media_id", "probe", "read_image", "write_image",
 ]
 

@@ -26,13 +26,15 @@ from doppelab.core.errors import (
 from doppelab.core.storage import name_problem, read_regular
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "NOT_IMAGE", "STILL_KINDS", "VIDEO_SUFFIXES",
+    "AUDIO_SUFFIXES", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "NOT_IMAGE", "STILL_KINDS",
+    "VIDEO_SUFFIXES",
     "bad_data", "check_name", "check_pixels", "check_readable", "map_av_error", "media_id", "sniff",
 ]
 
 DEFAULT_MAX_PIXELS = 8192 * 8192  # decompression-bomb guard
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
+AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
 _SNIFF_BYTES = 512
 # sniff names decoded with Pillow (an icon through Pillow is its largest image; FFmpeg would
 # decode the first one, often 16 or 32 px)

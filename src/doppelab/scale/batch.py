@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from doppelab.core.errors import DoppelabError, FileAccessError, InputError, UsageError
-from doppelab.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from doppelab.core.media import AUDIO_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from doppelab.core.storage import utf8_safe
 from doppelab.detect.loaded import cap_threads, loaned, warm
 from doppelab.scale.results import Journal, check_output, done_rows, finalize
 
 # audio files get detect's speech verdict; verify reads images and videos only
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES | AUDIO_SUFFIXES
 AUDIO_SUMMARY = ("audio file: speech checked; provenance not checked (verify reads images and "
                  "videos)")
