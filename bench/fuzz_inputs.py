@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzz_corpus import Case, make_corpus
 from fuzz_corpus4 import round4_extra_cases
 from fuzz_corpus5 import SPECIAL_OUTPUTS, round5_extra_cases, special_output_replaced
+from fuzz_corpus6 import ROUND6_COMMANDS
 from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
@@ -96,7 +97,10 @@ def _commands(case: Case, out: Path, files: dict[str, Path]) -> dict[str, list[s
         cmds["extract --identity"] = ["extract", jpg, "-o", str(out / "faces.faceset"),
                                       "--identity", p]
     if case.family in ("audio", "other"):
-        cmds["detect --reference"] = ["detect", wav, "--reference", p]
+        probe = str(files["r6_probe"]) if case.name.startswith("r6_") else wav
+        cmds["detect --reference"] = ["detect", probe, "--reference", p]
+    if case.name.startswith("r6_"):  # hundreds of mutants: the commands that read them
+        cmds = {k: v for k, v in cmds.items() if k in ROUND6_COMMANDS[case.family]}
     return cmds
 
 
