@@ -44,6 +44,11 @@ the runner now makes itself), after on the fixed code of commit 23e1132;
 (videos, TIFF and GIF, damaged audio, special paths, output paths) and the 18 round-4 label
 files on commit b745e32 (every fix but swap's early refusal of a device or FIFO output and the
 two message fixes of 23e1132).
+``round6_before``/``round6_after`` ran the round-6 mutants (``--only '^r6_' --timeout 30``,
+``bench/fuzz_corpus6.py``: 15 valid seeds and 390 seeded random mutants, with the commands of
+``ROUND6_COMMANDS`` per family): before on the code of commit 36e5bbc (the round-6 corpus
+itself is the later commit d0a723a, which changes no code under ``src``), after on the fixed
+code of commit 55de3a2.
 """
 
 from __future__ import annotations
