@@ -560,4 +560,7 @@ def make_corpus(root: Path) -> tuple[list[Case], dict[str, Path]]:
     from fuzz_corpus5 import add_round5  # round 5 (likewise)
 
     add_round5(b, files)
+    from fuzz_corpus6 import add_round6  # round 6: seeded mutants (likewise)
+
+    add_round6(b, files)
     return b.cases, files

@@ -44,6 +44,11 @@ the runner now makes itself), after on the fixed code of commit 23e1132;
 (videos, TIFF and GIF, damaged audio, special paths, output paths) and the 18 round-4 label
 files on commit b745e32 (every fix but swap's early refusal of a device or FIFO output and the
 two message fixes of 23e1132).
+``round6_before``/``round6_after`` ran the round-6 mutants (``--only '^r6_' --timeout 30``,
+``bench/fuzz_corpus6.py``: 15 valid seeds and 390 seeded random mutants, with the commands of
+``ROUND6_COMMANDS`` per family): before on the code of commit 36e5bbc (the round-6 corpus
+itself is the later commit d0a723a, which changes no code under ``src``), after on the fixed
+code of commit 55de3a2.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fuzz_corpus import Case, make_corpus
 from fuzz_corpus4 import round4_extra_cases
 from fuzz_corpus5 import SPECIAL_OUTPUTS, round5_extra_cases, special_output_replaced
+from fuzz_corpus6 import ROUND6_COMMANDS
 from fuzz_run import OUT, Run, Runner, classify, count_table, save_phase
 
 CLASSES = ("OK", "TYPED", "CRASH", "LEAK", "NOISY", "REJECT", "WRONG")
@@ -96,7 +102,10 @@ def _commands(case: Case, out: Path, files: dict[str, Path]) -> dict[str, list[s
         cmds["extract --identity"] = ["extract", jpg, "-o", str(out / "faces.faceset"),
                                       "--identity", p]
     if case.family in ("audio", "other"):
-        cmds["detect --reference"] = ["detect", wav, "--reference", p]
+        probe = str(files["r6_probe"]) if case.name.startswith("r6_") else wav
+        cmds["detect --reference"] = ["detect", probe, "--reference", p]
+    if case.name.startswith("r6_"):  # hundreds of mutants: the commands that read them
+        cmds = {k: v for k, v in cmds.items() if k in ROUND6_COMMANDS[case.family]}
     return cmds
 
 

@@ -15,8 +15,8 @@ Every failure is a typed :mod:`doppelab.core.errors` error whose one-line messag
 * not media (text, random bytes, a folder without images, no video stream) -> ``NotMediaError``
 * starts like media but is cut off or corrupt -> ``TruncatedMediaError``
 * codec without a decoder in the bundled FFmpeg -> ``UnsupportedCodecError``
-* ``width * height > max_pixels`` (read from the header, before any decoding)
-  -> ``DimensionsTooLargeError``
+* ``width * height > max_pixels``, or a side over ``MAX_SIDE`` (32766 px, OpenCV's limit;
+  read from the header, before any decoding) -> ``DimensionsTooLargeError``
 
 Truncated videos: a file whose index is missing (an MP4 cut before its ``moov`` box) cannot be
 opened and raises ``TruncatedMediaError``. A file whose index survives but whose data is cut short
@@ -45,10 +45,12 @@ from doppelab.core.media_check import (
     AUDIO_SUFFIXES,
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
+    MAX_SIDE,
     STILL_KINDS,
     VIDEO_SUFFIXES,
     check_name,
     check_readable,
+    check_side,
     media_id,
     sniff,
 )
@@ -64,8 +66,8 @@ from doppelab.core.media_write import VideoWriter, write_image
 from doppelab.core.types import Frame, FrameRef, MediaInfo
 
 __all__ = [
-    "AUDIO_SUFFIXES", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "VideoWriter",
-    "check_name", "check_readable",
+    "AUDIO_SUFFIXES", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MAX_SIDE", "VIDEO_SUFFIXES",
+    "VideoWriter", "check_name", "check_readable", "check_side",
     "iter_frames", "media_id", "probe", "read_image", "write_image",
 ]
 

@@ -26,12 +26,15 @@ from doppelab.core.errors import (
 from doppelab.core.storage import name_problem, read_regular
 
 __all__ = [
-    "AUDIO_SUFFIXES", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "NOT_IMAGE", "STILL_KINDS",
-    "VIDEO_SUFFIXES",
-    "bad_data", "check_name", "check_pixels", "check_readable", "map_av_error", "media_id", "sniff",
+    "AUDIO_SUFFIXES", "DEFAULT_MAX_PIXELS", "IMAGE_SUFFIXES", "MAX_SIDE", "NOT_IMAGE",
+    "STILL_KINDS", "VIDEO_SUFFIXES", "bad_data", "check_name", "check_pixels", "check_readable",
+    "check_side", "map_av_error", "media_id", "sniff",
 ]
 
 DEFAULT_MAX_PIXELS = 8192 * 8192  # decompression-bomb guard
+# OpenCV's warps (and MediaPipe's graphs, which abort the process) assert every side < 32767
+# (SHRT_MAX): a 256x65791 GIF (fuzz round 6) is within DEFAULT_MAX_PIXELS but not this.
+MAX_SIDE = 32_766
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"})
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus"})
@@ -150,7 +153,19 @@ def map_av_error(exc: Exception, path: Path) -> InputError:
 
 
 def check_pixels(width: int, height: int, max_pixels: int, path: Path) -> None:
+    """Raise :class:`DimensionsTooLargeError` for a picture over ``max_pixels`` or with a side
+    over :data:`MAX_SIDE`."""
     if width * height > max_pixels:
         raise DimensionsTooLargeError(
             f"{width}x{height} = {width * height} pixels is over the limit of {max_pixels}: {path}"
         )
+    check_side(width, height, path)
+
+
+def check_side(width: int, height: int, what: str | Path) -> None:
+    """Raise :class:`DimensionsTooLargeError` when a side of a ``width`` x ``height`` picture is
+    over :data:`MAX_SIDE` (``what`` names it in the message)."""
+    if max(width, height) > MAX_SIDE:
+        raise DimensionsTooLargeError(
+            f"{width}x{height}: a side over {MAX_SIDE} px, the most OpenCV and MediaPipe take: "
+            f"{what}")

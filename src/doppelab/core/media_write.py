@@ -389,6 +389,11 @@ class VideoWriter:
             _log.info("no audio stream in %s; writing a silent video", self.audio_from)
             source.close()
             return None
+        if source.streams.audio[0].codec_context is None:  # no codec known: nothing to copy
+            _log.info("the audio track of %s has no codec description (damaged header?); "
+                      "writing a silent video", self.audio_from)
+            source.close()
+            return None
         return source
 
     def _open_output(self, tmp: Path) -> OutputContainer:

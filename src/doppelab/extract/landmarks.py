@@ -20,6 +20,7 @@ import mediapipe as mp
 import numpy as np
 
 from doppelab.core.geometry import invert_affine, transform_points
+from doppelab.core.media import check_side
 from doppelab.core.types import Affine, BBox, ImageU8, Landmarks
 
 
@@ -191,8 +192,15 @@ class FaceTracker:
         self.close()
 
     def detect(self, image: ImageU8) -> list[BBox]:
-        """BlazeFace full-range boxes (frame px), largest first, filtered by ``min_face``."""
+        """BlazeFace full-range boxes (frame px), largest first, filtered by ``min_face``.
+
+        Raises:
+            DimensionsTooLargeError: a side over ``MAX_SIDE`` (MediaPipe would abort the
+                process); readers refuse such pictures from their headers, this catches a
+                video whose frames grow after its first.
+        """
         h, w = image.shape[:2]
+        check_side(w, h, "a decoded frame")
         res = self._detector.process(image)  # type: ignore[attr-defined]
         boxes = []
         for det in res.detections or []:
