@@ -126,10 +126,11 @@ class _Reader:
 
 def iter_span_frames(
     path: str | Path, spans: Sequence[tuple[float, float]], *,
-    max_pixels: int = DEFAULT_MAX_PIXELS, threads: int = 0,
+    max_pixels: int = DEFAULT_MAX_PIXELS, threads: int = 1,
 ) -> Iterator[tuple[int, Frame]]:
     """Upright RGB frames whose timestamp ``t`` has ``start <= t < end`` for one of ``spans``
-    (seconds, sorted, non-overlapping), each with the number of its span.
+    (seconds, sorted, non-overlapping), each with the number of its span; ``threads`` as in
+    :func:`doppelab.core.media.iter_frames` (one by default: reproducible on damaged streams).
 
     The path is opened and checked by this call (the media errors of
     :func:`doppelab.core.media.iter_frames`); decoding errors are raised while iterating.
