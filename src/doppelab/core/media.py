@@ -135,7 +135,7 @@ def iter_frames(
     decoding reproducible: with several threads FFmpeg's concealment of a damaged stream depends
     on thread timing, so the same broken file gave different frames (and verdicts) from run to
     run (fuzz round 6). Decoding stays faster than the face pipeline (1080p H.264 to RGB here:
-    199 frames/s on one thread, 343 threaded; 512 px: over 1,500 either way).
+    199 frames/s on one thread, 343 threaded; 512 px: about 1,400 and 2,000).
 
     The path is opened and checked here (errors are raised by this call); decoding errors are
     raised while iterating. Shape: each ``Frame.image`` is ``(H, W, 3)`` uint8 RGB, the caller's
