@@ -197,3 +197,22 @@ def test_detectors_without_a_face_detector(
         assert res["verdict"] == "inconclusive" and res["probability"] is None
     if "avsync" in only:  # a long video is not read to its end by default
         assert res["av_sync"]["max_seconds"] == 120.0
+
+
+def test_roc_figure_has_the_speech_levels() -> None:
+    """Audio files labelled real and fake: the ROC figure draws the speech detector's file and
+    window curves beside the fused one (eval's metrics have those levels; the plot had not)."""
+    from doppelab.detect.evaluate import _roc_figure
+    from doppelab.detect.report import pyplot
+
+    rows = []
+    for label, p in ((0, 0.2), (0, 0.4), (1, 0.7), (1, 0.3)):
+        res = MediaResult(path=f"{p}.wav", kind="audio", width=0, height=0, frames_total=0,
+                          frames_sampled=0)
+        res.probability = p
+        res.speech = {"probability": p, "windows": [{"probability": p}, {"probability": 1 - p}]}
+        rows.append((Labelled(path=Path(f"{p}.wav"), label=label, source="x"), res))
+    fig = _roc_figure(rows)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    pyplot().close(fig)
+    assert labels == ["video", "speech", "speech_window"]

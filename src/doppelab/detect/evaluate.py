@@ -111,16 +111,24 @@ def read_labels(csv_path: str | Path) -> list[Labelled]:
     return out
 
 
+def _level_rows(results: list[tuple[Labelled, MediaResult]]
+                ) -> dict[str, list[tuple[int, float, str]]]:
+    """(label, P(fake), source) rows of every level of :data:`LEVELS`, in that order."""
+    return {
+        "video": [(x.label, r.probability, x.source) for x, r in results
+                  if r.probability is not None],
+        "frame": [(x.label, t["probability"], x.source) for x, r in results for t in r.timeline],
+        # audio: the speech detector alone, per file and per 2 s window
+        "speech": [(x.label, r.speech["probability"], x.source) for x, r in results
+                   if r.speech and r.speech.get("probability") is not None],
+        "speech_window": [(x.label, w["probability"], x.source) for x, r in results
+                          if r.speech for w in r.speech.get("windows", [])],
+    }
+
+
 def _scores(results: list[tuple[Labelled, MediaResult]]) -> dict[str, Any]:
-    vid = [(x.label, r.probability, x.source) for x, r in results if r.probability is not None]
-    frm = [(x.label, t["probability"], x.source) for x, r in results for t in r.timeline]
-    # audio: the speech detector alone, per file and per 2 s window
-    sp = [(x.label, r.speech["probability"], x.source) for x, r in results
-          if r.speech and r.speech.get("probability") is not None]
-    win = [(x.label, w["probability"], x.source) for x, r in results if r.speech
-           for w in r.speech.get("windows", [])]
     out: dict[str, Any] = {}
-    for level, rows in (("video", vid), ("frame", frm), ("speech", sp), ("speech_window", win)):
+    for level, rows in _level_rows(results).items():
         if not rows:
             continue
         y = np.array([r[0] for r in rows])
@@ -149,13 +157,10 @@ def _roc_figure(results: list[tuple[Labelled, MediaResult]]) -> Any:
     from doppelab.detect.report import pyplot
 
     fig, ax = pyplot().subplots(figsize=(4.5, 4.5))
-    for level, rows in (
-        ("video", [(x.label, r.probability) for x, r in results if r.probability is not None]),
-        ("frame", [(x.label, t["probability"]) for x, r in results for t in r.timeline]),
-    ):
-        y = np.array([a for a, _ in rows])
+    for level, rows in _level_rows(results).items():  # every level with both classes
+        y = np.array([a for a, _, _ in rows])
         if len(rows) and 0 < y.sum() < len(y):
-            fpr, tpr, _ = roc_curve(y, [b for _, b in rows])
+            fpr, tpr, _ = roc_curve(y, [b for _, b, _ in rows])
             ax.plot(fpr, tpr, label=level)
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1)
     ax.set_xlabel("false positive rate")
