@@ -68,14 +68,12 @@ def _text(m: dict[str, Any]) -> str:
 def _check_out(out: Path) -> None:
     """An --out that cannot become the results folder is refused before the (long) evaluation
     runs, not after it; the folder itself is made only once there is something to write."""
-    from doppelab.core.storage import name_problem
+    from doppelab.core.storage import check_folder_possible, name_problem
 
     problem = name_problem(out)
     if problem:
         raise OutputError(f"cannot create folder {out}: {problem}")
-    existing = next((p for p in (out, *out.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise OutputError(f"--out {out}: {existing} exists and is not a folder")
+    check_folder_possible(out, f"--out {out}")
 
 
 def run(args: argparse.Namespace) -> int:

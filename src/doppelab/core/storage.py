@@ -42,6 +42,16 @@ def check_output_name(path: str | os.PathLike[str]) -> None:
         raise OutputError(f"cannot write {os.fsdecode(path)}: {problem}")
 
 
+def check_folder_possible(folder: str | os.PathLike[str], what: str) -> None:
+    """Raise :class:`OutputError` when ``folder`` cannot be (or become) a folder because it, or
+    the nearest of its parents that exists, is something else (a file where the folder should
+    be); checked before long work rather than after it. ``what`` starts the message."""
+    f = Path(folder)
+    existing = next((p for p in (f, *f.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise OutputError(f"{what}: {existing} exists and is not a folder")
+
+
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     """True when ``a`` and ``b`` name one file: the same existing inode (hard and symbolic
     links, ``./x`` and ``x``), or, for paths that do not exist yet, the same absolute path."""

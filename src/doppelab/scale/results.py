@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from doppelab.core.errors import OutputError, UsageError
-from doppelab.core.storage import atomic_path, ensure_dir, utf8_safe
+from doppelab.core.storage import atomic_path, check_folder_possible, ensure_dir, utf8_safe
 
 COLUMNS: dict[str, str] = {
     "path": "string", "status": "string", "error": "string", "kind": "string",
@@ -34,9 +34,7 @@ def check_output(path: Path) -> None:
     if path.is_dir():
         raise OutputError(f"output path is a directory: {path}")
     # a file where its folder should be: refused now, not after the cluster has started
-    above = next((p for p in path.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise OutputError(f"-o {path}: {above} exists and is not a folder")
+    check_folder_possible(path.parent, f"-o {path}")
 
 
 def journal_path(out: Path) -> Path:
